@@ -1,0 +1,48 @@
+//! Training throughput per modality pair and backend, with each step's time split into
+//! batch loading, forward and backward (+ optimizer): `cargo bench --bench train [-- --quick]`.
+//!
+//! Trains the tiny preset for 2 epochs per phase on a freshly generated world (600 scenes;
+//! 240 with --quick) and reports the second epoch of each phase (the first pays one-off
+//! costs: kernel compilation on wgpu, page faults on the feature caches).
+
+use burn::tensor::Device;
+use mmbind::backend::{self, BackendChoice};
+use mmbind::config::ModelConfig;
+use mmbind::train::{EpochMetrics, Observer, TrainOptions, train};
+use mmbind_world::{WorldConfig, generate};
+
+#[derive(Default)]
+struct Collect(Vec<EpochMetrics>);
+
+impl Observer for Collect {
+    fn epoch_finished(&mut self, m: &EpochMetrics) {
+        self.0.push(m.clone());
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let world = dir.path().join("world");
+    let scenes = if quick { 240 } else { 600 };
+    generate(&world, &WorldConfig { scenes, seed: 0, ..WorldConfig::default() }, &mut |_, _| {}).expect("world");
+    let mut devices = vec![("ndarray".to_string(), Device::ndarray())];
+    match backend::select(BackendChoice::Wgpu) {
+        Ok(c) => devices.push((format!("wgpu ({})", c.adapter.unwrap_or_default()), c.device)),
+        Err(e) => eprintln!("wgpu skipped: {e}"),
+    }
+    println!("| backend | phase | samples/s | load ms/step | forward ms/step | backward+step ms/step | batch |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, device) in devices {
+        let opts = TrainOptions { epochs: 2, ..TrainOptions::default() };
+        let mut obs = Collect::default();
+        let model = dir.path().join(format!("model-{}", name.split(' ').next().unwrap_or("x")));
+        train(&world, &model, ModelConfig::tiny(), &opts, false, &device, &mut obs).expect("training");
+        for m in obs.0.iter().filter(|m| m.epoch == 2) {
+            println!(
+                "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+                m.phase, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms, opts.batch_size
+            );
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Exact inner-product search over a `Matrix`.
+//!
+//! * One query: rows are split into chunks scanned in parallel (rayon); each chunk computes
+//!   scores for blocks of 256 rows with the SIMD kernel and feeds a bounded top-k; the
+//!   per-chunk top-ks are merged. Memory-bandwidth bound for large indexes.
+//! * Many queries: each thread takes a contiguous range of rows and, block by block, computes
+//!   the score block `Q · Dᵀ` with a cache-blocked SGEMM (`matrixmultiply`, AVX2/FMA kernels
+//!   chosen at run time), then updates every query's top-k. Rows are streamed from memory once
+//!   per query block instead of once per query.
+
+use rayon::prelude::*;
+
+use crate::kernels::{Scored, TopK, dots};
+use crate::matrix::Matrix;
+
+/// Row filter resolved against a matrix's modality codes.
+pub(crate) struct RowFilter<'a> {
+    /// `allowed[code]`; `None` = all modalities.
+    pub allowed: Option<[bool; 256]>,
+    pub min_score: Option<f32>,
+    pub codes: &'a [u8],
+}
+
+impl RowFilter<'_> {
+    #[inline]
+    pub fn row_ok(&self, row: u32) -> bool {
+        match &self.allowed {
+            Some(a) => a[self.codes[row as usize] as usize],
+            None => true,
+        }
+    }
+    fn any_allowed(&self) -> bool {
+        match &self.allowed {
+            Some(a) => a.iter().any(|x| *x),
+            None => true,
+        }
+    }
+}
+
+const BLOCK: usize = 256;
+const MIN_CHUNK_ROWS: usize = 2048;
+
+fn scan_range(m: &Matrix, q: &[f32], k: usize, f: &RowFilter, start: usize, end: usize) -> TopK {
+    let dim = m.dim();
+    let v = m.vectors();
+    let mut top = TopK::new(k, f.min_score);
+    let mut buf = [0f32; BLOCK];
+    let allowed_fn = |row: u32| f.row_ok(row);
+    let allowed: Option<&dyn Fn(u32) -> bool> = if f.allowed.is_some() { Some(&allowed_fn) } else { None };
+    let mut r = start;
+    while r < end {
+        let n = (end - r).min(BLOCK);
+        dots(q, &v[r * dim..(r + n) * dim], dim, &mut buf[..n]);
+        top.push_block(r as u32, &buf[..n], allowed);
+        r += n;
+    }
+    top
+}
+
+/// Top-`k` rows for one query (best first).
+pub(crate) fn search_one(m: &Matrix, q: &[f32], k: usize, f: &RowFilter) -> Vec<Scored> {
+    let n = m.len();
+    if n == 0 || k == 0 || !f.any_allowed() {
+        return Vec::new();
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // A few chunks per thread for balance, but not so small that merging dominates.
+    let chunks = (threads * 4).min(n.div_ceil(MIN_CHUNK_ROWS)).max(1);
+    if chunks == 1 {
+        return scan_range(m, q, k, f, 0, n).into_sorted();
+    }
+    let per = n.div_ceil(chunks);
+    let top = (0..chunks)
+        .into_par_iter()
+        .map(|c| scan_range(m, q, k, f, c * per, ((c + 1) * per).min(n)))
+        .reduce(
+            || TopK::new(k, f.min_score),
+            |mut a, b| {
+                a.merge(b);
+                a
+            },
+        );
+    top.into_sorted()
+}
+
+/// Rows per SGEMM block and queries per block (score block = QB × DB floats per thread).
+const DB_BLOCK: usize = 1024;
+const Q_BLOCK: usize = 1024;
+
+/// Top-`k` rows for each of `nq` queries (`qs` row-major, `nq × dim`).
+pub(crate) fn search_many(m: &Matrix, qs: &[f32], nq: usize, k: usize, f: &RowFilter) -> Vec<Vec<Scored>> {
+    let n = m.len();
+    let dim = m.dim();
+    if nq == 0 {
+        return Vec::new();
+    }
+    if n == 0 || k == 0 || !f.any_allowed() {
+        return vec![Vec::new(); nq];
+    }
+    if nq < 4 {
+        return (0..nq).map(|i| search_one(m, &qs[i * dim..(i + 1) * dim], k, f)).collect();
+    }
+    let v = m.vectors();
+    let threads = rayon::current_num_threads().max(1);
+    let parts = threads.min(n.div_ceil(DB_BLOCK)).max(1);
+    let per = n.div_ceil(parts);
+    let allowed_fn = |row: u32| f.row_ok(row);
+    let allowed: Option<&(dyn Fn(u32) -> bool + Sync)> = if f.allowed.is_some() { Some(&allowed_fn) } else { None };
+
+    let partials: Vec<Vec<TopK>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let (start, end) = (p * per, ((p + 1) * per).min(n));
+            let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k, f.min_score)).collect();
+            let qb_max = nq.min(Q_BLOCK);
+            let mut scores = vec![0f32; qb_max * DB_BLOCK];
+            let mut r = start;
+            while r < end {
+                let nb = (end - r).min(DB_BLOCK);
+                let block = &v[r * dim..(r + nb) * dim];
+                let mut q0 = 0;
+                while q0 < nq {
+                    let qb = (nq - q0).min(Q_BLOCK);
+                    // scores[qb × nb] = Q[q0..q0+qb] (qb × dim) · blockᵀ (dim × nb)
+                    // SAFETY: all pointers/strides describe in-bounds row-major arrays.
+                    unsafe {
+                        matrixmultiply::sgemm(
+                            qb,
+                            dim,
+                            nb,
+                            1.0,
+                            qs.as_ptr().add(q0 * dim),
+                            dim as isize,
+                            1,
+                            block.as_ptr(),
+                            1,
+                            dim as isize,
+                            0.0,
+                            scores.as_mut_ptr(),
+                            nb as isize,
+                            1,
+                        );
+                    }
+                    for i in 0..qb {
+                        let a: Option<&dyn Fn(u32) -> bool> = allowed.map(|a| a as &dyn Fn(u32) -> bool);
+                        tops[q0 + i].push_block(r as u32, &scores[i * nb..(i + 1) * nb], a);
+                    }
+                    q0 += qb;
+                }
+                r += nb;
+            }
+            tops
+        })
+        .collect();
+
+    let mut iter = partials.into_iter();
+    let mut acc = iter.next().unwrap_or_default();
+    for part in iter {
+        for (a, b) in acc.iter_mut().zip(part) {
+            a.merge(b);
+        }
+    }
+    acc.into_iter().map(|t| t.into_sorted()).collect()
+}

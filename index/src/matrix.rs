@@ -1,0 +1,413 @@
+//! The search matrix: a derived, memory-mapped file holding every indexed vector contiguously
+//! (row = file, in `files.id` order) plus a small catalog (file id, vector id, modality code,
+//! path) so that a search never touches SQLite.
+//!
+//! Layout (little-endian; sections 8-byte aligned, vectors page-aligned):
+//! ```text
+//! 0      magic "MMBXMAT1", format u32, dim u32, count u64, generation u64, uid [16]
+//! 48     offsets/lengths of the sections below, total length
+//! 4096   vectors      count × dim × f32
+//!        file_ids     count × i64   (ascending)
+//!        vector_ids   count × i64
+//!        codes        count × u8    (index into the modality table)
+//!        path_offs    (count + 1) × u64
+//!        path_bytes   UTF-8
+//!        modalities   u32 n, then n × (u16 len, bytes)
+//! ```
+//! The file is written to a temp name, fsynced and renamed (see `fsutil`), and stamped with
+//! the SQLite `(uid, generation)` it was built from; a stamp that differs from the database's
+//! current one marks it stale.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use memmap2::{Mmap, MmapMut};
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::fsutil::AtomicFile;
+use crate::store::{self, Meta};
+
+pub(crate) const MATRIX_FILE: &str = "vectors.mat";
+const MAGIC: &[u8; 8] = b"MMBXMAT1";
+const FORMAT: u32 = 1;
+const HEADER: usize = 4096;
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("mmbind-index stores little-endian floats and maps them directly; big-endian targets are not supported");
+
+/// Identifies the SQLite state a derived file was built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub uid: [u8; 16],
+    pub generation: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Layout {
+    vectors: usize,
+    file_ids: usize,
+    vector_ids: usize,
+    codes: usize,
+    path_offs: usize,
+    path_bytes: usize,
+    path_bytes_len: usize,
+    modal: usize,
+    modal_len: usize,
+    total: usize,
+}
+
+fn align8(x: usize) -> usize {
+    x.div_ceil(8) * 8
+}
+
+impl Layout {
+    fn compute(count: usize, dim: usize, path_bytes_len: usize, modal_len: usize) -> Layout {
+        let vectors = HEADER;
+        let file_ids = align8(vectors + count * dim * 4);
+        let vector_ids = file_ids + count * 8;
+        let codes = vector_ids + count * 8;
+        let path_offs = align8(codes + count);
+        let path_bytes = path_offs + (count + 1) * 8;
+        let modal = align8(path_bytes + path_bytes_len);
+        let total = modal + modal_len;
+        Layout { vectors, file_ids, vector_ids, codes, path_offs, path_bytes, path_bytes_len, modal, modal_len, total }
+    }
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn header_bytes(dim: usize, count: usize, stamp: Stamp, l: &Layout) -> Vec<u8> {
+    let mut h = vec![0u8; HEADER];
+    h[0..8].copy_from_slice(MAGIC);
+    put_u32(&mut h, 8, FORMAT);
+    put_u32(&mut h, 12, dim as u32);
+    put_u64(&mut h, 16, count as u64);
+    put_u64(&mut h, 24, stamp.generation);
+    h[32..48].copy_from_slice(&stamp.uid);
+    let fields = [l.vectors, l.file_ids, l.vector_ids, l.codes, l.path_offs, l.path_bytes, l.path_bytes_len, l.modal, l.modal_len, l.total];
+    for (i, f) in fields.iter().enumerate() {
+        put_u64(&mut h, 48 + 8 * i, *f as u64);
+    }
+    let check = blake3::hash(&h[..128]);
+    h[128..136].copy_from_slice(&check.as_bytes()[..8]);
+    h
+}
+
+/// The rows of an index, memory-mapped (from the derived file, or an anonymous map when the
+/// directory cannot be written).
+pub struct Matrix {
+    map: Mmap,
+    pub(crate) dim: usize,
+    pub(crate) count: usize,
+    pub(crate) stamp: Stamp,
+    layout: Layout,
+    modalities: Vec<String>,
+    pub(crate) on_disk: bool,
+}
+
+impl std::fmt::Debug for Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matrix").field("dim", &self.dim).field("count", &self.count).field("stamp", &self.stamp).finish()
+    }
+}
+
+impl Matrix {
+    fn parse(map: Mmap, on_disk: bool) -> Option<Matrix> {
+        let b: &[u8] = &map;
+        if b.len() < HEADER || &b[0..8] != MAGIC || get_u32(b, 8) != FORMAT {
+            return None;
+        }
+        if blake3::hash(&b[..128]).as_bytes()[..8] != b[128..136] {
+            return None;
+        }
+        let dim = get_u32(b, 12) as usize;
+        let count = get_u64(b, 16) as usize;
+        let generation = get_u64(b, 24);
+        let mut uid = [0u8; 16];
+        uid.copy_from_slice(&b[32..48]);
+        let f: Vec<usize> = (0..10).map(|i| get_u64(b, 48 + 8 * i) as usize).collect();
+        let layout = Layout {
+            vectors: f[0],
+            file_ids: f[1],
+            vector_ids: f[2],
+            codes: f[3],
+            path_offs: f[4],
+            path_bytes: f[5],
+            path_bytes_len: f[6],
+            modal: f[7],
+            modal_len: f[8],
+            total: f[9],
+        };
+        let expect = Layout::compute(count, dim, layout.path_bytes_len, layout.modal_len);
+        if dim == 0
+            || layout.total != b.len()
+            || expect.total != layout.total
+            || expect.file_ids != layout.file_ids
+            || expect.modal != layout.modal
+            || (b.as_ptr() as usize) % 8 != 0
+        {
+            return None;
+        }
+        // Modality table.
+        let mt = &b[layout.modal..layout.modal + layout.modal_len];
+        if mt.len() < 4 {
+            return None;
+        }
+        let n = get_u32(mt, 0) as usize;
+        let mut pos = 4;
+        let mut modalities = Vec::with_capacity(n);
+        for _ in 0..n {
+            if pos + 2 > mt.len() {
+                return None;
+            }
+            let len = u16::from_le_bytes([mt[pos], mt[pos + 1]]) as usize;
+            pos += 2;
+            let s = std::str::from_utf8(mt.get(pos..pos + len)?).ok()?;
+            modalities.push(s.to_string());
+            pos += len;
+        }
+        let m = Matrix { map, dim, count, stamp: Stamp { uid, generation }, layout, modalities, on_disk };
+        // Codes and path offsets must be in range.
+        if m.codes().iter().any(|&c| c as usize >= m.modalities.len()) {
+            return None;
+        }
+        let po = m.path_offs();
+        if po[0] != 0 || po[count] as usize != layout.path_bytes_len || po.windows(2).any(|w| w[0] > w[1]) {
+            return None;
+        }
+        Some(m)
+    }
+
+    /// Map the derived file in `dir`; `None` when absent or not a valid matrix file.
+    pub(crate) fn load(dir: &Path) -> Option<Matrix> {
+        let f = File::open(dir.join(MATRIX_FILE)).ok()?;
+        // SAFETY: the file is only ever replaced by rename, never modified in place, so the
+        // mapped inode does not change under us.
+        let map = unsafe { Mmap::map(&f) }.ok()?;
+        Matrix::parse(map, true)
+    }
+
+    fn slice<T>(&self, off: usize, n: usize) -> &[T] {
+        let bytes = &self.map[off..off + n * std::mem::size_of::<T>()];
+        debug_assert_eq!(bytes.as_ptr() as usize % std::mem::align_of::<T>(), 0);
+        // SAFETY: in bounds (checked by `parse` through the layout), aligned (page-aligned
+        // map, 8-aligned offsets), and every bit pattern is a valid f32/i64/u64/u8.
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, n) }
+    }
+
+    pub fn vectors(&self) -> &[f32] {
+        self.slice(self.layout.vectors, self.count * self.dim)
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.vectors()[i * self.dim..(i + 1) * self.dim]
+    }
+    pub(crate) fn file_ids(&self) -> &[i64] {
+        self.slice(self.layout.file_ids, self.count)
+    }
+    pub(crate) fn vector_ids(&self) -> &[i64] {
+        self.slice(self.layout.vector_ids, self.count)
+    }
+    pub(crate) fn codes(&self) -> &[u8] {
+        self.slice(self.layout.codes, self.count)
+    }
+    fn path_offs(&self) -> &[u64] {
+        self.slice(self.layout.path_offs, self.count + 1)
+    }
+    pub fn path(&self, i: usize) -> &str {
+        let po = self.path_offs();
+        let b = &self.map[self.layout.path_bytes + po[i] as usize..self.layout.path_bytes + po[i + 1] as usize];
+        std::str::from_utf8(b).unwrap_or("<invalid utf-8 path>")
+    }
+    pub fn modality(&self, i: usize) -> &str {
+        &self.modalities[self.codes()[i] as usize]
+    }
+    pub(crate) fn modalities(&self) -> &[String] {
+        &self.modalities
+    }
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// Whether this matrix is the index's file (`false`: built in memory, e.g. read-only dir).
+    pub fn is_persisted(&self) -> bool {
+        self.on_disk
+    }
+    pub(crate) fn row_of_file(&self, file_id: i64) -> Option<usize> {
+        self.file_ids().binary_search(&file_id).ok()
+    }
+}
+
+/// Catalog of the rows, read from SQLite.
+struct Catalog {
+    file_ids: Vec<i64>,
+    vector_ids: Vec<i64>,
+    codes: Vec<u8>,
+    path_offs: Vec<u64>,
+    path_bytes: Vec<u8>,
+    modalities: Vec<String>,
+}
+
+fn read_catalog(conn: &Connection, dir: &Path) -> Result<Catalog> {
+    let mut c = Catalog { file_ids: vec![], vector_ids: vec![], codes: vec![], path_offs: vec![0], path_bytes: vec![], modalities: vec![] };
+    let mut codes: HashMap<String, u8> = HashMap::new();
+    let mut st = conn.prepare("SELECT id, vector_id, path, modality FROM files ORDER BY id")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        c.file_ids.push(r.get(0)?);
+        c.vector_ids.push(r.get(1)?);
+        let p = r.get_ref(2)?.as_str()?;
+        c.path_bytes.extend_from_slice(p.as_bytes());
+        c.path_offs.push(c.path_bytes.len() as u64);
+        let m = r.get_ref(3)?.as_str()?;
+        let code = match codes.get(m) {
+            Some(&k) => k,
+            None => {
+                if c.modalities.len() >= 255 {
+                    return Err(Error::Corrupt { dir: dir.to_path_buf(), detail: "more than 255 distinct modalities".into() });
+                }
+                let k = c.modalities.len() as u8;
+                c.modalities.push(m.to_string());
+                codes.insert(m.to_string(), k);
+                k
+            }
+        };
+        c.codes.push(code);
+    }
+    Ok(c)
+}
+
+fn modal_table(mods: &[String]) -> Vec<u8> {
+    let mut out = (mods.len() as u32).to_le_bytes().to_vec();
+    for m in mods {
+        out.extend_from_slice(&(m.len() as u16).to_le_bytes());
+        out.extend_from_slice(m.as_bytes());
+    }
+    out
+}
+
+fn as_bytes<T>(v: &[T]) -> &[u8] {
+    // SAFETY: plain old data (i64/u64/u8) viewed as bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
+
+/// Build the matrix for the database's current state, reusing rows of `old` whose vector id
+/// is unchanged (vectors are immutable, ids never reused). With `to_disk`, the result is
+/// written atomically to `dir/vectors.mat` (the caller must hold the writer lock); otherwise
+/// it lives in an anonymous map.
+pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Matrix>, to_disk: bool) -> Result<Matrix> {
+    // One read transaction: the catalog and the vectors come from the same snapshot.
+    let tx = conn.unchecked_transaction()?;
+    let generation = store::generation(&tx)?;
+    let stamp = Stamp { uid: meta.uid, generation };
+    let cat = read_catalog(&tx, dir)?;
+    let count = cat.file_ids.len();
+    let dim = meta.dim;
+    let modal = modal_table(&cat.modalities);
+    let layout = Layout::compute(count, dim, cat.path_bytes.len(), modal.len());
+    let header = header_bytes(dim, count, stamp, &layout);
+
+    let old = old.filter(|o| o.stamp.uid == meta.uid && o.dim == dim);
+    let old_rows: HashMap<i64, usize> = match old {
+        Some(o) => o.vector_ids().iter().enumerate().map(|(i, &v)| (v, i)).collect(),
+        None => HashMap::new(),
+    };
+    let missing = cat.vector_ids.iter().filter(|v| !old_rows.contains_key(v)).count();
+    let row_bytes = dim * 4;
+    let corrupt = |detail: String| Error::Corrupt { dir: dir.to_path_buf(), detail };
+
+    // Emit every section, in file order, into `w`.
+    let emit = |w: &mut dyn Write| -> Result<()> {
+        let io = |e: std::io::Error| Error::io(dir.join(MATRIX_FILE), e);
+        w.write_all(&header).map_err(io)?;
+        if missing * 10 > count {
+            // Mostly new: one sequential join.
+            let mut st = tx.prepare("SELECT f.vector_id, v.data FROM files f JOIN vectors v ON v.id = f.vector_id ORDER BY f.id")?;
+            let mut rows = st.query([])?;
+            let mut i = 0usize;
+            while let Some(r) = rows.next()? {
+                let vid: i64 = r.get(0)?;
+                if i >= count || vid != cat.vector_ids[i] {
+                    return Err(corrupt("files without a stored vector".into()));
+                }
+                let data = r.get_ref(1)?.as_blob()?;
+                if data.len() != row_bytes {
+                    return Err(corrupt(format!("vector {vid} has {} bytes, expected {row_bytes}", data.len())));
+                }
+                w.write_all(data).map_err(io)?;
+                i += 1;
+            }
+            if i != count {
+                return Err(corrupt("files without a stored vector".into()));
+            }
+        } else {
+            let mut st = tx.prepare("SELECT data FROM vectors WHERE id = ?1")?;
+            for &vid in &cat.vector_ids {
+                if let (Some(&r), Some(o)) = (old_rows.get(&vid), old) {
+                    w.write_all(as_bytes(o.row(r))).map_err(io)?;
+                } else {
+                    let mut rows = st.query([vid])?;
+                    let r = rows.next()?.ok_or_else(|| corrupt(format!("vector {vid} is missing")))?;
+                    let data = r.get_ref(0)?.as_blob()?;
+                    if data.len() != row_bytes {
+                        return Err(corrupt(format!("vector {vid} has {} bytes, expected {row_bytes}", data.len())));
+                    }
+                    w.write_all(data).map_err(io)?;
+                }
+            }
+        }
+        let pad = |w: &mut dyn Write, upto: usize, at: usize| w.write_all(&vec![0u8; upto - at]);
+        pad(w, layout.file_ids, HEADER + count * row_bytes).map_err(io)?;
+        w.write_all(as_bytes(&cat.file_ids)).map_err(io)?;
+        w.write_all(as_bytes(&cat.vector_ids)).map_err(io)?;
+        w.write_all(&cat.codes).map_err(io)?;
+        pad(w, layout.path_offs, layout.codes + count).map_err(io)?;
+        w.write_all(as_bytes(&cat.path_offs)).map_err(io)?;
+        w.write_all(&cat.path_bytes).map_err(io)?;
+        pad(w, layout.modal, layout.path_bytes + cat.path_bytes.len()).map_err(io)?;
+        w.write_all(&modal).map_err(io)?;
+        Ok(())
+    };
+
+    let matrix = if to_disk {
+        let target = dir.join(MATRIX_FILE);
+        let af = AtomicFile::create(&target)?;
+        {
+            let mut bw = BufWriter::with_capacity(1 << 20, &af.file);
+            emit(&mut bw)?;
+            bw.flush().map_err(|e| Error::io(af.tmp_path(), e))?;
+        }
+        // SAFETY: our own temp file, complete, never modified after this point.
+        let map = unsafe { Mmap::map(&af.file) }.map_err(|e| Error::io(af.tmp_path(), e))?;
+        af.commit()?;
+        Matrix::parse(map, true).ok_or_else(|| corrupt("freshly written matrix does not parse".into()))?
+    } else {
+        let mut anon = MmapMut::map_anon(layout.total.max(1)).map_err(|e| Error::io(dir, e))?;
+        {
+            let mut cursor: &mut [u8] = &mut anon[..];
+            emit(&mut cursor)?;
+        }
+        let map = anon.make_read_only().map_err(|e| Error::io(dir, e))?;
+        Matrix::parse(map, false).ok_or_else(|| corrupt("in-memory matrix does not parse".into()))?
+    };
+    tx.finish()?;
+    Ok(matrix)
+}

@@ -1,0 +1,270 @@
+//! The SQLite store: the index's source of truth.
+//!
+//! ```sql
+//! meta(key TEXT PRIMARY KEY, value TEXT)          -- format, schema_version, uid, model_id,
+//!                                                 -- model_name, dim, generation
+//! vectors(id INTEGER PRIMARY KEY AUTOINCREMENT,   -- one embedding per (content, modality);
+//!         hash BLOB, modality TEXT, data BLOB,    -- immutable once written, ids never reused
+//!         UNIQUE(hash, modality))
+//! files(id INTEGER PRIMARY KEY, path TEXT UNIQUE, modality TEXT, size INTEGER,
+//!       mtime_ns INTEGER, hash BLOB, vector_id INTEGER REFERENCES vectors(id))
+//! ```
+//! Every write transaction that changes what is searched (files added, removed, re-pointed to
+//! another vector) increments `meta.generation`; derived files (the search matrix and
+//! the HNSW graph) are stamped with `(uid, generation)` and ignored when they do not match.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+
+use crate::error::{Error, Result};
+
+pub(crate) const DB_FILE: &str = "index.sqlite";
+pub(crate) const VERSION_FILE: &str = "VERSION";
+pub(crate) const FORMAT_NAME: &str = "mmbind-index";
+/// Format version written by (and the newest readable by) this library.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Meta {
+    pub uid: [u8; 16],
+    pub model_id: String,
+    pub model_name: String,
+    pub dim: usize,
+}
+
+fn configure(conn: &Connection, writable: bool) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(30))?;
+    if writable {
+        // WAL: readers never block the writer and vice versa; FULL: a committed batch is on
+        // disk before commit returns (survives power loss, not just a killed process).
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Usage(format!("could not switch the index database to WAL mode (got {mode})")));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn check_version_file(dir: &Path) -> Result<()> {
+    let p = dir.join(VERSION_FILE);
+    if let Ok(text) = std::fs::read_to_string(&p) {
+        // "mmbind-index <version>"
+        let v = text.split_whitespace().nth(1).and_then(|v| v.parse::<u32>().ok());
+        match v {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::TooNew { dir: dir.to_path_buf(), found: v, supported: SCHEMA_VERSION });
+            }
+            Some(_) => {}
+            None => {
+                return Err(Error::NotAnIndex {
+                    dir: dir.to_path_buf(),
+                    reason: format!("{} does not name an mmbind index format", p.display()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+fn meta_set(tx: &Transaction, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn generation(conn: &Connection) -> Result<u64> {
+    let g: Option<String> = meta_get(conn, "generation")?;
+    g.and_then(|s| s.parse().ok()).ok_or_else(|| Error::Usage("index has no generation".into()))
+}
+
+/// Bump the generation inside a write transaction; returns the new value.
+pub(crate) fn bump_generation(tx: &Transaction) -> Result<u64> {
+    tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'", [])?;
+    let g: String = tx.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))?;
+    g.parse().map_err(|_| Error::Usage("bad generation".into()))
+}
+
+fn new_uid() -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(&std::process::id().to_le_bytes());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.update(&now.as_nanos().to_le_bytes());
+    let local = 0u8;
+    h.update(&(&local as *const u8 as usize).to_le_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex16(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for i in 0..16 {
+        out[i] = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE vectors(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash BLOB NOT NULL,
+    modality TEXT NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE(hash, modality)
+);
+CREATE TABLE files(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    modality TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    vector_id INTEGER NOT NULL REFERENCES vectors(id)
+);
+CREATE INDEX files_vector ON files(vector_id);
+";
+
+fn read_meta(conn: &Connection, dir: &Path) -> Result<Meta> {
+    let not_index = |reason: &str| Error::NotAnIndex { dir: dir.to_path_buf(), reason: reason.to_string() };
+    let has_meta: bool = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", [], |r| r.get::<_, i64>(0))?
+        > 0;
+    if !has_meta {
+        return Err(not_index("the database has no mmbind metadata"));
+    }
+    let format = meta_get(conn, "format")?;
+    if format.as_deref() != Some(FORMAT_NAME) {
+        return Err(not_index("the database was not written by mmbind"));
+    }
+    let version: u32 = meta_get(conn, "schema_version")?
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| not_index("missing schema version"))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+    }
+    let uid = meta_get(conn, "uid")?.as_deref().and_then(unhex16).ok_or_else(|| not_index("missing uid"))?;
+    let model_id = meta_get(conn, "model_id")?.ok_or_else(|| not_index("missing model id"))?;
+    let model_name = meta_get(conn, "model_name")?.unwrap_or_default();
+    let dim: usize = meta_get(conn, "dim")?.and_then(|v| v.parse().ok()).ok_or_else(|| not_index("missing dim"))?;
+    Ok(Meta { uid, model_id, model_name, dim })
+}
+
+/// Open (creating if needed) the database of the index in `dir` for `model`.
+pub(crate) fn create_or_open(dir: &Path, model_id: &str, model_name: &str, dim: usize) -> Result<(Connection, Meta)> {
+    if model_id.is_empty() {
+        return Err(Error::Usage("model id must not be empty".into()));
+    }
+    if dim == 0 {
+        return Err(Error::Usage("embedding dimension must be positive".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    check_version_file(dir)?;
+    let db = dir.join(DB_FILE);
+    let mut conn = Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn, true)?;
+    {
+        // IMMEDIATE: two processes creating the same index serialise here.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let has_meta: bool = tx
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", [], |r| r.get::<_, i64>(0))?
+            > 0;
+        if !has_meta {
+            let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if tables > 0 {
+                return Err(Error::NotAnIndex {
+                    dir: dir.to_path_buf(),
+                    reason: format!("{} is a database of something else", db.display()),
+                });
+            }
+            tx.execute_batch(SCHEMA)?;
+            meta_set(&tx, "format", FORMAT_NAME)?;
+            meta_set(&tx, "schema_version", &SCHEMA_VERSION.to_string())?;
+            meta_set(&tx, "uid", &hex(&new_uid()))?;
+            meta_set(&tx, "model_id", model_id)?;
+            meta_set(&tx, "model_name", model_name)?;
+            meta_set(&tx, "dim", &dim.to_string())?;
+            meta_set(&tx, "generation", "1")?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            crate::fsutil::write_atomic(&dir.join(VERSION_FILE), format!("{FORMAT_NAME} {SCHEMA_VERSION}\n").as_bytes())?;
+        } else {
+            tx.commit()?;
+        }
+    }
+    let meta = read_meta(&conn, dir)?;
+    if meta.model_id != model_id {
+        return Err(Error::ModelMismatch {
+            dir: dir.to_path_buf(),
+            index_model_id: meta.model_id,
+            index_model_name: meta.model_name,
+            model_id: model_id.to_string(),
+            model_name: model_name.to_string(),
+        });
+    }
+    if meta.dim != dim {
+        return Err(Error::DimMismatch { dir: dir.to_path_buf(), index_dim: meta.dim, dim });
+    }
+    Ok((conn, meta))
+}
+
+/// Open an existing index. Tries read-write (so WAL recovery and derived-file rebuilds can
+/// happen), then read-only. Returns whether the connection is writable.
+pub(crate) fn open_existing(dir: &Path) -> Result<(Connection, Meta, bool)> {
+    let db: PathBuf = dir.join(DB_FILE);
+    if !db.is_file() {
+        return Err(Error::NotAnIndex {
+            dir: dir.to_path_buf(),
+            reason: if dir.is_dir() { format!("no {DB_FILE} in it (build one with `mmbind index`)") } else { "no such directory".into() },
+        });
+    }
+    check_version_file(dir)?;
+    let (conn, writable) = match Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX) {
+        Ok(c) => (c, true),
+        Err(_) => (Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?, false),
+    };
+    configure(&conn, false)?;
+    if writable {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    let meta = read_meta(&conn, dir)?;
+    Ok((conn, meta, writable))
+}
+
+pub(crate) fn file_count(conn: &Connection) -> Result<usize> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+    Ok(n as usize)
+}
+
+/// Little-endian f32 bytes of a vector.
+pub(crate) fn vec_to_blob(v: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+pub(crate) fn blob_to_vec(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}

@@ -1,0 +1,26 @@
+//! What mmbind does to your file.
+//!
+//! Each modality has one module that turns bytes on disk into the array its encoder takes:
+//! `decode_*` reads a file into samples, `preprocess` fits samples to the model geometry.
+//! Nothing here knows about burn; the arrays are plain `ndarray` values so this crate compiles
+//! fast and can be tested (and fuzzed) on its own.
+
+pub mod error;
+pub mod modality;
+
+pub use error::{Error, Result};
+pub use modality::Modality;
+
+pub mod audio;
+pub mod bpe;
+pub mod depth;
+pub mod fbank;
+pub mod imu;
+mod jpeg;
+pub mod resample;
+pub mod text;
+pub mod thermal;
+pub mod vision;
+pub mod prepare;
+
+pub use prepare::{Prepared, Preprocess, Source};

@@ -1,0 +1,87 @@
+//! Choosing where tensors live: wgpu on a real GPU, ndarray on the CPU otherwise.
+
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// What the user asked for with `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// wgpu when it finds a hardware GPU, ndarray otherwise.
+    #[default]
+    Auto,
+    /// wgpu (any GPU vendor; also a software Vulkan/GL driver such as lavapipe).
+    Wgpu,
+    /// The CPU backend.
+    Ndarray,
+}
+
+/// The device picked, and why.
+#[derive(Debug, Clone)]
+pub struct Compute {
+    pub device: Device,
+    /// `"wgpu"` or `"ndarray"`.
+    pub backend: &'static str,
+    /// The wgpu adapter, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)"`.
+    pub adapter: Option<String>,
+    /// A notice for stderr when `auto` did not get what it would have liked.
+    pub notice: Option<String>,
+}
+
+/// The wgpu adapter found at start-up (wgpu's runtime can be initialised once per process).
+#[derive(Debug, Clone)]
+struct WgpuProbe {
+    device: Device,
+    adapter: String,
+    software: bool,
+}
+
+fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
+    static PROBE: OnceLock<Result<WgpuProbe, String>> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        // A lazily created wgpu device panics on first use when no adapter exists; an
+        // explicit init fails fast instead. Guard against a panic in the driver stack too.
+        let init = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
+        match init {
+            Ok(Ok((device, setup))) => {
+                let info = setup.adapter.get_info();
+                let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+                let adapter = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+                Ok(WgpuProbe { device, adapter, software })
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the wgpu driver panicked while looking for an adapter".into()),
+        }
+    })
+}
+
+/// Picks the device for `choice`.
+///
+/// `auto` never picks a software wgpu adapter (lavapipe/llvmpipe): it is correct but about
+/// 15× slower than ndarray on the CPU (see README, "Backends").
+pub fn select(choice: BackendChoice) -> Result<Compute> {
+    let ndarray = |notice| Compute { device: Device::ndarray(), backend: "ndarray", adapter: None, notice };
+    match choice {
+        BackendChoice::Ndarray => Ok(ndarray(None)),
+        BackendChoice::Wgpu => match probe_wgpu() {
+            Ok(p) => Ok(Compute { device: p.device.clone(), backend: "wgpu", adapter: Some(p.adapter.clone()), notice: None }),
+            Err(e) => Err(Error::Backend(format!(
+                "--backend wgpu: no wgpu adapter ({e}); install a GPU driver or Debian's mesa-vulkan-drivers, or use --backend ndarray"
+            ))),
+        },
+        BackendChoice::Auto => match probe_wgpu() {
+            Ok(p) if !p.software => {
+                Ok(Compute { device: p.device.clone(), backend: "wgpu", adapter: Some(p.adapter.clone()), notice: None })
+            }
+            Ok(p) => Ok(ndarray(Some(format!(
+                "note: wgpu found only a software adapter ({}); using ndarray, which is faster on the CPU (--backend wgpu forces it)",
+                p.adapter
+            )))),
+            Err(_) => Ok(ndarray(Some("note: no GPU adapter found; using the ndarray CPU backend".into()))),
+        },
+    }
+}

@@ -1,0 +1,59 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::report::progress_bar;
+use super::{GlobalArgs, Outcome};
+use crate::dataset::{Dataset, Split};
+use crate::eval::evaluate;
+use crate::weights::ModelDir;
+
+/// Evaluate a model on a dataset's held-out split.
+///
+/// Retrieval between every pair of modalities — trained pairs (X↔vision) and emergent ones
+/// (audio→text, depth→text, ... never paired in training) — as same-scene Recall@1/5/10
+/// and concept-level precision@1; zero-shot classification against the dataset's concept
+/// names; and embedding arithmetic (image of A + audio of B → image of A and B).
+///
+/// Example:
+///   mmbind eval --data data/world --model models/tiny
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct EvalArgs {
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Which split to evaluate.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub split: SplitArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SplitArg {
+    Val,
+    Test,
+}
+
+pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    let compute = global.compute()?;
+    let (model, _) = ModelDir::new(&args.model).load(&compute.device)?;
+    let dataset = Dataset::open(&args.data)?;
+    let split = match args.split {
+        SplitArg::Val => Split::Val,
+        SplitArg::Test => Split::Test,
+    };
+    let bar = progress_bar(dataset.split(split).len() * 6, "embedding", global.quiet);
+    let report = evaluate(&dataset, split, &model, &compute.device, &mut |d, _| bar.set_position(d as u64))?;
+    bar.finish_and_clear();
+    anyhow::ensure!(report.scenes > 0, "the dataset has no {:?} rows", split);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,149 @@
+//! The command line: clap definitions in one place, one file per command.
+//!
+//! Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 ok, 1 some
+//! inputs failed (each named on stderr), 2 usage or fatal error.
+
+mod classify;
+mod embed;
+mod eval;
+mod import;
+mod inputs;
+mod report;
+mod train;
+mod world;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::{self, BackendChoice, Compute};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success; 1 some inputs could not be used (each is named on stderr); 2 usage or fatal error.
+Backends: `auto` uses wgpu on a hardware GPU and ndarray otherwise (a software Vulkan/GL adapter is \
+correct but ~15x slower than ndarray, so `auto` skips it; `--backend wgpu` still uses it).";
+
+/// Bind six modalities — vision, text, audio, depth, thermal, IMU — into one embedding space.
+#[derive(Debug, Parser)]
+#[command(name = "mmbind", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Compute backend.
+    #[arg(long, global = true, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// CPU threads for the ndarray backend (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print nothing on stderr but errors.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what is happening (device, timings).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a checkpoint from another framework into a model directory.
+    Import(import::ImportArgs),
+    /// Embed files, text or raw tensors and print or save the embeddings.
+    Embed(embed::EmbedArgs),
+    /// Zero-shot classification of any input against text labels.
+    Classify(classify::ClassifyArgs),
+    /// Write a synthetic paired dataset of all six modalities.
+    World(world::WorldArgs),
+    /// Train the binding on a paired dataset.
+    Train(train::TrainArgs),
+    /// Evaluate a model on a dataset's held-out split.
+    Eval(eval::EvalArgs),
+}
+
+/// What a command reports back besides its output.
+pub enum Outcome {
+    Ok,
+    /// Some inputs were skipped (already reported on stderr).
+    Partial,
+}
+
+impl GlobalArgs {
+    /// Sets the device up once, printing `auto`'s notice unless `--quiet`.
+    pub fn compute(&self) -> anyhow::Result<Compute> {
+        let compute = backend::select(self.backend)?;
+        if compute.backend == "ndarray" && std::env::var_os("BURN_DEVICE").is_none() {
+            // Some burn internals (an optimizer state being loaded) create tensors on the
+            // default device, which would otherwise be wgpu even when wgpu is unusable.
+            // SAFETY: single-threaded start-up, before any tensor exists.
+            unsafe { std::env::set_var("BURN_DEVICE", "ndarray") };
+        }
+        if let Some(notice) = &compute.notice
+            && !self.quiet
+        {
+            eprintln!("{notice}");
+        }
+        if self.verbose {
+            eprintln!(
+                "backend: {}{}",
+                compute.backend,
+                compute.adapter.as_deref().map(|a| format!(" on {a}")).unwrap_or_default()
+            );
+        }
+        Ok(compute)
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    if let Some(n) = cli.global.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        // SAFETY: set before any thread pool exists (nothing has computed yet).
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+    match &cli.command {
+        Command::Import(args) => import::run(args, &cli.global),
+        Command::Embed(args) => embed::run(args, &cli.global),
+        Command::Classify(args) => classify::run(args, &cli.global),
+        Command::World(args) => world::run(args, &cli.global),
+        Command::Train(args) => train::run(args, &cli.global),
+        Command::Eval(args) => eval::run(args, &cli.global),
+    }
+}
+
+/// Parses the command line, runs, prints the error chain once, and maps the outcome to an
+/// exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(1),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,135 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+use indicatif::ProgressBar;
+use mmbind_modalities::Modality;
+
+use super::report::progress_bar;
+use super::{GlobalArgs, Outcome};
+use crate::config::ModelConfig;
+use crate::train::{EpochMetrics, Observer, Phase, TrainOptions, train};
+
+/// Train the binding on a paired dataset.
+///
+/// First vision and text are trained together (CLIP-style symmetric InfoNCE with a learned
+/// temperature); then each other modality is bound to the frozen vision encoder (symmetric
+/// InfoNCE at ImageBind's fixed temperatures), with the vision embeddings computed once and
+/// cached. AdamW, warm-up + cosine schedule, gradient clipping, seeded. A checkpoint is
+/// written after every epoch (Ctrl-C keeps the last one; --resume continues exactly), and
+/// one JSON line of metrics per epoch goes to MODEL/metrics.jsonl.
+///
+/// Example:
+///   mmbind world --out data/world && mmbind train --data data/world --model models/tiny
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct TrainArgs {
+    /// Dataset directory (with pairs.jsonl).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Model directory to write (checkpoints, caches and metrics go inside).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Model size: tiny (default), or another preset name.
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// Modalities to bind to vision, comma-separated (default: text,audio,depth,thermal,imu).
+    #[arg(long, value_delimiter = ',')]
+    pub modalities: Vec<Modality>,
+    /// Epochs per phase.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue the run in --model from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start from this model directory (e.g. an imported ImageBind); its vision encoder stays frozen.
+    #[arg(long, value_name = "DIR")]
+    pub init: Option<PathBuf>,
+}
+
+struct CliObserver {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Observer for CliObserver {
+    fn message(&mut self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+    fn phase_started(&mut self, phase: &Phase, steps: usize) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        let bar = progress_bar(steps.max(32), &phase.name(), self.quiet);
+        bar.set_length(steps as u64);
+        self.bar = Some(bar);
+    }
+    fn step(&mut self, step: usize, loss: f64, samples_per_s: f64) {
+        if let Some(b) = &self.bar {
+            b.set_position(step as u64);
+            b.set_message(format!("loss {loss:.3} · {samples_per_s:.0} samples/s"));
+        }
+    }
+    fn epoch_finished(&mut self, m: &EpochMetrics) {
+        if !self.quiet {
+            let line = format!(
+                "{:<16} epoch {:>3}  loss {:.4}  {:>6.0} samples/s  (load {:.1} ms, forward {:.1} ms, backward {:.1} ms per step)",
+                m.phase, m.epoch, m.loss, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms
+            );
+            match &self.bar {
+                Some(b) if !b.is_hidden() => b.println(line),
+                _ => eprintln!("{line}"),
+            }
+        }
+    }
+    fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
+    anyhow::ensure!(args.batch_size >= 2, "--batch-size must be at least 2 (contrastive pairs need negatives)");
+    let config = ModelConfig::preset(&args.preset)
+        .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: {})", args.preset, ModelConfig::PRESETS.join(", ")))?;
+    let mut opts = TrainOptions { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, seed: args.seed, init: args.init.clone(), ..TrainOptions::default() };
+    if !args.modalities.is_empty() {
+        opts.modalities = args.modalities.clone();
+    }
+    let compute = global.compute()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // The first Ctrl-C asks for a clean stop after the current step; the checkpoint of the
+    // last finished epoch is already on disk.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this step (press Ctrl-C again to quit at once)");
+    });
+    let mut obs = CliObserver { quiet: global.quiet, bar: None, stop };
+    let start = std::time::Instant::now();
+    let summary = train(&args.data, &args.model, config, &opts, args.resume, &compute.device, &mut obs)?;
+    if let Some(b) = obs.bar.take() {
+        b.finish_and_clear();
+    }
+    if summary.interrupted {
+        eprintln!("stopped; the last finished epoch is saved. Continue with: mmbind train --data {} --model {} --resume", args.data.display(), args.model.display());
+        return Ok(Outcome::Partial);
+    }
+    if !global.quiet {
+        eprintln!("trained {} steps in {:.1}s → {} (content hash {})", summary.steps, start.elapsed().as_secs_f64(), args.model.display(), &summary.content_hash[..16]);
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,200 @@
+//! Model configuration: what `model.json` holds. Sizes are configuration, not code; presets
+//! (`presets.rs`) only fill these structs.
+
+mod imagebind_kwargs;
+mod presets;
+
+pub use imagebind_kwargs::ImageBindKwargs;
+
+use mmbind_modalities::{Modality, Preprocess};
+use serde::{Deserialize, Serialize};
+
+/// LayerNorm epsilon inside every trunk and head (ImageBind: `partial(nn.LayerNorm, eps=1e-6)`).
+pub const TRUNK_LN_EPS: f64 = 1e-6;
+/// LayerNorm epsilon of the patch stems (ImageBind uses `nn.LayerNorm`'s default there).
+pub const STEM_LN_EPS: f64 = 1e-5;
+/// The text postprocessor clips its learned scale at this value (ImageBind's `logit_scale_max`).
+pub const TEXT_MAX_LOGIT_SCALE: f64 = 100.0;
+
+/// The shared transformer trunk of one encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrunkConfig {
+    /// Token width.
+    pub d_model: usize,
+    /// Number of pre-norm blocks.
+    pub n_blocks: usize,
+    /// Attention heads; `d_model` must be a multiple.
+    pub n_heads: usize,
+    /// Learned extra key/value appended to every attention (ImageBind: all but vision and text).
+    pub add_bias_kv: bool,
+    /// A LayerNorm before the first block (ImageBind: vision only).
+    pub pre_norm: bool,
+    /// Stochastic depth rate at the last block, used in training only.
+    pub drop_path: f64,
+}
+
+/// How raw input becomes tokens, per modality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StemConfig {
+    /// PadIm2Video (repeat the image `frames` times) then a Conv3d patchifier, no bias.
+    Video { channels: usize, frames: usize, image_size: usize, patch: [usize; 3] },
+    /// Token embedding + learned positions, causal attention, pooled at the EOT token.
+    Text { vocab_size: usize, context_length: usize },
+    /// A Conv2d patchifier (no bias) + LayerNorm: audio spectrograms, depth and thermal maps.
+    Patch { channels: usize, input_size: [usize; 2], kernel: usize, stride: usize },
+    /// Non-overlapping windows of `kernel` samples of every channel, Linear (no bias) + LayerNorm.
+    Imu { channels: usize, length: usize, kernel: usize },
+}
+
+impl StemConfig {
+    /// Tokens the stem emits, without the CLS token.
+    pub fn patch_tokens(&self) -> usize {
+        match *self {
+            StemConfig::Video { frames, image_size, patch, .. } => {
+                (frames / patch[0]) * (image_size / patch[1]) * (image_size / patch[2])
+            }
+            StemConfig::Text { context_length, .. } => context_length,
+            StemConfig::Patch { input_size, kernel, stride, .. } => {
+                let n = |size: usize| (size - kernel) / stride + 1;
+                n(input_size[0]) * n(input_size[1])
+            }
+            StemConfig::Imu { length, kernel, .. } => length / kernel,
+        }
+    }
+
+    /// Whether a learned CLS token is prepended (every stem but text's).
+    pub fn has_cls(&self) -> bool {
+        !matches!(self, StemConfig::Text { .. })
+    }
+
+    /// Sequence length the trunk sees.
+    pub fn num_tokens(&self) -> usize {
+        self.patch_tokens() + usize::from(self.has_cls())
+    }
+}
+
+/// How the final embedding is scaled after L2 normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScaleConfig {
+    /// Unit-norm output (vision).
+    None,
+    /// `exp(log_logit_scale)` from the weights, clipped at `max` when given. Whether it is
+    /// trained is a training decision; the value always lives in the weights. `init` is the
+    /// log scale a freshly initialised model starts from.
+    Logit { max: Option<f64>, init: f64 },
+}
+
+/// One modality's encoder: stem → trunk → head → postprocessor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderConfig {
+    pub stem: StemConfig,
+    pub trunk: TrunkConfig,
+    /// Dropout before the head's projection (ImageBind: IMU only), training only.
+    #[serde(default)]
+    pub head_dropout: f64,
+    pub scale: ScaleConfig,
+}
+
+/// The whole model: one encoder per modality it has, all projecting to `out_dim`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Shared embedding dimension.
+    pub out_dim: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<EncoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<EncoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<EncoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<EncoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thermal: Option<EncoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imu: Option<EncoderConfig>,
+    /// How files become encoder inputs (must agree with the stems' geometry).
+    #[serde(default)]
+    pub preprocess: Preprocess,
+}
+
+impl ModelConfig {
+    pub fn encoder(&self, m: Modality) -> Option<&EncoderConfig> {
+        match m {
+            Modality::Vision => self.vision.as_ref(),
+            Modality::Text => self.text.as_ref(),
+            Modality::Audio => self.audio.as_ref(),
+            Modality::Depth => self.depth.as_ref(),
+            Modality::Thermal => self.thermal.as_ref(),
+            Modality::Imu => self.imu.as_ref(),
+        }
+    }
+
+    /// The modalities this model can embed, in ImageBind's order.
+    pub fn modalities(&self) -> Vec<Modality> {
+        Modality::ALL.into_iter().filter(|m| self.encoder(*m).is_some()).collect()
+    }
+
+    /// Checks the invariants the layers rely on, so a bad `model.json` fails on load with a
+    /// message instead of a shape panic in the middle of a forward pass.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.out_dim == 0 {
+            return Err("out_dim must be positive".into());
+        }
+        for m in self.modalities() {
+            let Some(enc) = self.encoder(m) else { continue };
+            let t = &enc.trunk;
+            if t.d_model == 0 || t.n_heads == 0 || t.d_model % t.n_heads != 0 {
+                return Err(format!(
+                    "{m}: d_model {} must be a positive multiple of n_heads {}",
+                    t.d_model, t.n_heads
+                ));
+            }
+            let geometry_ok = match enc.stem {
+                StemConfig::Video { frames, image_size, patch, .. } => {
+                    patch.iter().all(|&p| p > 0)
+                        && frames % patch[0] == 0
+                        && image_size % patch[1] == 0
+                        && image_size % patch[2] == 0
+                }
+                StemConfig::Text { vocab_size, context_length } => vocab_size > 0 && context_length > 0,
+                StemConfig::Patch { input_size, kernel, stride, .. } => {
+                    kernel > 0 && stride > 0 && input_size.iter().all(|&s| s >= kernel)
+                }
+                StemConfig::Imu { length, kernel, .. } => kernel > 0 && length % kernel == 0 && length > 0,
+            };
+            if !geometry_ok {
+                return Err(format!("{m}: inconsistent stem geometry {:?}", enc.stem));
+            }
+            self.check_preprocess(m, &enc.stem)?;
+        }
+        Ok(())
+    }
+
+    /// The preprocessing must produce exactly what the stem takes.
+    fn check_preprocess(&self, m: Modality, stem: &StemConfig) -> Result<(), String> {
+        let p = &self.preprocess;
+        let (made, taken): (Vec<usize>, Vec<usize>) = match (m, stem) {
+            (Modality::Vision, StemConfig::Video { image_size, .. }) => (vec![p.vision.image_size], vec![*image_size]),
+            (Modality::Text, StemConfig::Text { context_length, .. }) => {
+                (vec![p.text.context_length], vec![*context_length])
+            }
+            (Modality::Audio, StemConfig::Patch { input_size, .. }) => {
+                (vec![p.audio.mel_bins, p.audio.target_frames], input_size.to_vec())
+            }
+            (Modality::Depth, StemConfig::Patch { input_size, .. }) => {
+                (vec![p.depth.image_size, p.depth.image_size], input_size.to_vec())
+            }
+            (Modality::Thermal, StemConfig::Patch { input_size, .. }) => {
+                (vec![p.thermal.image_size, p.thermal.image_size], input_size.to_vec())
+            }
+            (Modality::Imu, StemConfig::Imu { length, .. }) => (vec![p.imu.length], vec![*length]),
+            _ => return Err(format!("{m}: a {stem:?} stem cannot take {m} input")),
+        };
+        if made != taken {
+            return Err(format!("{m}: preprocessing makes {made:?} but the stem takes {taken:?}"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! Named presets. Each one only fills a [`ModelConfig`]; nothing else depends on its name.
+
+use mmbind_modalities::Preprocess;
+use mmbind_modalities::audio::AudioPreprocess;
+use mmbind_modalities::depth::DepthPreprocess;
+use mmbind_modalities::imu::ImuPreprocess;
+use mmbind_modalities::text::TextPreprocess;
+use mmbind_modalities::thermal::ThermalPreprocess;
+use mmbind_modalities::vision::VisionPreprocess;
+
+use super::{EncoderConfig, ImageBindKwargs, ModelConfig, ScaleConfig, StemConfig, TEXT_MAX_LOGIT_SCALE, TrunkConfig};
+
+impl ModelConfig {
+    /// `imagebind_huge()`: the official checkpoint's geometry (about 1.2 B parameters).
+    pub fn imagebind_huge() -> Self {
+        ImageBindKwargs::huge().to_config()
+    }
+
+    /// The tiny random model of the parity fixtures (`tests/fixtures/tiny_imagebind.pth`).
+    pub fn imagebind_tiny_fixture() -> Self {
+        ImageBindKwargs::tiny_fixture().to_config()
+    }
+
+    /// ImageBind's architecture at laptop scale: every encoder 64 wide, 2 blocks, 4 heads,
+    /// on small inputs (64×64 images and maps, one 2 s clip of 64 mel bins, 400 IMU samples,
+    /// 32 text tokens). Trains on a 2-core CPU in minutes.
+    pub fn tiny() -> Self {
+        let trunk = |add_bias_kv, pre_norm| TrunkConfig { d_model: 64, n_blocks: 2, n_heads: 4, add_bias_kv, pre_norm, drop_path: 0.0 };
+        let fixed = |scale: f64| ScaleConfig::Logit { max: None, init: scale.ln() };
+        let encoder = |stem, trunk, scale| EncoderConfig { stem, trunk, head_dropout: 0.0, scale };
+        let map = |size| StemConfig::Patch { channels: 1, input_size: [size, size], kernel: 8, stride: 8 };
+        let (image, mel_bins, frames, imu_length, context) = (64, 64, 204, 400, 32);
+        ModelConfig {
+            out_dim: 64,
+            vision: Some(encoder(
+                StemConfig::Video { channels: 3, frames: 2, image_size: image, patch: [2, 8, 8] },
+                trunk(false, true),
+                ScaleConfig::None,
+            )),
+            text: Some(encoder(
+                StemConfig::Text { vocab_size: 49408, context_length: context },
+                trunk(false, false),
+                ScaleConfig::Logit { max: Some(TEXT_MAX_LOGIT_SCALE), init: (1.0f64 / 0.07).ln() },
+            )),
+            audio: Some(encoder(
+                StemConfig::Patch { channels: 1, input_size: [mel_bins, frames], kernel: 16, stride: 16 },
+                trunk(true, false),
+                fixed(20.0),
+            )),
+            depth: Some(encoder(map(image), trunk(true, false), fixed(5.0))),
+            thermal: Some(encoder(map(image), trunk(true, false), fixed(10.0))),
+            imu: Some(encoder(StemConfig::Imu { channels: 6, length: imu_length, kernel: 20 }, trunk(true, false), fixed(5.0))),
+            preprocess: Preprocess {
+                vision: VisionPreprocess { image_size: image, ..VisionPreprocess::default() },
+                text: TextPreprocess { context_length: context },
+                audio: AudioPreprocess { mel_bins, target_frames: frames, clips_per_input: 1, ..AudioPreprocess::default() },
+                depth: DepthPreprocess { image_size: image, ..DepthPreprocess::default() },
+                thermal: ThermalPreprocess { image_size: image },
+                imu: ImuPreprocess { length: imu_length },
+            },
+        }
+    }
+
+    /// Looks a preset up by the name used on the command line.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::tiny()),
+            "imagebind-huge" => Some(Self::imagebind_huge()),
+            "imagebind-tiny-fixture" => Some(Self::imagebind_tiny_fixture()),
+            _ => None,
+        }
+    }
+
+    /// Names accepted by [`ModelConfig::preset`].
+    pub const PRESETS: &'static [&'static str] = &["tiny", "imagebind-huge", "imagebind-tiny-fixture"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmbind_modalities::Modality;
+
+    #[test]
+    fn huge_token_counts_match_the_reference() {
+        let c = ModelConfig::imagebind_huge();
+        let tokens = |m| c.encoder(m).unwrap().stem.num_tokens();
+        assert_eq!(tokens(Modality::Vision), 257);
+        assert_eq!(tokens(Modality::Text), 77);
+        assert_eq!(tokens(Modality::Audio), 229);
+        assert_eq!(tokens(Modality::Depth), 197);
+        assert_eq!(tokens(Modality::Thermal), 197);
+        assert_eq!(tokens(Modality::Imu), 251);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn presets_round_trip_through_json() {
+        for name in ModelConfig::PRESETS {
+            let c = ModelConfig::preset(name).unwrap();
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), c);
+        }
+        assert!(ModelConfig::preset("gigantic").is_none());
+    }
+}

@@ -1,0 +1,128 @@
+//! Files and text in, embeddings out: preprocessing in parallel, batching per modality.
+//! Every command that embeds (embed, classify, index, query, train's caches) goes through
+//! here.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use mmbind_modalities::{Modality, Prepared, Source};
+use rayon::prelude::*;
+
+use crate::model::Model;
+use crate::nn::EncoderInput;
+use crate::{Error, Result};
+
+/// One thing to embed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Item {
+    pub modality: Modality,
+    pub source: Source,
+}
+
+impl Item {
+    pub fn file(modality: Modality, path: impl Into<std::path::PathBuf>) -> Self {
+        Self { modality, source: Source::File(path.into()) }
+    }
+
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { modality: Modality::Text, source: Source::Text(text.into()) }
+    }
+}
+
+/// Embeds items with a model, `batch_size` at a time.
+pub struct Embedder<'a> {
+    pub model: &'a Model,
+    pub device: &'a Device,
+    pub batch_size: usize,
+}
+
+impl<'a> Embedder<'a> {
+    pub fn new(model: &'a Model, device: &'a Device) -> Self {
+        Self { model, device, batch_size: 16 }
+    }
+
+    /// One result per item, in order. A bad input fails alone; the rest are embedded.
+    /// `progress` is told how many items are done after every batch.
+    pub fn embed_all(&self, items: &[Item], progress: &mut dyn FnMut(usize)) -> Vec<Result<Vec<f32>>> {
+        let mut results: Vec<Option<Result<Vec<f32>>>> = (0..items.len()).map(|_| None).collect();
+        let mut done = 0;
+        for m in Modality::ALL {
+            let indices: Vec<usize> = (0..items.len()).filter(|&i| items[i].modality == m).collect();
+            for chunk in indices.chunks(self.batch_size.max(1)) {
+                let prepared: Vec<Result<Prepared>> = chunk
+                    .par_iter()
+                    .map(|&i| Ok(self.model.config.preprocess.prepare(m, &items[i].source)?))
+                    .collect();
+                let ok: Vec<(usize, Prepared)> = chunk
+                    .iter()
+                    .zip(prepared)
+                    .filter_map(|(&i, p)| match p {
+                        Ok(p) => Some((i, p)),
+                        Err(e) => {
+                            results[i] = Some(Err(e));
+                            None
+                        }
+                    })
+                    .collect();
+                if !ok.is_empty() {
+                    let (ids, batch): (Vec<usize>, Vec<Prepared>) = ok.into_iter().unzip();
+                    match self.embed_prepared(m, &batch) {
+                        Ok(rows) => ids.iter().zip(rows).for_each(|(&i, row)| results[i] = Some(Ok(row))),
+                        Err(e) => {
+                            let reason = e.to_string();
+                            for &i in &ids {
+                                let name = items[i].source.label();
+                                results[i] = Some(Err(Error::Input { name, reason: reason.clone() }));
+                            }
+                        }
+                    }
+                }
+                done += chunk.len();
+                progress(done);
+            }
+        }
+        results.into_iter().map(|r| r.expect("every item is handled")).collect()
+    }
+
+    /// Embeds already-preprocessed items of one modality as one batch: `[n][out_dim]`.
+    pub fn embed_prepared(&self, m: Modality, batch: &[Prepared]) -> Result<Vec<Vec<f32>>> {
+        let input = stack(batch, self.device)?;
+        let out = self.model.embed(m, input)?;
+        let [n, d] = out.dims();
+        let flat = out.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
+        debug_assert_eq!(flat.len(), n * d);
+        Ok(flat.chunks(d).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Stacks same-shaped items into one batch tensor whose rank says what it is.
+pub fn stack(batch: &[Prepared], device: &Device) -> Result<EncoderInput> {
+    let bad = |reason: String| Error::Input { name: "batch".into(), reason };
+    let first = batch.first().ok_or_else(|| bad("empty batch".into()))?;
+    let item_shape = first.shape();
+    if batch.iter().any(|p| p.shape() != item_shape) {
+        return Err(bad("items of one batch must have the same shape".into()));
+    }
+    let n = batch.len();
+    let mut shape = vec![n];
+    shape.extend(&item_shape);
+    Ok(match first {
+        Prepared::Ids(_) => {
+            let data: Vec<i64> = batch.iter().flat_map(|p| if let Prepared::Ids(v) = p { v.clone() } else { vec![] }).collect();
+            EncoderInput::Ids(Tensor::<2, Int>::from_data(TensorData::new(data, shape), device))
+        }
+        Prepared::Floats { .. } => {
+            let mut data = Vec::with_capacity(n * item_shape.iter().product::<usize>());
+            for p in batch {
+                if let Prepared::Floats { data: d, .. } = p {
+                    data.extend_from_slice(d);
+                }
+            }
+            let td = TensorData::new(data, shape.clone());
+            match shape.len() {
+                3 => EncoderInput::Series(Tensor::from_data(td, device)),
+                4 => EncoderInput::Image(Tensor::from_data(td, device)),
+                5 => EncoderInput::Clips(Tensor::from_data(td, device)),
+                _ => return Err(bad(format!("unexpected item shape {item_shape:?}"))),
+            }
+        }
+    })
+}

@@ -1,0 +1,27 @@
+//! mmbind: six modalities — vision, text, audio, depth, thermal, IMU — bound into one
+//! embedding space, ImageBind-style, on burn.
+//!
+//! The layout follows the architecture: [`config`] says how big each encoder is, [`nn`] holds
+//! the network (one file per part, one stem per modality), [`weights`] moves tensors between
+//! checkpoints, model directories and modules, [`model`] ties the six encoders together, and
+//! [`cli`] is the command line on top. What happens to a file before it reaches an encoder
+//! lives in the `mmbind-modalities` crate.
+
+pub mod backend;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod dataset;
+pub mod embed;
+pub mod eval;
+mod error;
+pub mod import;
+pub mod model;
+pub mod nn;
+pub mod tensor_io;
+pub mod train;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use mmbind_modalities::Modality;
+pub use model::Model;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    mmbind::cli::main()
+}

@@ -1,0 +1,141 @@
+//! The whole model: one [`Encoder`] per modality the configuration names.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use mmbind_modalities::Modality;
+
+use crate::config::{ModelConfig, StemConfig};
+use crate::nn::{Encoder, EncoderInput, EncoderTrace};
+use crate::weights::{TensorMap, WeightLoader, WeightSink};
+use crate::{Error, Result};
+
+/// The six encoders (those the configuration has), as one burn module.
+#[derive(Module, Debug)]
+pub struct Encoders {
+    pub vision: Option<Encoder>,
+    pub text: Option<Encoder>,
+    pub audio: Option<Encoder>,
+    pub depth: Option<Encoder>,
+    pub thermal: Option<Encoder>,
+    pub imu: Option<Encoder>,
+}
+
+impl Encoders {
+    pub fn get(&self, m: Modality) -> Option<&Encoder> {
+        match m {
+            Modality::Vision => self.vision.as_ref(),
+            Modality::Text => self.text.as_ref(),
+            Modality::Audio => self.audio.as_ref(),
+            Modality::Depth => self.depth.as_ref(),
+            Modality::Thermal => self.thermal.as_ref(),
+            Modality::Imu => self.imu.as_ref(),
+        }
+    }
+}
+
+/// A configured model with its weights on a device.
+#[derive(Debug)]
+pub struct Model {
+    pub config: ModelConfig,
+    pub encoders: Encoders,
+}
+
+impl Model {
+    /// Builds the model from ImageBind-named tensors, checking every key and shape and
+    /// refusing tensors the configuration does not use.
+    pub fn from_tensors(config: ModelConfig, tensors: &TensorMap, device: &Device) -> Result<Self> {
+        Self::build(config, WeightLoader::new(tensors, device))
+    }
+
+    /// A freshly initialised model (ImageBind's initialisation, seeded).
+    pub fn random(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        Self::build(config, WeightLoader::random(seed, device))
+    }
+
+    fn build(config: ModelConfig, w: WeightLoader) -> Result<Self> {
+        config.validate().map_err(Error::Config)?;
+        let load = |m: Modality| -> Result<Option<Encoder>> {
+            config.encoder(m).map(|cfg| Encoder::load(&w, m, cfg, config.out_dim)).transpose()
+        };
+        let encoders = Encoders {
+            vision: load(Modality::Vision)?,
+            text: load(Modality::Text)?,
+            audio: load(Modality::Audio)?,
+            depth: load(Modality::Depth)?,
+            thermal: load(Modality::Thermal)?,
+            imu: load(Modality::Imu)?,
+        };
+        w.finish()?;
+        Ok(Self { config, encoders })
+    }
+
+    /// The weights under ImageBind's key names (what `weights.safetensors` holds).
+    pub fn to_tensors(&self) -> TensorMap {
+        let sink = WeightSink::default();
+        for m in Modality::ALL {
+            if let Some(enc) = self.encoders.get(m) {
+                enc.save(&sink, m);
+            }
+        }
+        sink.into_map()
+    }
+
+    pub fn modalities(&self) -> Vec<Modality> {
+        self.config.modalities()
+    }
+
+    pub fn encoder(&self, m: Modality) -> Result<&Encoder> {
+        self.encoders.get(m).ok_or(Error::NoEncoder(m))
+    }
+
+    /// Embeds a batch of modality `m`: `[batch, out_dim]`.
+    pub fn embed(&self, m: Modality, input: EncoderInput) -> Result<Tensor<2>> {
+        self.check_input(m, &input)?;
+        self.encoder(m)?.forward(input)
+    }
+
+    /// Embeds a batch keeping every intermediate.
+    pub fn embed_trace(&self, m: Modality, input: EncoderInput) -> Result<EncoderTrace> {
+        self.check_input(m, &input)?;
+        self.encoder(m)?.forward_trace(input)
+    }
+
+    /// The per-item input shape modality `m` takes (without batch, and without the clip
+    /// axis that audio adds).
+    pub fn input_shape(&self, m: Modality) -> Result<Vec<usize>> {
+        let cfg = self.config.encoder(m).ok_or(Error::NoEncoder(m))?;
+        Ok(match cfg.stem {
+            StemConfig::Video { channels, image_size, .. } => vec![channels, image_size, image_size],
+            StemConfig::Text { context_length, .. } => vec![context_length],
+            StemConfig::Patch { channels, input_size, .. } => vec![channels, input_size[0], input_size[1]],
+            StemConfig::Imu { channels, length, .. } => vec![channels, length],
+        })
+    }
+
+    /// Checks an input against the configured geometry so a wrong tensor is an error
+    /// naming both shapes, not a panic deep inside a convolution.
+    fn check_input(&self, m: Modality, input: &EncoderInput) -> Result<()> {
+        let want = self.input_shape(m)?;
+        let got: Vec<usize> = match input {
+            EncoderInput::Ids(t) => t.dims()[1..].to_vec(),
+            EncoderInput::Series(t) => t.dims()[1..].to_vec(),
+            EncoderInput::Image(t) => t.dims()[1..].to_vec(),
+            EncoderInput::Clips(t) => t.dims()[2..].to_vec(),
+        };
+        let batch = match input {
+            EncoderInput::Ids(t) => t.dims()[0],
+            EncoderInput::Series(t) => t.dims()[0],
+            EncoderInput::Image(t) => t.dims()[0],
+            EncoderInput::Clips(t) => t.dims()[0] * t.dims()[1],
+        };
+        if got != want || batch == 0 {
+            return Err(Error::Input {
+                name: format!("{m} input"),
+                reason: format!("expected [batch{}, {}], got shape {got:?} per item (batch {batch})",
+                    if matches!(input, EncoderInput::Clips(_)) { ", clips" } else { "" },
+                    want.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            });
+        }
+        Ok(())
+    }
+}

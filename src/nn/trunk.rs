@@ -1,0 +1,73 @@
+use burn::module::Module;
+use burn::tensor::Tensor;
+
+use super::{Block, LayerNorm};
+use crate::Result;
+use crate::config::{TRUNK_LN_EPS, TrunkConfig};
+use crate::weights::{WeightLoader, WeightSink};
+
+/// ImageBind's `SimpleTransformer`: an optional LayerNorm, then pre-norm blocks; no final
+/// norm (the head has it).
+#[derive(Module, Debug)]
+pub struct Trunk {
+    pub pre_norm: Option<LayerNorm>,
+    pub blocks: Vec<Block>,
+}
+
+impl Trunk {
+    pub fn load(w: &WeightLoader, cfg: &TrunkConfig) -> Result<Self> {
+        let pre_norm = if cfg.pre_norm {
+            Some(LayerNorm::load(&w.pp("pre_transformer_layer.0"), cfg.d_model, TRUNK_LN_EPS)?)
+        } else {
+            None
+        };
+        let blocks = (0..cfg.n_blocks).map(|i| Block::load(&w.pp("blocks").pp(i), cfg)).collect::<Result<_>>()?;
+        Ok(Self { pre_norm, blocks })
+    }
+
+    pub fn save(&self, w: &WeightSink) {
+        if let Some(norm) = &self.pre_norm {
+            norm.save(&w.pp("pre_transformer_layer.0"));
+        }
+        for (i, block) in self.blocks.iter().enumerate() {
+            block.save(&w.pp("blocks").pp(i));
+        }
+    }
+
+    /// Runs the trunk, handing every block's output to `observe` (for parity checks and
+    /// debugging; pass `|_, _| {}` otherwise).
+    ///
+    /// # Shapes
+    /// - x: `[batch, tokens, d_model]` → same
+    pub fn forward_observed(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<2>>,
+        mut observe: impl FnMut(TrunkStage, &Tensor<3>),
+    ) -> Tensor<3> {
+        let mut x = match &self.pre_norm {
+            Some(norm) => {
+                let x = norm.forward(x);
+                observe(TrunkStage::PreNorm, &x);
+                x
+            }
+            None => x,
+        };
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x, mask.clone());
+            observe(TrunkStage::Block(i), &x);
+        }
+        x
+    }
+
+    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2>>) -> Tensor<3> {
+        self.forward_observed(x, mask, |_, _| {})
+    }
+}
+
+/// Where in the trunk an observed tensor comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrunkStage {
+    PreNorm,
+    Block(usize),
+}

@@ -1,0 +1,117 @@
+//! Reading checkpoints (PyTorch `.pth` zip/pickle through burn-store's reader, safetensors)
+//! into a [`TensorMap`], and writing safetensors.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use burn::store::pytorch_reader::{DType as PtDType, PytorchReader};
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors, View};
+
+use super::{HostTensor, TensorMap};
+use crate::{Error, Result};
+
+fn checkpoint_err(path: &Path, reason: impl ToString) -> Error {
+    Error::Checkpoint { path: path.to_path_buf(), reason: reason.to_string() }
+}
+
+/// Reads a checkpoint, choosing the container by its first bytes (a PyTorch zip starts with
+/// `PK`, a legacy pickle with 0x80) rather than trusting the extension.
+pub fn read_checkpoint(path: &Path) -> Result<TensorMap> {
+    let mut head = [0u8; 8];
+    let n = {
+        use std::io::Read;
+        let mut f = File::open(path).map_err(|e| checkpoint_err(path, e))?;
+        f.read(&mut head).map_err(|e| checkpoint_err(path, e))?
+    };
+    if n == 0 {
+        return Err(checkpoint_err(path, "the file is empty"));
+    }
+    if head.starts_with(b"PK") || head[0] == 0x80 {
+        read_pytorch(path)
+    } else {
+        read_safetensors(path)
+    }
+}
+
+/// Reads a PyTorch checkpoint saved with `torch.save(state_dict)`.
+pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
+    let reader = PytorchReader::new(path).map_err(|e| checkpoint_err(path, format!("not a readable PyTorch checkpoint ({e})")))?;
+    let mut map = TensorMap::default();
+    for (name, t) in reader.into_tensors() {
+        let bytes = t.read().map_err(|e| checkpoint_err(path, e))?;
+        let data = match t.dtype() {
+            PtDType::F32 => bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            PtDType::F64 => bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_ne_bytes(c.try_into().expect("chunk of 8")) as f32)
+                .collect(),
+            PtDType::F16 => bytes.chunks_exact(2).map(|c| f16::from_ne_bytes([c[0], c[1]]).to_f32()).collect(),
+            PtDType::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_ne_bytes([c[0], c[1]]).to_f32()).collect(),
+            other => return Err(checkpoint_err(path, format!("tensor '{name}' has dtype {other:?}; only float tensors are expected"))),
+        };
+        map.insert(name, HostTensor::new(t.shape().to_vec(), data));
+    }
+    if map.is_empty() {
+        return Err(checkpoint_err(path, "the checkpoint holds no tensors"));
+    }
+    Ok(map)
+}
+
+/// Reads a safetensors file (memory-mapped).
+pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
+    let file = File::open(path).map_err(|e| checkpoint_err(path, e))?;
+    // SAFETY: the mapping is read-only and dropped before this function returns; a file
+    // changed underneath us can only yield wrong values, which the shape checks then meet.
+    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| checkpoint_err(path, e))?;
+    let st = SafeTensors::deserialize(&mmap)
+        .map_err(|e| checkpoint_err(path, format!("not a valid safetensors file ({e})")))?;
+    let mut map = TensorMap::default();
+    for (name, view) in st.tensors() {
+        let bytes = view.data();
+        let data = match view.dtype() {
+            Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F64 => bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
+                .collect(),
+            Dtype::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            other => return Err(checkpoint_err(path, format!("tensor '{name}' has dtype {other:?}; only float tensors are expected"))),
+        };
+        map.insert(name, HostTensor::new(view.shape().to_vec(), data));
+    }
+    if map.is_empty() {
+        return Err(checkpoint_err(path, "the file holds no tensors"));
+    }
+    Ok(map)
+}
+
+struct F32View<'a>(&'a HostTensor);
+
+impl View for F32View<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.0.le_bytes())
+    }
+    fn data_len(&self) -> usize {
+        self.0.data.len() * 4
+    }
+}
+
+/// Writes `map` as safetensors, atomically: a temporary file in the same directory is
+/// renamed over `path`, so a crash never leaves a half-written file behind.
+pub fn write_safetensors(map: &TensorMap, metadata: HashMap<String, String>, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("safetensors.tmp");
+    let views = map.0.iter().map(|(k, t)| (k.as_str(), F32View(t)));
+    safetensors::serialize_to_file(views, Some(metadata), &tmp)
+        .map_err(|e| Error::Io { path: tmp.clone(), source: std::io::Error::other(e.to_string()) })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}

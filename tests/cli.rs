@@ -1,0 +1,132 @@
+//! The command line end to end: real processes, JSON parsed rather than matched.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::util::{fixture, inputs_outputs, references, relative_max_error, tempdir};
+
+pub fn mmbind() -> Command {
+    let mut cmd = Command::cargo_bin("mmbind").unwrap();
+    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    cmd
+}
+
+fn import_tiny(out: &std::path::Path) -> serde_json::Value {
+    let output = mmbind()
+        .args(["import", "imagebind", "--json", "--checkpoint"])
+        .arg(fixture("tiny_imagebind.pth"))
+        .arg("--config")
+        .arg(fixture("tiny_kwargs.json"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn import_then_embed_raw_tensors_matches_pytorch() {
+    let dir = tempdir();
+    let model = dir.path().join("tiny");
+    let summary = import_tiny(&model);
+    assert_eq!(summary["parameters"], 3_708_718);
+    assert_eq!(summary["modalities"].as_array().unwrap().len(), 6);
+    assert_eq!(summary["content_hash"].as_str().unwrap().len(), 64);
+
+    let out = dir.path().join("emb.safetensors");
+    mmbind()
+        .args(["embed", "--backend", "ndarray", "--model"])
+        .arg(&model)
+        .arg("--tensors")
+        .arg(fixture("inputs_outputs.safetensors"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let ours = references(out.to_str().unwrap());
+    let theirs = inputs_outputs();
+    for m in ["vision", "text", "audio", "depth", "thermal", "imu"] {
+        let key = format!("{m}.embedding");
+        let err = relative_max_error(&ours[&key].f32, &theirs[&key].f32);
+        assert!(err <= 2e-6, "{key}: {err:.3e}");
+    }
+}
+
+#[test]
+fn bad_checkpoint_exits_2_naming_the_file() {
+    let dir = tempdir();
+    let bad = dir.path().join("broken.pth");
+    std::fs::write(&bad, b"PK\x03\x04 not really a zip").unwrap();
+    mmbind()
+        .args(["import", "imagebind", "--checkpoint"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .assert()
+        .code(2)
+        .stderr(contains("broken.pth"))
+        .stderr(contains("panicked").not());
+}
+
+#[test]
+fn typo_in_kwargs_is_reported() {
+    let dir = tempdir();
+    let kwargs = dir.path().join("kwargs.json");
+    std::fs::write(&kwargs, r#"{"vision_embed_dims": 64}"#).unwrap();
+    mmbind()
+        .args(["import", "imagebind", "--checkpoint"])
+        .arg(fixture("tiny_imagebind.pth"))
+        .arg("--config")
+        .arg(&kwargs)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .assert()
+        .code(2)
+        .stderr(contains("vision_embed_dims"));
+}
+
+#[test]
+fn embed_refuses_a_wrongly_shaped_input() {
+    let dir = tempdir();
+    let model = dir.path().join("tiny");
+    import_tiny(&model);
+    let bad = dir.path().join("bad.safetensors");
+    let data = vec![0u8; 2 * 6 * 100 * 4];
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 6, 100], &data).unwrap();
+    safetensors::serialize_to_file([("imu.input", view)], None, &bad).unwrap();
+    mmbind()
+        .args(["embed", "--backend", "ndarray", "--model"])
+        .arg(&model)
+        .arg("--tensors")
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.path().join("o.safetensors"))
+        .assert()
+        .code(2)
+        .stderr(contains("imu input"))
+        .stderr(contains("[6, 2000]"));
+}
+
+#[test]
+fn embed_without_a_model_dir_explains() {
+    let dir = tempdir();
+    mmbind()
+        .args(["embed", "--backend", "ndarray", "--model"])
+        .arg(dir.path())
+        .arg("--tensors")
+        .arg(fixture("inputs_outputs.safetensors"))
+        .arg("--out")
+        .arg(dir.path().join("o.safetensors"))
+        .assert()
+        .code(2)
+        .stderr(contains("no model.json"));
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    mmbind().arg("--help").assert().success().stdout(contains("import")).stdout(contains("Exit codes"));
+    mmbind().args(["import", "--help"]).assert().success().stdout(contains("imagebind_huge.pth"));
+    mmbind().args(["embed", "--help"]).assert().success().stdout(contains("[B,6,2000]"));
+}

@@ -1,0 +1,8 @@
+//! One integration crate (one link step) for every end-to-end test.
+
+mod cli;
+mod import;
+mod inputs;
+mod parity;
+mod train;
+mod util;
