@@ -13,6 +13,7 @@ test:
 
 bench:
 	$(CARGO) bench --bench encoders
+	$(CARGO) bench --bench train
 
 # The main job on the embedded default data.
 demo: build

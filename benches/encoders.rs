@@ -20,12 +20,36 @@ const BATCH: usize = 8;
 fn mid_config() -> ModelConfig {
     let mut k = ImageBindKwargs::tiny_fixture();
     for (d, b, h) in [
-        (&mut k.vision_embed_dim, &mut k.vision_num_blocks, &mut k.vision_num_heads),
-        (&mut k.text_embed_dim, &mut k.text_num_blocks, &mut k.text_num_heads),
-        (&mut k.audio_embed_dim, &mut k.audio_num_blocks, &mut k.audio_num_heads),
-        (&mut k.depth_embed_dim, &mut k.depth_num_blocks, &mut k.depth_num_heads),
-        (&mut k.thermal_embed_dim, &mut k.thermal_num_blocks, &mut k.thermal_num_heads),
-        (&mut k.imu_embed_dim, &mut k.imu_num_blocks, &mut k.imu_num_heads),
+        (
+            &mut k.vision_embed_dim,
+            &mut k.vision_num_blocks,
+            &mut k.vision_num_heads,
+        ),
+        (
+            &mut k.text_embed_dim,
+            &mut k.text_num_blocks,
+            &mut k.text_num_heads,
+        ),
+        (
+            &mut k.audio_embed_dim,
+            &mut k.audio_num_blocks,
+            &mut k.audio_num_heads,
+        ),
+        (
+            &mut k.depth_embed_dim,
+            &mut k.depth_num_blocks,
+            &mut k.depth_num_heads,
+        ),
+        (
+            &mut k.thermal_embed_dim,
+            &mut k.thermal_num_blocks,
+            &mut k.thermal_num_heads,
+        ),
+        (
+            &mut k.imu_embed_dim,
+            &mut k.imu_num_blocks,
+            &mut k.imu_num_heads,
+        ),
     ] {
         (*d, *b, *h) = (384, 12, 6);
     }
@@ -37,16 +61,29 @@ fn random_input(model: &Model, m: Modality, device: &Device) -> EncoderInput {
     let cfg = model.config.encoder(m).unwrap();
     let shape = model.input_shape(m).unwrap();
     match cfg.stem {
-        StemConfig::Text { vocab_size, context_length } => EncoderInput::Ids(
-            Tensor::<2, Int>::random([BATCH, context_length], Distribution::Uniform(0.0, vocab_size as f64 - 1.0), device),
-        ),
-        StemConfig::Imu { .. } => EncoderInput::Series(Tensor::random([BATCH, shape[0], shape[1]], Distribution::Normal(0.0, 1.0), device)),
+        StemConfig::Text {
+            vocab_size,
+            context_length,
+        } => EncoderInput::Ids(Tensor::<2, Int>::random(
+            [BATCH, context_length],
+            Distribution::Uniform(0.0, vocab_size as f64 - 1.0),
+            device,
+        )),
+        StemConfig::Imu { .. } => EncoderInput::Series(Tensor::random(
+            [BATCH, shape[0], shape[1]],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        )),
         _ if m == Modality::Audio => EncoderInput::Clips(Tensor::random(
             [BATCH, 3, shape[0], shape[1], shape[2]],
             Distribution::Normal(0.0, 1.0),
             device,
         )),
-        _ => EncoderInput::Image(Tensor::random([BATCH, shape[0], shape[1], shape[2]], Distribution::Normal(0.0, 1.0), device)),
+        _ => EncoderInput::Image(Tensor::random(
+            [BATCH, shape[0], shape[1], shape[2]],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        )),
     }
 }
 
@@ -67,15 +104,25 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let budget = if quick { Duration::from_millis(500) } else { Duration::from_secs(3) };
-    let mut devices = vec![("ndarray".to_string(), Device::ndarray())];
+    let budget = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(3)
+    };
+    let mut devices = vec![("ndarray".to_string(), mmbind::backend::ndarray_device())];
     match backend::select(BackendChoice::Wgpu) {
-        Ok(c) => devices.push((format!("wgpu ({})", c.adapter.unwrap_or_default()), c.device)),
+        Ok(c) => devices.push((
+            format!("wgpu ({})", c.adapter.unwrap_or_default()),
+            c.device,
+        )),
         Err(e) => eprintln!("wgpu skipped: {e}"),
     }
     println!("| config | backend | modality | ms/batch of {BATCH} | embeddings/s | peak RSS MiB |");
     println!("|---|---|---|---|---|---|");
-    for (config_name, config) in [("tiny-fixture", ModelConfig::imagebind_tiny_fixture()), ("mid-384x12", mid_config())] {
+    for (config_name, config) in [
+        ("tiny-fixture", ModelConfig::imagebind_tiny_fixture()),
+        ("mid-384x12", mid_config()),
+    ] {
         for (backend, device) in &devices {
             let model = Model::random(config.clone(), 0, device).unwrap();
             for m in Modality::ALL {

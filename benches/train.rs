@@ -25,19 +25,47 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let world = dir.path().join("world");
     let scenes = if quick { 240 } else { 600 };
-    generate(&world, &WorldConfig { scenes, seed: 0, ..WorldConfig::default() }, &mut |_, _| {}).expect("world");
-    let mut devices = vec![("ndarray".to_string(), Device::ndarray())];
+    generate(
+        &world,
+        &WorldConfig {
+            scenes,
+            seed: 0,
+            ..WorldConfig::default()
+        },
+        &mut |_, _| {},
+    )
+    .expect("world");
+    let mut devices = vec![("ndarray".to_string(), mmbind::backend::ndarray_device())];
     match backend::select(BackendChoice::Wgpu) {
-        Ok(c) => devices.push((format!("wgpu ({})", c.adapter.unwrap_or_default()), c.device)),
+        Ok(c) => devices.push((
+            format!("wgpu ({})", c.adapter.unwrap_or_default()),
+            c.device,
+        )),
         Err(e) => eprintln!("wgpu skipped: {e}"),
     }
-    println!("| backend | phase | samples/s | load ms/step | forward ms/step | backward+step ms/step | batch |");
+    println!(
+        "| backend | phase | samples/s | load ms/step | forward ms/step | backward+step ms/step | batch |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (name, device) in devices {
-        let opts = TrainOptions { epochs: 2, ..TrainOptions::default() };
+        let opts = TrainOptions {
+            epochs: 2,
+            ..TrainOptions::default()
+        };
         let mut obs = Collect::default();
-        let model = dir.path().join(format!("model-{}", name.split(' ').next().unwrap_or("x")));
-        train(&world, &model, ModelConfig::tiny(), &opts, false, &device, &mut obs).expect("training");
+        let model = dir
+            .path()
+            .join(format!("model-{}", name.split(' ').next().unwrap_or("x")));
+        train(
+            &world,
+            &model,
+            ModelConfig::tiny(),
+            &opts,
+            false,
+            &device,
+            &mut obs,
+        )
+        .expect("training");
         for m in obs.0.iter().filter(|m| m.epoch == 2) {
             println!(
                 "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",

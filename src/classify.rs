@@ -25,17 +25,37 @@ fn normalize(v: &[f32]) -> Vec<f32> {
 
 /// One embedding per label: the mean of its prompts' unit embeddings, renormalised and
 /// given the text encoder's own scale back.
-pub fn label_embeddings(embedder: &Embedder, labels: &[String], templates: &[String]) -> Result<Vec<Vec<f32>>> {
-    let items: Vec<Item> =
-        labels.iter().flat_map(|l| templates.iter().map(move |t| Item::text(t.replace("{}", l)))).collect();
-    let embedded = embedder.embed_all(&items, &mut |_| {}).into_iter().collect::<Result<Vec<_>>>()?;
+pub fn label_embeddings(
+    embedder: &Embedder,
+    labels: &[String],
+    templates: &[String],
+) -> Result<Vec<Vec<f32>>> {
+    let items: Vec<Item> = labels
+        .iter()
+        .flat_map(|l| {
+            templates
+                .iter()
+                .map(move |t| Item::text(t.replace("{}", l)))
+        })
+        .collect();
+    let embedded = embedder
+        .embed_all(&items, &mut |_| {})
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
     Ok(embedded
         .chunks(templates.len())
         .map(|prompts| {
-            let scale = prompts.iter().map(|p| p.iter().map(|x| x * x).sum::<f32>().sqrt()).sum::<f32>() / prompts.len() as f32;
+            let scale = prompts
+                .iter()
+                .map(|p| p.iter().map(|x| x * x).sum::<f32>().sqrt())
+                .sum::<f32>()
+                / prompts.len() as f32;
             let d = prompts[0].len();
-            let mean: Vec<f32> =
-                (0..d).map(|k| prompts.iter().map(|p| normalize(p)[k]).sum::<f32>() / prompts.len() as f32).collect();
+            let mean: Vec<f32> = (0..d)
+                .map(|k| {
+                    prompts.iter().map(|p| normalize(p)[k]).sum::<f32>() / prompts.len() as f32
+                })
+                .collect();
             normalize(&mean).into_iter().map(|x| x * scale).collect()
         })
         .collect())
@@ -44,14 +64,21 @@ pub fn label_embeddings(embedder: &Embedder, labels: &[String], templates: &[Str
 /// Labels ranked by probability (softmax over the logits).
 pub fn rank(input: &[f32], labels: &[String], label_embeddings: &[Vec<f32>]) -> Vec<Scored> {
     let x = normalize(input);
-    let logits: Vec<f32> = label_embeddings.iter().map(|l| l.iter().zip(&x).map(|(a, b)| a * b).sum()).collect();
+    let logits: Vec<f32> = label_embeddings
+        .iter()
+        .map(|l| l.iter().zip(&x).map(|(a, b)| a * b).sum())
+        .collect();
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     let total: f32 = exp.iter().sum();
     let mut scored: Vec<Scored> = labels
         .iter()
         .zip(logits.iter().zip(&exp))
-        .map(|(label, (&logit, &e))| Scored { label: label.clone(), logit, probability: e / total })
+        .map(|(label, (&logit, &e))| Scored {
+            label: label.clone(),
+            logit,
+            probability: e / total,
+        })
         .collect();
     scored.sort_by(|a, b| b.probability.total_cmp(&a.probability));
     scored

@@ -11,7 +11,9 @@ use crate::embed::Item;
 use crate::{Error, Result};
 
 /// Which part of the data a row belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
@@ -34,7 +36,10 @@ pub struct Row {
 
 impl Row {
     pub fn item(&self, m: Modality) -> Option<Item> {
-        self.views.get(&m).map(|s| Item { modality: m, source: s.clone() })
+        self.views.get(&m).map(|s| Item {
+            modality: m,
+            source: s.clone(),
+        })
     }
 }
 
@@ -64,7 +69,9 @@ pub struct Dataset {
 /// The split of a row without one: a stable hash of its id, so the same rows always land
 /// in the same split (85 % train, 5 % val, 10 % test).
 fn default_split(id: &str, seed: u64) -> Split {
-    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64 ^ seed, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64 ^ seed, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     match h % 100 {
         0..85 => Split::Train,
         85..90 => Split::Val,
@@ -75,13 +82,19 @@ fn default_split(id: &str, seed: u64) -> Split {
 impl Dataset {
     pub fn open(root: &Path) -> Result<Self> {
         let path = root.join("pairs.jsonl");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
         let mut rows = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let bad = |reason: String| Error::Input { name: format!("{}:{}", path.display(), n + 1), reason };
+            let bad = |reason: String| Error::Input {
+                name: format!("{}:{}", path.display(), n + 1),
+                reason,
+            };
             let raw: RawRow = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
             let mut views = BTreeMap::new();
             let file = |p: &Option<String>| p.as_ref().map(|p| Source::File(root.join(p)));
@@ -100,7 +113,11 @@ impl Dataset {
             if views.len() < 2 {
                 return Err(bad("a pairing needs at least two modalities".into()));
             }
-            let concepts = if raw.concepts.is_empty() { raw.label.iter().cloned().collect() } else { raw.concepts };
+            let concepts = if raw.concepts.is_empty() {
+                raw.label.iter().cloned().collect()
+            } else {
+                raw.concepts
+            };
             rows.push(Row {
                 scene: raw.scene.unwrap_or_else(|| raw.id.clone()),
                 split: raw.split.unwrap_or_else(|| default_split(&raw.id, 0)),
@@ -111,14 +128,23 @@ impl Dataset {
             });
         }
         if rows.is_empty() {
-            return Err(Error::Input { name: path.display().to_string(), reason: "no rows".into() });
+            return Err(Error::Input {
+                name: path.display().to_string(),
+                reason: "no rows".into(),
+            });
         }
-        Ok(Self { root: root.to_path_buf(), rows })
+        Ok(Self {
+            root: root.to_path_buf(),
+            rows,
+        })
     }
 
     /// Rows of `split` that hold both `a` and `b`.
     pub fn pairs(&self, split: Split, a: Modality, b: Modality) -> Vec<&Row> {
-        self.rows.iter().filter(|r| r.split == split && r.views.contains_key(&a) && r.views.contains_key(&b)).collect()
+        self.rows
+            .iter()
+            .filter(|r| r.split == split && r.views.contains_key(&a) && r.views.contains_key(&b))
+            .collect()
     }
 
     pub fn split(&self, split: Split) -> Vec<&Row> {
@@ -127,7 +153,11 @@ impl Dataset {
 
     /// Every concept named by a label or a concept list, sorted.
     pub fn concepts(&self) -> Vec<String> {
-        let mut all: Vec<String> = self.rows.iter().flat_map(|r| r.concepts.iter().cloned()).collect();
+        let mut all: Vec<String> = self
+            .rows
+            .iter()
+            .flat_map(|r| r.concepts.iter().cloned())
+            .collect();
         all.sort();
         all.dedup();
         all

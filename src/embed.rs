@@ -19,11 +19,17 @@ pub struct Item {
 
 impl Item {
     pub fn file(modality: Modality, path: impl Into<std::path::PathBuf>) -> Self {
-        Self { modality, source: Source::File(path.into()) }
+        Self {
+            modality,
+            source: Source::File(path.into()),
+        }
     }
 
     pub fn text(text: impl Into<String>) -> Self {
-        Self { modality: Modality::Text, source: Source::Text(text.into()) }
+        Self {
+            modality: Modality::Text,
+            source: Source::Text(text.into()),
+        }
     }
 }
 
@@ -36,16 +42,26 @@ pub struct Embedder<'a> {
 
 impl<'a> Embedder<'a> {
     pub fn new(model: &'a Model, device: &'a Device) -> Self {
-        Self { model, device, batch_size: 16 }
+        Self {
+            model,
+            device,
+            batch_size: 16,
+        }
     }
 
     /// One result per item, in order. A bad input fails alone; the rest are embedded.
     /// `progress` is told how many items are done after every batch.
-    pub fn embed_all(&self, items: &[Item], progress: &mut dyn FnMut(usize)) -> Vec<Result<Vec<f32>>> {
+    pub fn embed_all(
+        &self,
+        items: &[Item],
+        progress: &mut dyn FnMut(usize),
+    ) -> Vec<Result<Vec<f32>>> {
         let mut results: Vec<Option<Result<Vec<f32>>>> = (0..items.len()).map(|_| None).collect();
         let mut done = 0;
         for m in Modality::ALL {
-            let indices: Vec<usize> = (0..items.len()).filter(|&i| items[i].modality == m).collect();
+            let indices: Vec<usize> = (0..items.len())
+                .filter(|&i| items[i].modality == m)
+                .collect();
             for chunk in indices.chunks(self.batch_size.max(1)) {
                 let prepared: Vec<Result<Prepared>> = chunk
                     .par_iter()
@@ -65,12 +81,18 @@ impl<'a> Embedder<'a> {
                 if !ok.is_empty() {
                     let (ids, batch): (Vec<usize>, Vec<Prepared>) = ok.into_iter().unzip();
                     match self.embed_prepared(m, &batch) {
-                        Ok(rows) => ids.iter().zip(rows).for_each(|(&i, row)| results[i] = Some(Ok(row))),
+                        Ok(rows) => ids
+                            .iter()
+                            .zip(rows)
+                            .for_each(|(&i, row)| results[i] = Some(Ok(row))),
                         Err(e) => {
                             let reason = e.to_string();
                             for &i in &ids {
                                 let name = items[i].source.label();
-                                results[i] = Some(Err(Error::Input { name, reason: reason.clone() }));
+                                results[i] = Some(Err(Error::Input {
+                                    name,
+                                    reason: reason.clone(),
+                                }));
                             }
                         }
                     }
@@ -79,7 +101,10 @@ impl<'a> Embedder<'a> {
                 progress(done);
             }
         }
-        results.into_iter().map(|r| r.expect("every item is handled")).collect()
+        results
+            .into_iter()
+            .map(|r| r.expect("every item is handled"))
+            .collect()
     }
 
     /// Embeds already-preprocessed items of one modality as one batch: `[n][out_dim]`.
@@ -87,7 +112,11 @@ impl<'a> Embedder<'a> {
         let input = stack(batch, self.device)?;
         let out = self.model.embed(m, input)?;
         let [n, d] = out.dims();
-        let flat = out.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
+        let flat = out
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("float tensor");
         debug_assert_eq!(flat.len(), n * d);
         Ok(flat.chunks(d).map(<[f32]>::to_vec).collect())
     }
@@ -95,7 +124,10 @@ impl<'a> Embedder<'a> {
 
 /// Stacks same-shaped items into one batch tensor whose rank says what it is.
 pub fn stack(batch: &[Prepared], device: &Device) -> Result<EncoderInput> {
-    let bad = |reason: String| Error::Input { name: "batch".into(), reason };
+    let bad = |reason: String| Error::Input {
+        name: "batch".into(),
+        reason,
+    };
     let first = batch.first().ok_or_else(|| bad("empty batch".into()))?;
     let item_shape = first.shape();
     if batch.iter().any(|p| p.shape() != item_shape) {
@@ -106,8 +138,20 @@ pub fn stack(batch: &[Prepared], device: &Device) -> Result<EncoderInput> {
     shape.extend(&item_shape);
     Ok(match first {
         Prepared::Ids(_) => {
-            let data: Vec<i64> = batch.iter().flat_map(|p| if let Prepared::Ids(v) = p { v.clone() } else { vec![] }).collect();
-            EncoderInput::Ids(Tensor::<2, Int>::from_data(TensorData::new(data, shape), device))
+            let data: Vec<i64> = batch
+                .iter()
+                .flat_map(|p| {
+                    if let Prepared::Ids(v) = p {
+                        v.clone()
+                    } else {
+                        vec![]
+                    }
+                })
+                .collect();
+            EncoderInput::Ids(Tensor::<2, Int>::from_data(
+                TensorData::new(data, shape),
+                device,
+            ))
         }
         Prepared::Floats { .. } => {
             let mut data = Vec::with_capacity(n * item_shape.iter().product::<usize>());

@@ -12,8 +12,14 @@ pub enum Error {
     #[error("missing weight '{key}' (expected shape {expected:?})")]
     MissingWeight { key: String, expected: Vec<usize> },
     /// A key exists with a shape other than the configuration implies.
-    #[error("weight '{key}' has shape {found:?}, expected {expected:?} (does the config match the checkpoint?)")]
-    ShapeMismatch { key: String, found: Vec<usize>, expected: Vec<usize> },
+    #[error(
+        "weight '{key}' has shape {found:?}, expected {expected:?} (does the config match the checkpoint?)"
+    )]
+    ShapeMismatch {
+        key: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
     /// The weights hold keys that no part of the model uses.
     #[error("{count} unexpected weight(s) the model does not use: {keys}")]
     UnusedWeights { count: usize, keys: String },
@@ -36,7 +42,10 @@ pub enum Error {
     #[error(transparent)]
     Decode(#[from] mmbind_modalities::Error),
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

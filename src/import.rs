@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use burn::tensor::Device;
-
 use crate::Result;
 use crate::config::ImageBindKwargs;
 use crate::model::Model;
@@ -15,16 +13,30 @@ use crate::weights::{ModelDir, ModelManifest, Provenance, read_checkpoint};
 ///
 /// The tensors are written as read, so importing the `.pth` and the `.safetensors` of the
 /// same weights gives the same `weights.safetensors` and the same content hash.
-pub fn import_imagebind(checkpoint: &Path, kwargs: ImageBindKwargs, out: &Path) -> Result<ModelManifest> {
+pub fn import_imagebind(
+    checkpoint: &Path,
+    kwargs: ImageBindKwargs,
+    out: &Path,
+) -> Result<ModelManifest> {
     let tensors = read_checkpoint(checkpoint)?;
     let config = kwargs.to_config();
     // Building the real model on the CPU is the check: it runs the same loader every later
     // `load` runs, so anything that imports also loads.
-    drop(Model::from_tensors(config.clone(), &tensors, &Device::ndarray())?);
-    let format = if burn_container(checkpoint) { "pytorch" } else { "safetensors" };
+    drop(Model::from_tensors(
+        config.clone(),
+        &tensors,
+        &crate::backend::ndarray_device(),
+    )?);
+    let format = if burn_container(checkpoint) {
+        "pytorch"
+    } else {
+        "safetensors"
+    };
     let provenance = Provenance {
         source: "imagebind-import".into(),
-        checkpoint: checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()),
+        checkpoint: checkpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned()),
         checkpoint_format: Some(format.into()),
         imagebind_kwargs: Some(kwargs),
     };

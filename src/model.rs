@@ -55,7 +55,10 @@ impl Model {
     fn build(config: ModelConfig, w: WeightLoader) -> Result<Self> {
         config.validate().map_err(Error::Config)?;
         let load = |m: Modality| -> Result<Option<Encoder>> {
-            config.encoder(m).map(|cfg| Encoder::load(&w, m, cfg, config.out_dim)).transpose()
+            config
+                .encoder(m)
+                .map(|cfg| Encoder::load(&w, m, cfg, config.out_dim))
+                .transpose()
         };
         let encoders = Encoders {
             vision: load(Modality::Vision)?,
@@ -105,10 +108,20 @@ impl Model {
     pub fn input_shape(&self, m: Modality) -> Result<Vec<usize>> {
         let cfg = self.config.encoder(m).ok_or(Error::NoEncoder(m))?;
         Ok(match cfg.stem {
-            StemConfig::Video { channels, image_size, .. } => vec![channels, image_size, image_size],
+            StemConfig::Video {
+                channels,
+                image_size,
+                ..
+            } => vec![channels, image_size, image_size],
             StemConfig::Text { context_length, .. } => vec![context_length],
-            StemConfig::Patch { channels, input_size, .. } => vec![channels, input_size[0], input_size[1]],
-            StemConfig::Imu { channels, length, .. } => vec![channels, length],
+            StemConfig::Patch {
+                channels,
+                input_size,
+                ..
+            } => vec![channels, input_size[0], input_size[1]],
+            StemConfig::Imu {
+                channels, length, ..
+            } => vec![channels, length],
         })
     }
 
@@ -131,9 +144,18 @@ impl Model {
         if got != want || batch == 0 {
             return Err(Error::Input {
                 name: format!("{m} input"),
-                reason: format!("expected [batch{}, {}], got shape {got:?} per item (batch {batch})",
-                    if matches!(input, EncoderInput::Clips(_)) { ", clips" } else { "" },
-                    want.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+                reason: format!(
+                    "expected [batch{}, {}], got shape {got:?} per item (batch {batch})",
+                    if matches!(input, EncoderInput::Clips(_)) {
+                        ", clips"
+                    } else {
+                        ""
+                    },
+                    want.iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             });
         }
         Ok(())

@@ -29,19 +29,33 @@ impl RawInput {
 
     /// The encoder input this tensor is, by rank and type (ImageBind's layouts, batch-first).
     pub fn to_encoder_input(&self, name: &str, device: &Device) -> Result<EncoderInput> {
-        let bad = |reason: String| Error::Input { name: name.into(), reason };
+        let bad = |reason: String| Error::Input {
+            name: name.into(),
+            reason,
+        };
         Ok(match self {
             RawInput::Int { shape, data } if shape.len() == 2 => {
-                EncoderInput::Ids(Tensor::<2, Int>::from_data(TensorData::new(data.clone(), [shape[0], shape[1]]), device))
+                EncoderInput::Ids(Tensor::<2, Int>::from_data(
+                    TensorData::new(data.clone(), [shape[0], shape[1]]),
+                    device,
+                ))
             }
-            RawInput::Int { shape, .. } => return Err(bad(format!("integer input must be [batch, context], got {shape:?}"))),
+            RawInput::Int { shape, .. } => {
+                return Err(bad(format!(
+                    "integer input must be [batch, context], got {shape:?}"
+                )));
+            }
             RawInput::Float { shape, data } => {
                 let d = TensorData::new(data.clone(), shape.clone());
                 match shape.len() {
                     3 => EncoderInput::Series(Tensor::from_data(d, device)),
                     4 => EncoderInput::Image(Tensor::from_data(d, device)),
                     5 => EncoderInput::Clips(Tensor::from_data(d, device)),
-                    _ => return Err(bad(format!("float input must have 3, 4 or 5 dimensions, got {shape:?}"))),
+                    _ => {
+                        return Err(bad(format!(
+                            "float input must have 3, 4 or 5 dimensions, got {shape:?}"
+                        )));
+                    }
                 }
             }
         })
@@ -51,52 +65,89 @@ impl RawInput {
 /// Reads every `<modality>.input` tensor of a safetensors file. Other tensors are ignored,
 /// so a file of inputs and reference outputs (like the parity fixtures) can be passed as is.
 pub fn read_inputs(path: &Path) -> Result<BTreeMap<Modality, RawInput>> {
-    let io = |e: String| Error::Input { name: path.display().to_string(), reason: e };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| io(format!("not a valid safetensors file ({e})")))?;
+    let io = |e: String| Error::Input {
+        name: path.display().to_string(),
+        reason: e,
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| io(format!("not a valid safetensors file ({e})")))?;
     let mut inputs = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let Some(m) = name.strip_suffix(".input") else { continue };
+        let Some(m) = name.strip_suffix(".input") else {
+            continue;
+        };
         let m: Modality = m.parse().map_err(|e| io(format!("tensor '{name}': {e}")))?;
         let shape = view.shape().to_vec();
         let b = view.data();
         let raw = match view.dtype() {
             Dtype::F32 => RawInput::Float {
                 shape,
-                data: b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                data: b
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
             },
             Dtype::I64 => RawInput::Int {
                 shape,
-                data: b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
+                data: b
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
             },
             Dtype::I32 => RawInput::Int {
                 shape,
-                data: b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect(),
+                data: b
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                    .collect(),
             },
-            other => return Err(io(format!("tensor '{name}' has dtype {other:?}; expected F32 (or I64/I32 token ids)"))),
+            other => {
+                return Err(io(format!(
+                    "tensor '{name}' has dtype {other:?}; expected F32 (or I64/I32 token ids)"
+                )));
+            }
         };
         inputs.insert(m, raw);
     }
     if inputs.is_empty() {
-        return Err(io("no '<modality>.input' tensors (e.g. 'audio.input') in the file".into()));
+        return Err(io(
+            "no '<modality>.input' tensors (e.g. 'audio.input') in the file".into(),
+        ));
     }
     Ok(inputs)
 }
 
 /// Embeds every input with its encoder: `<modality>.embedding` `[batch, out_dim]`.
-pub fn embed_inputs(model: &Model, inputs: &BTreeMap<Modality, RawInput>, device: &Device) -> Result<TensorMap> {
+pub fn embed_inputs(
+    model: &Model,
+    inputs: &BTreeMap<Modality, RawInput>,
+    device: &Device,
+) -> Result<TensorMap> {
     let mut out = TensorMap::default();
     for (m, raw) in inputs {
         let name = format!("{m}.input");
-        if let (RawInput::Int { data, .. }, Some(crate::config::StemConfig::Text { vocab_size, .. })) =
-            (raw, model.config.encoder(*m).map(|c| &c.stem))
+        if let (
+            RawInput::Int { data, .. },
+            Some(crate::config::StemConfig::Text { vocab_size, .. }),
+        ) = (raw, model.config.encoder(*m).map(|c| &c.stem))
             && let Some(bad) = data.iter().find(|&&id| id < 0 || id >= *vocab_size as i64)
         {
-            return Err(Error::Input { name, reason: format!("token id {bad} is outside the vocabulary (0..{vocab_size})") });
+            return Err(Error::Input {
+                name,
+                reason: format!("token id {bad} is outside the vocabulary (0..{vocab_size})"),
+            });
         }
         let embedding = model.embed(*m, raw.to_encoder_input(&name, device)?)?;
         let shape = embedding.dims().to_vec();
-        let data = embedding.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
+        let data = embedding
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("float tensor");
         out.insert(format!("{m}.embedding"), HostTensor::new(shape, data));
     }
     Ok(out)

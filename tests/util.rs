@@ -9,7 +9,9 @@ use mmbind::backend::{self, BackendChoice};
 use safetensors::{Dtype, SafeTensors};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A reference tensor from the fixtures.
@@ -29,12 +31,29 @@ pub fn references(name: &str) -> BTreeMap<String, Reference> {
         .map(|(k, v)| {
             let b = v.data();
             let (f32, i64) = match v.dtype() {
-                Dtype::F32 => (b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), vec![]),
-                Dtype::I64 => (vec![], b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
+                Dtype::F32 => (
+                    b.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                    vec![],
+                ),
+                Dtype::I64 => (
+                    vec![],
+                    b.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                ),
                 Dtype::U8 => (b.iter().map(|&x| x as f32).collect(), vec![]),
                 other => panic!("unexpected dtype {other:?}"),
             };
-            (k, Reference { shape: v.shape().to_vec(), f32, i64 })
+            (
+                k,
+                Reference {
+                    shape: v.shape().to_vec(),
+                    f32,
+                    i64,
+                },
+            )
         })
         .collect()
 }
@@ -48,7 +67,10 @@ pub fn inputs_outputs() -> &'static BTreeMap<String, Reference> {
 pub fn relative_max_error(ours: &[f32], theirs: &[f32]) -> f32 {
     assert_eq!(ours.len(), theirs.len(), "length differs");
     let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = ours.iter().zip(theirs).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let err = ours
+        .iter()
+        .zip(theirs)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     if ours.iter().any(|v| !v.is_finite()) {
         return f32::INFINITY;
     }
@@ -56,18 +78,21 @@ pub fn relative_max_error(ours: &[f32], theirs: &[f32]) -> f32 {
 }
 
 pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().convert::<f32>().into_vec::<f32>().unwrap()
+    t.to_data().convert::<f32>().try_into_vec::<f32>().unwrap()
 }
 
 /// The devices parity runs on: ndarray always; wgpu when an adapter exists. With
 /// `MMBIND_REQUIRE_WGPU=1` (CI sets it) a missing adapter fails the test instead of being
 /// skipped, so CI cannot go green without having exercised wgpu.
 pub fn devices() -> Vec<(&'static str, Device, f32)> {
-    let mut out = vec![("ndarray", Device::ndarray(), 2e-6)];
+    let mut out = vec![("ndarray", mmbind::backend::ndarray_device(), 2e-6)];
     match backend::select(BackendChoice::Wgpu) {
         Ok(c) => out.push(("wgpu", c.device, 1e-5)),
         Err(e) => {
-            assert!(std::env::var("MMBIND_REQUIRE_WGPU").is_err(), "MMBIND_REQUIRE_WGPU is set but wgpu is unavailable: {e}");
+            assert!(
+                std::env::var("MMBIND_REQUIRE_WGPU").is_err(),
+                "MMBIND_REQUIRE_WGPU is set but wgpu is unavailable: {e}"
+            );
             eprintln!("note: wgpu parity skipped: {e}");
         }
     }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 const SINGLE: usize = 50;
 const BATCH: usize = 1000;
-const EFS: [usize; 7] = [16, 24, 32, 48, 64, 128, 256];
+const EFS: [usize; 8] = [16, 24, 32, 48, 64, 128, 256, 512];
 
 #[derive(Clone, Debug)]
 struct Args {
@@ -49,7 +49,11 @@ fn parse_args() -> Args {
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
-    let num = |s: &str| -> usize { s.replace('_', "").parse().unwrap_or_else(|_| panic!("not a number: {s}")) };
+    let num = |s: &str| -> usize {
+        s.replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {s}"))
+    };
     while i < v.len() {
         match v[i].as_str() {
             "--quick" => a.sizes = vec![10_000, 100_000],
@@ -89,7 +93,8 @@ fn parse_args() -> Args {
 // ---------- .npy (float32 / int64, C order, 2-D) ----------
 
 fn write_npy_f32(path: &Path, data: &[f32], rows: usize, cols: usize) {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat(total.div_ceil(64) * 64 - total));
     header.push('\n');
@@ -108,25 +113,59 @@ fn write_npy_f32(path: &Path, data: &[f32], rows: usize, cols: usize) {
 /// (descr, shape, raw data bytes)
 fn read_npy(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
     let mut b = Vec::new();
-    std::fs::File::open(path).unwrap().read_to_end(&mut b).unwrap();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_end(&mut b)
+        .unwrap();
     assert_eq!(&b[..6], b"\x93NUMPY");
-    let (hl, start) = if b[6] == 1 { (u16::from_le_bytes([b[8], b[9]]) as usize, 10) } else { (u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize, 12) };
+    let (hl, start) = if b[6] == 1 {
+        (u16::from_le_bytes([b[8], b[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize,
+            12,
+        )
+    };
     let h = std::str::from_utf8(&b[start..start + hl]).unwrap();
-    let descr = h.split("'descr':").nth(1).unwrap().split('\'').nth(1).unwrap().to_string();
-    let shape: Vec<usize> = h.split('(').nth(1).unwrap().split(')').next().unwrap().split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let descr = h
+        .split("'descr':")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let shape: Vec<usize> = h
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     (descr, shape, b[start + hl..].to_vec())
 }
 
 fn read_npy_f32(path: &Path) -> (Vec<f32>, usize, usize) {
     let (d, s, b) = read_npy(path);
     assert_eq!(d, "<f4");
-    (b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), s[0], s[1])
+    (
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        s[0],
+        s[1],
+    )
 }
 
 fn read_npy_i64(path: &Path) -> Vec<i64> {
     let (d, _, b) = read_npy(path);
     assert_eq!(d, "<i8");
-    b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
+    b.chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 // ---------- measurements ----------
@@ -148,7 +187,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn p90(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { 0.0 } else { v[(v.len() - 1) * 9 / 10] }
+    if v.is_empty() {
+        0.0
+    } else {
+        v[(v.len() - 1) * 9 / 10]
+    }
 }
 
 fn model(dim: usize) -> ModelInfo {
@@ -172,15 +215,35 @@ fn role_build(a: &Args, n: usize) -> Value {
     if a.faiss {
         write_npy_f32(&dir.join("db.npy"), &data, n, a.dim);
     }
-    write_npy_f32(&dir.join("queries.npy"), &queries, queries.len() / a.dim, a.dim);
+    write_npy_f32(
+        &dir.join("queries.npy"),
+        &queries,
+        queries.len() / a.dim,
+        a.dim,
+    );
 
     let mut ix = Index::create_or_open(&dir.join("index"), &model(a.dim)).unwrap();
     ix.set_approx_min_items(if n <= a.hnsw_max { 0 } else { usize::MAX });
     let t = Instant::now();
-    let stats: Vec<FileStat> = (0..n).map(|i| FileStat { path: format!("/bench/{i}"), modality: "vision".into(), size: 1, mtime_ns: 0 }).collect();
+    let stats: Vec<FileStat> = (0..n)
+        .map(|i| FileStat {
+            path: format!("/bench/{i}"),
+            modality: "vision".into(),
+            size: 1,
+            mtime_ns: 0,
+        })
+        .collect();
     let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
     let mut w = ix.writer(None).unwrap();
-    let plan = w.plan_with(&stats, &PlanOptions { scope: None, hasher: Some(&hasher) }).unwrap();
+    let plan = w
+        .plan_with(
+            &stats,
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&hasher),
+            },
+        )
+        .unwrap();
     let plan_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for (c, chunk) in plan.embed.chunks(10_000).enumerate() {
@@ -199,7 +262,9 @@ fn role_build(a: &Args, n: usize) -> Value {
     let t = Instant::now();
     let st = w.finish(&plan).unwrap();
     let finish_s = t.elapsed().as_secs_f64();
-    let db_mb = std::fs::metadata(dir.join("index/index.sqlite")).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+    let db_mb = std::fs::metadata(dir.join("index/index.sqlite"))
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or(0.0);
     json!({
         "gen_s": gen_s, "plan_s": plan_s, "ingest_s": ingest_s, "finish_s": finish_s,
         "matrix_s": st.rebuild.matrix_ms as f64 / 1e3, "hnsw_s": st.rebuild.approx_ms as f64 / 1e3,
@@ -238,7 +303,10 @@ fn role_search(a: &Args, n: usize) -> Value {
     let t = Instant::now();
     let batch = ix.search_batch(&qs[..nb * dim], a.k, &f).unwrap();
     let batch_s = t.elapsed().as_secs_f64();
-    let ours: Vec<Vec<i64>> = batch.iter().map(|h| h.iter().map(|x| row_of(&x.path)).collect()).collect();
+    let ours: Vec<Vec<i64>> = batch
+        .iter()
+        .map(|h| h.iter().map(|x| row_of(&x.path)).collect())
+        .collect();
     // Ids for the agreement check against FAISS (row i = data row i).
     let mut ids = Vec::with_capacity(nb * a.k);
     for r in &ours {
@@ -250,7 +318,17 @@ fn role_search(a: &Args, n: usize) -> Value {
 
     let mut approx = Vec::new();
     if ix.approx_state().unwrap() == ApproxState::Fresh {
-        for &ef in &EFS {
+        let auto_ef = HnswParams::default().ef_for(n);
+        let mut efs: Vec<usize> = EFS.to_vec();
+        if !efs.contains(&auto_ef) {
+            efs.push(auto_ef);
+            efs.sort();
+        }
+        let mut reached = false;
+        for &ef in &efs {
+            if reached && ef != auto_ef {
+                continue;
+            }
             let mut lat = Vec::new();
             let mut found = 0usize;
             for (i, ex) in ours.iter().enumerate() {
@@ -260,9 +338,12 @@ fn role_search(a: &Args, n: usize) -> Value {
                 found += h.iter().filter(|x| ex.contains(&row_of(&x.path))).count();
             }
             let recall = found as f64 / (ours.len() * a.k) as f64;
-            approx.push(json!({"ef": ef, "recall": recall, "median_ms": median(lat.clone()), "p90_ms": p90(lat)}));
+            approx.push(json!({"ef": ef, "default": ef == auto_ef, "recall": recall, "median_ms": median(lat.clone()), "p90_ms": p90(lat)}));
             if recall >= 0.995 {
-                break;
+                reached = true;
+                if ef >= auto_ef {
+                    break;
+                }
             }
         }
         // The public entry point agrees with the loop above.
@@ -281,7 +362,15 @@ fn role_search(a: &Args, n: usize) -> Value {
 
 fn run_child(a: &Args, role: &str, n: usize) -> Value {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--role", role, &n.to_string(), "--dim", &a.dim.to_string(), "--k", &a.k.to_string()]);
+    c.args([
+        "--role",
+        role,
+        &n.to_string(),
+        "--dim",
+        &a.dim.to_string(),
+        "--k",
+        &a.k.to_string(),
+    ]);
     c.arg("--workdir").arg(&a.workdir);
     c.args(["--no-hnsw-above", &a.hnsw_max.to_string()]);
     if !a.faiss {
@@ -289,14 +378,23 @@ fn run_child(a: &Args, role: &str, n: usize) -> Value {
     }
     let out = c.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap_or_else(|| {
-        panic!("{role} {n} failed: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
-    });
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "{role} {n} failed: {}\n{}",
+                stdout,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
     serde_json::from_str(line).unwrap()
 }
 
 fn faiss_python() -> Option<String> {
-    std::env::var("MMBIND_FAISS_PYTHON").ok().filter(|p| Path::new(p).exists())
+    std::env::var("MMBIND_FAISS_PYTHON")
+        .ok()
+        .filter(|p| Path::new(p).exists())
 }
 
 fn run_faiss(a: &Args, n: usize) -> Option<Value> {
@@ -304,11 +402,23 @@ fn run_faiss(a: &Args, n: usize) -> Option<Value> {
     let dir = a.workdir.join(format!("n{n}"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faiss_flat.py");
     let mut c = Command::new(py);
-    c.arg(script).arg("--db").arg(dir.join("db.npy")).arg("--queries").arg(dir.join("queries.npy"));
-    c.args(["--k", &a.k.to_string(), "--single", &SINGLE.to_string(), "--batch", &BATCH.to_string()]);
+    c.arg(script)
+        .arg("--db")
+        .arg(dir.join("db.npy"))
+        .arg("--queries")
+        .arg(dir.join("queries.npy"));
+    c.args([
+        "--k",
+        &a.k.to_string(),
+        "--single",
+        &SINGLE.to_string(),
+        "--batch",
+        &BATCH.to_string(),
+    ]);
     c.arg("--ids-out").arg(dir.join("faiss_ids.npy"));
     // These slow current OpenBLAS/numpy down on this machine; unset for the FAISS run only.
-    c.env_remove("OPENBLAS_CORETYPE").env_remove("OPENBLAS_L2_SIZE");
+    c.env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE");
     let out = c.output().ok()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     match stdout.lines().rev().find(|l| l.starts_with('{')) {
@@ -327,15 +437,18 @@ fn agreement(dir: &Path, k: usize) -> Option<f64> {
     let mut same = 0usize;
     for i in 0..nq {
         let a: std::collections::HashSet<i64> = f[i * k..(i + 1) * k].iter().copied().collect();
-        same += o[i * k..(i + 1) * k].iter().filter(|x| a.contains(&(**x as i64))).count();
+        same += o[i * k..(i + 1) * k]
+            .iter()
+            .filter(|x| a.contains(&(**x as i64)))
+            .count();
     }
     Some(same as f64 / (nq * k) as f64)
 }
 
 fn fmt_n(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
@@ -360,7 +473,9 @@ fn main() {
     std::fs::create_dir_all(&a.workdir).unwrap();
     let mut a = a;
     if a.faiss && faiss_python().is_none() {
-        eprintln!("note: MMBIND_FAISS_PYTHON not set (run index/scripts/bench.sh to create the FAISS environment); skipping FAISS");
+        eprintln!(
+            "note: MMBIND_FAISS_PYTHON not set (run index/scripts/bench.sh to create the FAISS environment); skipping FAISS"
+        );
         a.faiss = false;
     }
     println!(
@@ -382,8 +497,16 @@ fn main() {
         if let Some(x) = &fz {
             eprintln!("[{}] faiss {x}", fmt_n(n));
         }
-        let agree = if fz.is_some() { agreement(&a.workdir.join(format!("n{n}")), a.k) } else { None };
-        eprintln!("[{}] done in {:.0?}", fmt_n(n), Duration::from_secs_f64(t.elapsed().as_secs_f64().round()));
+        let agree = if fz.is_some() {
+            agreement(&a.workdir.join(format!("n{n}")), a.k)
+        } else {
+            None
+        };
+        eprintln!(
+            "[{}] done in {:.0?}",
+            fmt_n(n),
+            Duration::from_secs_f64(t.elapsed().as_secs_f64().round())
+        );
         if !a.keep {
             let _ = std::fs::remove_dir_all(a.workdir.join(format!("n{n}")));
         }
@@ -391,12 +514,21 @@ fn main() {
     }
 
     println!();
-    println!("## Exact search (ours vs FAISS IndexFlatIP; ratio = FAISS time / ours, > 1 means ours is faster)");
-    println!("| n | 1 query median ms: ours | FAISS | ratio | batch {BATCH} q/s: ours | FAISS | ratio | same top-{} | peak RSS MB search: ours | FAISS |", a.k);
+    println!(
+        "## Exact search (ours vs FAISS IndexFlatIP; ratio = FAISS time / ours, > 1 means ours is faster)"
+    );
+    println!(
+        "| n | 1 query median ms: ours | FAISS | ratio | batch {BATCH} q/s: ours | FAISS | ratio | same top-{} | peak RSS MB search: ours | FAISS |",
+        a.k
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (n, (_, s, fz, agree)) in &results {
         let (fs, fb, fr) = match fz {
-            Some(x) => (f(x, "single_median_ms"), f(x, "batch_qps"), f(x, "peak_rss_mb")),
+            Some(x) => (
+                f(x, "single_median_ms"),
+                f(x, "batch_qps"),
+                f(x, "peak_rss_mb"),
+            ),
             None => (f64::NAN, f64::NAN, f64::NAN),
         };
         println!(
@@ -408,14 +540,18 @@ fn main() {
             f(s, "batch_qps"),
             fb,
             f(s, "batch_qps") / fb,
-            agree.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or("-".into()),
+            agree
+                .map(|x| format!("{:.2}%", x * 100.0))
+                .unwrap_or("-".into()),
             f(s, "search_peak_mb"),
             fr
         );
     }
     println!();
     println!("## Build");
-    println!("| n | SQLite ingest s | matrix s | HNSW s | SQLite MB | build peak RSS MB | FAISS add s |");
+    println!(
+        "| n | SQLite ingest s | matrix s | HNSW s | SQLite MB | build peak RSS MB | FAISS add s |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (n, (b, _, fz, _)) in &results {
         println!(
@@ -423,35 +559,65 @@ fn main() {
             fmt_n(*n),
             f(b, "ingest_s"),
             f(b, "matrix_s"),
-            if b["hnsw_built"].as_bool() == Some(true) { format!("{:.1}", f(b, "hnsw_s")) } else { "-".into() },
+            if b["hnsw_built"].as_bool() == Some(true) {
+                format!("{:.1}", f(b, "hnsw_s"))
+            } else {
+                "-".into()
+            },
             f(b, "sqlite_mb"),
             f(b, "build_peak_mb"),
-            fz.as_ref().map(|x| format!("{:.2}", f(x, "build_s"))).unwrap_or("-".into())
+            fz.as_ref()
+                .map(|x| format!("{:.2}", f(x, "build_s")))
+                .unwrap_or("-".into())
         );
     }
     println!();
-    println!("## Approximate (HNSW, M={}, ef_construction={}; recall@{} vs exact over {BATCH} queries)", HnswParams::default().m, HnswParams::default().ef_construction, a.k);
-    println!("| n | ef | recall@{} | median ms | p90 ms | speed-up vs exact |", a.k);
+    println!(
+        "## Approximate (HNSW, M={}, ef_construction={}; recall@{} vs exact over {BATCH} queries)",
+        HnswParams::default().m,
+        HnswParams::default().ef_construction,
+        a.k
+    );
+    println!(
+        "| n | ef | recall@{} | median ms | p90 ms | speed-up vs exact |",
+        a.k
+    );
     println!("|---|---|---|---|---|---|");
     for (n, (_, s, _, _)) in &results {
         for e in s["approx"].as_array().into_iter().flatten() {
             if let Some(ef) = e.get("ef") {
                 println!(
-                    "| {} | {} | {:.4} | {:.3} | {:.3} | {:.1}× |",
+                    "| {} | {}{} | {:.4} | {:.3} | {:.3} | {:.1}× |",
                     fmt_n(*n),
                     ef,
+                    if e["default"].as_bool() == Some(true) {
+                        " (default)"
+                    } else {
+                        ""
+                    },
                     f(e, "recall"),
                     f(e, "median_ms"),
                     f(e, "p90_ms"),
                     f(s, "single_median_ms") / f(e, "median_ms")
                 );
             } else {
-                println!("| {} | recall_at_k(ef=64, 200 queries) = {:.4} | | | | |", fmt_n(*n), f(e, "recall_at_k_fn_ef64_200q"));
+                println!(
+                    "| {} | recall_at_k(ef=64, 200 queries) = {:.4} | | | | |",
+                    fmt_n(*n),
+                    f(e, "recall_at_k_fn_ef64_200q")
+                );
             }
         }
     }
     if let Some((_, _, Some(x), _)) = results.values().next() {
         println!();
-        println!("FAISS {} (numpy {}), {} threads, {}; BLAS: {}", x["faiss"], x["numpy"], x["threads"], x["compile"], x.get("blas").map(|b| b.to_string()).unwrap_or("?".into()));
+        println!(
+            "FAISS {} (numpy {}), {} threads, {}; BLAS: {}",
+            x["faiss"],
+            x["numpy"],
+            x["threads"],
+            x["compile"],
+            x.get("blas").map(|b| b.to_string()).unwrap_or("?".into())
+        );
     }
 }

@@ -41,14 +41,22 @@ pub enum Error {
 
     /// Same model id but another embedding dimension (should not happen for a real model).
     #[error("index {} holds {index_dim}-dimensional vectors; this model produces {dim}", dir.display())]
-    DimMismatch { dir: PathBuf, index_dim: usize, dim: usize },
+    DimMismatch {
+        dir: PathBuf,
+        index_dim: usize,
+        dim: usize,
+    },
 
     /// The index was written by a newer mmbind.
     #[error(
         "index {} has format version {found}, but this mmbind reads versions up to {supported} — upgrade mmbind, or re-index into a new directory",
         dir.display()
     )]
-    TooNew { dir: PathBuf, found: u32, supported: u32 },
+    TooNew {
+        dir: PathBuf,
+        found: u32,
+        supported: u32,
+    },
 
     /// The directory is not (or not yet) an mmbind index.
     #[error("{} is not an mmbind index: {reason}", dir.display())]
@@ -61,7 +69,11 @@ pub enum Error {
         match pid { Some(p) => format!(" (pid {p})"), None => String::new() },
         waited.as_secs_f64()
     )]
-    Busy { dir: PathBuf, pid: Option<u32>, waited: Duration },
+    Busy {
+        dir: PathBuf,
+        pid: Option<u32>,
+        waited: Duration,
+    },
 
     /// A vector handed to the writer is unusable.
     #[error("vector for {path}: {reason}")]
@@ -105,6 +117,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -46,7 +46,11 @@ fn scan_range(m: &Matrix, q: &[f32], k: usize, f: &RowFilter, start: usize, end:
     let mut top = TopK::new(k, f.min_score);
     let mut buf = [0f32; BLOCK];
     let allowed_fn = |row: u32| f.row_ok(row);
-    let allowed: Option<&dyn Fn(u32) -> bool> = if f.allowed.is_some() { Some(&allowed_fn) } else { None };
+    let allowed: Option<&dyn Fn(u32) -> bool> = if f.allowed.is_some() {
+        Some(&allowed_fn)
+    } else {
+        None
+    };
     let mut r = start;
     while r < end {
         let n = (end - r).min(BLOCK);
@@ -88,7 +92,13 @@ const DB_BLOCK: usize = 1024;
 const Q_BLOCK: usize = 1024;
 
 /// Top-`k` rows for each of `nq` queries (`qs` row-major, `nq × dim`).
-pub(crate) fn search_many(m: &Matrix, qs: &[f32], nq: usize, k: usize, f: &RowFilter) -> Vec<Vec<Scored>> {
+pub(crate) fn search_many(
+    m: &Matrix,
+    qs: &[f32],
+    nq: usize,
+    k: usize,
+    f: &RowFilter,
+) -> Vec<Vec<Scored>> {
     let n = m.len();
     let dim = m.dim();
     if nq == 0 {
@@ -98,14 +108,20 @@ pub(crate) fn search_many(m: &Matrix, qs: &[f32], nq: usize, k: usize, f: &RowFi
         return vec![Vec::new(); nq];
     }
     if nq < 4 {
-        return (0..nq).map(|i| search_one(m, &qs[i * dim..(i + 1) * dim], k, f)).collect();
+        return (0..nq)
+            .map(|i| search_one(m, &qs[i * dim..(i + 1) * dim], k, f))
+            .collect();
     }
     let v = m.vectors();
     let threads = rayon::current_num_threads().max(1);
     let parts = threads.min(n.div_ceil(DB_BLOCK)).max(1);
     let per = n.div_ceil(parts);
     let allowed_fn = |row: u32| f.row_ok(row);
-    let allowed: Option<&(dyn Fn(u32) -> bool + Sync)> = if f.allowed.is_some() { Some(&allowed_fn) } else { None };
+    let allowed: Option<&(dyn Fn(u32) -> bool + Sync)> = if f.allowed.is_some() {
+        Some(&allowed_fn)
+    } else {
+        None
+    };
 
     let partials: Vec<Vec<TopK>> = (0..parts)
         .into_par_iter()
@@ -142,7 +158,8 @@ pub(crate) fn search_many(m: &Matrix, qs: &[f32], nq: usize, k: usize, f: &RowFi
                         );
                     }
                     for i in 0..qb {
-                        let a: Option<&dyn Fn(u32) -> bool> = allowed.map(|a| a as &dyn Fn(u32) -> bool);
+                        let a: Option<&dyn Fn(u32) -> bool> =
+                            allowed.map(|a| a as &dyn Fn(u32) -> bool);
                         tops[q0 + i].push_block(r as u32, &scores[i * nb..(i + 1) * nb], a);
                     }
                     q0 += qb;

@@ -24,7 +24,10 @@ pub(crate) struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<AtomicFile> {
-        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file");
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = target.with_file_name(format!("{name}{TMP_MARK}{}-{n}", std::process::id()));
         let file = OpenOptions::new()
@@ -33,7 +36,12 @@ impl AtomicFile {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
-        Ok(AtomicFile { file, tmp, target: target.to_path_buf(), done: false })
+        Ok(AtomicFile {
+            file,
+            tmp,
+            target: target.to_path_buf(),
+            done: false,
+        })
     }
 
     pub fn tmp_path(&self) -> &Path {

@@ -99,14 +99,28 @@ mod x86 {
         // SAFETY: every load reads 8 floats at an index + 8 <= n.
         unsafe {
             while i + 32 <= n {
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)), acc1);
-                acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 16)), _mm256_loadu_ps(pb.add(i + 16)), acc2);
-                acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 24)), _mm256_loadu_ps(pb.add(i + 24)), acc3);
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    acc1,
+                );
+                acc2 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 16)),
+                    _mm256_loadu_ps(pb.add(i + 16)),
+                    acc2,
+                );
+                acc3 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 24)),
+                    _mm256_loadu_ps(pb.add(i + 24)),
+                    acc3,
+                );
                 i += 32;
             }
             while i + 8 <= n {
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
                 i += 8;
             }
         }
@@ -128,7 +142,12 @@ mod x86 {
         let mut r = 0;
         while r + 4 <= n {
             let base = rows.as_ptr().wrapping_add(r * dim);
-            let (p0, p1, p2, p3) = (base, base.wrapping_add(dim), base.wrapping_add(2 * dim), base.wrapping_add(3 * dim));
+            let (p0, p1, p2, p3) = (
+                base,
+                base.wrapping_add(dim),
+                base.wrapping_add(2 * dim),
+                base.wrapping_add(3 * dim),
+            );
             let mut a0 = _mm256_setzero_ps();
             let mut a1 = _mm256_setzero_ps();
             let mut a2 = _mm256_setzero_ps();
@@ -194,7 +213,9 @@ impl PartialOrd for Worst {
 impl Ord for Worst {
     // "Greater" = worse, so BinaryHeap (a max-heap) keeps the worst on top.
     fn cmp(&self, o: &Self) -> Ordering {
-        o.0.score.total_cmp(&self.0.score).then(self.0.row.cmp(&o.0.row))
+        o.0.score
+            .total_cmp(&self.0.score)
+            .then(self.0.row.cmp(&o.0.row))
     }
 }
 
@@ -208,7 +229,11 @@ pub struct TopK {
 
 impl TopK {
     pub fn new(k: usize, min_score: Option<f32>) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1), min_score: min_score.unwrap_or(f32::NEG_INFINITY) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1),
+            min_score: min_score.unwrap_or(f32::NEG_INFINITY),
+        }
     }
 
     /// Entries scoring at or below this value (strictly below `min_score`) can be skipped
@@ -217,7 +242,11 @@ impl TopK {
     pub fn bar(&self) -> f32 {
         if self.heap.len() < self.k {
             // Anything >= min_score enters; express as "> next below min_score".
-            if self.min_score == f32::NEG_INFINITY { f32::NEG_INFINITY } else { prev_f32(self.min_score) }
+            if self.min_score == f32::NEG_INFINITY {
+                f32::NEG_INFINITY
+            } else {
+                prev_f32(self.min_score)
+            }
         } else {
             self.heap.peek().map(|w| w.0.score).unwrap_or(f32::INFINITY)
         }
@@ -230,26 +259,31 @@ impl TopK {
         }
         if self.heap.len() < self.k {
             self.heap.push(Worst(s));
-        } else if let Some(top) = self.heap.peek() {
-            if s.better(&top.0) {
-                self.heap.pop();
-                self.heap.push(Worst(s));
-            }
+        } else if let Some(top) = self.heap.peek()
+            && s.better(&top.0)
+        {
+            self.heap.pop();
+            self.heap.push(Worst(s));
         }
     }
 
     /// Offer a contiguous block of scores for rows `first_row..`.
     #[inline]
-    pub fn push_block(&mut self, first_row: u32, scores: &[f32], allowed: Option<&dyn Fn(u32) -> bool>) {
+    pub fn push_block(
+        &mut self,
+        first_row: u32,
+        scores: &[f32],
+        allowed: Option<&dyn Fn(u32) -> bool>,
+    ) {
         let mut bar = self.bar();
         for (i, &s) in scores.iter().enumerate() {
             // Rows arrive in ascending order, so a tie with the kept worst never wins.
             if s > bar {
                 let row = first_row + i as u32;
-                if let Some(f) = allowed {
-                    if !f(row) {
-                        continue;
-                    }
+                if let Some(f) = allowed
+                    && !f(row)
+                {
+                    continue;
                 }
                 self.push(Scored { score: s, row });
                 bar = self.bar();
@@ -287,7 +321,11 @@ fn prev_f32(x: f32) -> f32 {
         return -f32::from_bits(1);
     }
     let b = x.to_bits();
-    if x > 0.0 { f32::from_bits(b - 1) } else { f32::from_bits(b + 1) }
+    if x > 0.0 {
+        f32::from_bits(b - 1)
+    } else {
+        f32::from_bits(b + 1)
+    }
 }
 
 #[cfg(test)]
@@ -297,16 +335,26 @@ mod tests {
     #[test]
     fn dot_kernels_agree() {
         for dim in [1usize, 7, 8, 31, 32, 33, 100, 1024] {
-            let a: Vec<f32> = (0..dim).map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.5).collect();
-            let b: Vec<f32> = (0..dim).map(|i| ((i * 5 + 1) % 11) as f32 / 11.0 - 0.5).collect();
+            let a: Vec<f32> = (0..dim)
+                .map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.5)
+                .collect();
+            let b: Vec<f32> = (0..dim)
+                .map(|i| ((i * 5 + 1) % 11) as f32 / 11.0 - 0.5)
+                .collect();
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!((dot(&a, &b) as f64 - naive).abs() < 1e-4, "dim {dim}");
             assert!((dot_portable(&a, &b) as f64 - naive).abs() < 1e-4);
-            let rows: Vec<f32> = (0..dim * 9).map(|i| ((i * 3 + 2) % 17) as f32 / 17.0 - 0.5).collect();
+            let rows: Vec<f32> = (0..dim * 9)
+                .map(|i| ((i * 3 + 2) % 17) as f32 / 17.0 - 0.5)
+                .collect();
             let mut out = vec![0f32; 9];
             dots(&a, &rows, dim, &mut out);
             for r in 0..9 {
-                let n: f64 = a.iter().zip(&rows[r * dim..(r + 1) * dim]).map(|(x, y)| *x as f64 * *y as f64).sum();
+                let n: f64 = a
+                    .iter()
+                    .zip(&rows[r * dim..(r + 1) * dim])
+                    .map(|(x, y)| *x as f64 * *y as f64)
+                    .sum();
                 assert!((out[r] as f64 - n).abs() < 1e-4);
             }
         }
@@ -320,6 +368,9 @@ mod tests {
         assert_eq!(v.iter().map(|s| s.row).collect::<Vec<_>>(), vec![3, 1, 2]);
         let mut t = TopK::new(10, Some(0.2));
         t.push_block(0, &[0.1, 0.2, 0.19], None);
-        assert_eq!(t.into_sorted().iter().map(|s| s.row).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            t.into_sorted().iter().map(|s| s.row).collect::<Vec<_>>(),
+            vec![1]
+        );
     }
 }

@@ -63,7 +63,10 @@ pub use error::{Error, Result};
 pub use hnsw::{Hnsw, HnswParams};
 pub use matrix::Matrix;
 pub use store::SCHEMA_VERSION;
-pub use writer::{Change, CommitStats, ContentHash, FileStat, Hasher, Plan, PlanOptions, PlannedFile, Writer, hash_file};
+pub use writer::{
+    Change, CommitStats, ContentHash, FileStat, Hasher, Plan, PlanOptions, PlannedFile, Writer,
+    hash_file,
+};
 
 use exact::RowFilter;
 use kernels::Scored;
@@ -73,8 +76,9 @@ use store::Meta;
 /// From this many files on, `Writer::finish` builds an HNSW graph and `search_auto` uses it.
 ///
 /// Measured on the 2-core development machine with 1024-d vectors (`benches/search.rs`, see
-/// the crate README): exact single-query search is memory-bound at ~0.24 ms per 1000 rows
-/// (24 ms at 100k, ~250 ms at 1M), HNSW answers in 0.5–1 ms at recall@10 ≈ 0.98. Below ~200k
+/// the crate README): exact single-query search is memory-bound at ~0.2 ms per 1000 rows
+/// (18–24 ms at 100k, 66 ms at 300k, 213 ms at 1M), HNSW answers in 0.5–1.6 ms at
+/// recall@10 ≈ 0.98 with the default ef. Below ~200k
 /// the exact scan stays under ~50 ms — small next to loading the model and embedding the
 /// query — is exact, and needs no graph (~90 s of build per 100k vectors on 2 cores, and a
 /// second copy of the vectors on disk), so the graph only pays off from here on.
@@ -93,7 +97,11 @@ pub struct ModelInfo {
 
 impl ModelInfo {
     pub fn new(id: impl Into<String>, name: impl Into<String>, dim: usize) -> Self {
-        ModelInfo { id: id.into(), name: name.into(), dim }
+        ModelInfo {
+            id: id.into(),
+            name: name.into(),
+            dim,
+        }
     }
 }
 
@@ -192,7 +200,11 @@ pub struct Index {
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index").field("dir", &self.dir).field("model_id", &self.meta.model_id).field("dim", &self.meta.dim).finish()
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .field("model_id", &self.meta.model_id)
+            .field("dim", &self.meta.dim)
+            .finish()
     }
 }
 
@@ -237,7 +249,11 @@ impl Index {
             });
         }
         if ix.meta.dim != model.dim {
-            return Err(Error::DimMismatch { dir: dir.to_path_buf(), index_dim: ix.meta.dim, dim: model.dim });
+            return Err(Error::DimMismatch {
+                dir: dir.to_path_buf(),
+                index_dim: ix.meta.dim,
+                dim: model.dim,
+            });
         }
         Ok(ix)
     }
@@ -291,11 +307,19 @@ impl Index {
     /// On timeout: [`Error::Busy`] naming the holder's pid.
     pub fn writer(&mut self, wait: Option<Duration>) -> Result<Writer<'_>> {
         if !self.writable {
-            return Err(Error::Usage(format!("index {} is opened read-only", self.dir.display())));
+            return Err(Error::Usage(format!(
+                "index {} is opened read-only",
+                self.dir.display()
+            )));
         }
         let guard = lock::lock(&self.dir, wait)?;
         fsutil::remove_stale_temps(&self.dir);
-        Ok(Writer { index: self, _lock: guard, committed: Default::default(), embedded: 0 })
+        Ok(Writer {
+            index: self,
+            _lock: guard,
+            committed: Default::default(),
+            embedded: 0,
+        })
     }
 
     /// Look up one stored file (metadata and vector).
@@ -305,14 +329,19 @@ impl Index {
             "SELECT f.path, f.modality, f.size, f.mtime_ns, f.hash, v.data FROM files f JOIN vectors v ON v.id = f.vector_id WHERE f.path = ?1",
         )?;
         let mut rows = st.query([path])?;
-        let Some(r) = rows.next()? else { return Ok(None) };
+        let Some(r) = rows.next()? else {
+            return Ok(None);
+        };
         let hash = r.get_ref(4)?.as_blob()?;
         Ok(Some(FileRecord {
             path: r.get(0)?,
             modality: r.get(1)?,
             size: r.get::<_, i64>(2)? as u64,
             mtime_ns: r.get(3)?,
-            hash: ContentHash(hash.try_into().map_err(|_| self.corrupt(format!("bad hash for {path}")))?),
+            hash: ContentHash(
+                hash.try_into()
+                    .map_err(|_| self.corrupt(format!("bad hash for {path}")))?,
+            ),
             vector: store::blob_to_vec(r.get_ref(5)?.as_blob()?),
         }))
     }
@@ -321,17 +350,25 @@ impl Index {
     pub fn paths(&self) -> Result<Vec<(String, String)>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn.prepare("SELECT path, modality FROM files ORDER BY id")?;
-        let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
 
     fn corrupt(&self, detail: String) -> Error {
-        Error::Corrupt { dir: self.dir.clone(), detail }
+        Error::Corrupt {
+            dir: self.dir.clone(),
+            detail,
+        }
     }
 
     fn current_stamp(&self) -> Result<Stamp> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(Stamp { uid: self.meta.uid, generation: store::generation(&conn)? })
+        Ok(Stamp {
+            uid: self.meta.uid,
+            generation: store::generation(&conn)?,
+        })
     }
 
     /// The search matrix for the current database state.
@@ -343,18 +380,19 @@ impl Index {
     pub fn matrix(&self) -> Result<Arc<Matrix>> {
         let stamp = self.current_stamp()?;
         let mut cache = self.matrix.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = cache.as_ref() {
-            if m.stamp == stamp {
-                return Ok(m.clone());
-            }
+        if let Some(m) = cache.as_ref()
+            && m.stamp == stamp
+        {
+            return Ok(m.clone());
         }
-        let on_disk = Matrix::load(&self.dir).filter(|m| m.stamp.uid == self.meta.uid && m.dim == self.meta.dim);
-        if let Some(m) = on_disk.as_ref() {
-            if m.stamp == stamp {
-                let m = Arc::new(on_disk.unwrap());
-                *cache = Some(m.clone());
-                return Ok(m);
-            }
+        let on_disk = Matrix::load(&self.dir)
+            .filter(|m| m.stamp.uid == self.meta.uid && m.dim == self.meta.dim);
+        if let Some(m) = on_disk.as_ref()
+            && m.stamp == stamp
+        {
+            let m = Arc::new(on_disk.unwrap());
+            *cache = Some(m.clone());
+            return Ok(m);
         }
         let old: Option<Arc<Matrix>> = cache.clone().or(on_disk.map(Arc::new));
         let built = if self.writable {
@@ -392,15 +430,25 @@ impl Index {
         let mut rep = RebuildReport::default();
         let t = Instant::now();
         let stamp = self.current_stamp()?;
-        let cached = self.matrix.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cached = self
+            .matrix
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let m = match cached.filter(|m| m.stamp == stamp) {
             Some(m) => m,
             None => {
-                let on_disk = Matrix::load(&self.dir).filter(|m| m.stamp.uid == self.meta.uid && m.dim == self.meta.dim);
+                let on_disk = Matrix::load(&self.dir)
+                    .filter(|m| m.stamp.uid == self.meta.uid && m.dim == self.meta.dim);
                 match on_disk {
                     Some(m) if m.stamp == stamp => Arc::new(m),
                     other => {
-                        let old = self.matrix.lock().unwrap_or_else(|e| e.into_inner()).clone().or(other.map(Arc::new));
+                        let old = self
+                            .matrix
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone()
+                            .or(other.map(Arc::new));
                         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
                         let m = matrix::build(&conn, &self.dir, &self.meta, old.as_deref(), true)?;
                         rep.matrix_rebuilt = true;
@@ -415,10 +463,19 @@ impl Index {
         let want = m.len() >= self.approx_min_items && !m.is_empty();
         let t = Instant::now();
         if want {
-            let fresh = self.approx_for(&m).filter(|h| h.params.m == self.hnsw_params.m && h.params.ef_construction == self.hnsw_params.ef_construction);
+            let fresh = self.approx_for(&m).filter(|h| {
+                h.params.m == self.hnsw_params.m
+                    && h.params.ef_construction == self.hnsw_params.ef_construction
+            });
             if fresh.is_none() {
-                let old = self.hnsw.lock().unwrap_or_else(|e| e.into_inner()).clone().or_else(|| hnsw_any(&self.dir, &self.meta).map(Arc::new));
-                let (h, incremental) = Hnsw::build(&self.dir, &m, self.hnsw_params, old.as_deref(), true)?;
+                let old = self
+                    .hnsw
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+                    .or_else(|| hnsw_any(&self.dir, &self.meta).map(Arc::new));
+                let (h, incremental) =
+                    Hnsw::build(&self.dir, &m, self.hnsw_params, old.as_deref(), true)?;
                 rep.approx_built = Some(incremental);
                 *self.hnsw.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(h));
             }
@@ -445,10 +502,10 @@ impl Index {
     /// The graph matching `m`, if one exists (cached or on disk).
     fn approx_for(&self, m: &Matrix) -> Option<Arc<Hnsw>> {
         let mut cache = self.hnsw.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = cache.as_ref() {
-            if h.stamp == m.stamp {
-                return Some(h.clone());
-            }
+        if let Some(h) = cache.as_ref()
+            && h.stamp == m.stamp
+        {
+            return Some(h.clone());
         }
         let h = Arc::new(Hnsw::load(&self.dir, m.stamp, m.dim())?);
         *cache = Some(h.clone());
@@ -473,7 +530,11 @@ impl Index {
 
     fn check_query(&self, q: &[f32]) -> Result<()> {
         if q.len() != self.meta.dim {
-            return Err(Error::InvalidQuery(format!("{} values; this index holds {}-dimensional vectors", q.len(), self.meta.dim)));
+            return Err(Error::InvalidQuery(format!(
+                "{} values; this index holds {}-dimensional vectors",
+                q.len(),
+                self.meta.dim
+            )));
         }
         if q.iter().any(|x| !x.is_finite()) {
             return Err(Error::InvalidQuery("contains NaN or infinity".into()));
@@ -491,12 +552,20 @@ impl Index {
             }
             Some(a)
         };
-        RowFilter { allowed, min_score: f.min_score, codes: m.codes() }
+        RowFilter {
+            allowed,
+            min_score: f.min_score,
+            codes: m.codes(),
+        }
     }
 
     fn hits(m: &Matrix, v: Vec<Scored>) -> Vec<Hit> {
         v.into_iter()
-            .map(|s| Hit { path: m.path(s.row as usize).to_string(), modality: m.modality(s.row as usize).to_string(), score: s.score })
+            .map(|s| Hit {
+                path: m.path(s.row as usize).to_string(),
+                modality: m.modality(s.row as usize).to_string(),
+                score: s.score,
+            })
             .collect()
     }
 
@@ -510,43 +579,74 @@ impl Index {
 
     /// Exact top-`k` for many queries at once (`queries`: `nq × dim`, row-major) — blocked
     /// matrix multiply, far higher throughput than one `search` per query.
-    pub fn search_batch(&self, queries: &[f32], k: usize, filter: &Filter) -> Result<Vec<Vec<Hit>>> {
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Vec<Hit>>> {
         let dim = self.meta.dim;
-        if queries.len() % dim != 0 {
-            return Err(Error::InvalidQuery(format!("{} values is not a multiple of the dimension {dim}", queries.len())));
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::InvalidQuery(format!(
+                "{} values is not a multiple of the dimension {dim}",
+                queries.len()
+            )));
         }
         for q in queries.chunks_exact(dim) {
             self.check_query(q)?;
         }
         let m = self.matrix()?;
         let rf = Self::row_filter(&m, filter);
-        Ok(exact::search_many(&m, queries, queries.len() / dim, k, &rf).into_iter().map(|v| Self::hits(&m, v)).collect())
+        Ok(exact::search_many(&m, queries, queries.len() / dim, k, &rf)
+            .into_iter()
+            .map(|v| Self::hits(&m, v))
+            .collect())
     }
 
-    /// Approximate top-`k` through the HNSW graph (`ef`: candidate list size, default the
-    /// graph's `ef_search`; larger = better recall, slower). Scores are exact inner products
+    /// Approximate top-`k` through the HNSW graph (`ef`: candidate list size, default
+    /// [`HnswParams::ef_for`] the graph's size; larger = better recall, slower). Scores are exact inner products
     /// of the returned rows. Fails with [`Error::NoApproxIndex`] when no up-to-date graph
     /// exists.
-    pub fn search_approx(&self, query: &[f32], k: usize, filter: &Filter, ef: Option<usize>) -> Result<Vec<Hit>> {
+    pub fn search_approx(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+        ef: Option<usize>,
+    ) -> Result<Vec<Hit>> {
         self.check_query(query)?;
         let m = self.matrix()?;
-        let h = self.approx_for(&m).ok_or_else(|| Error::NoApproxIndex { dir: self.dir.clone(), min: self.approx_min_items })?;
+        let h = self.approx_for(&m).ok_or_else(|| Error::NoApproxIndex {
+            dir: self.dir.clone(),
+            min: self.approx_min_items,
+        })?;
         Ok(Self::hits(&m, approx_rows(&m, &h, query, k, filter, ef)?))
     }
 
     /// Approximate when the index has at least `approx_min_items` files and an up-to-date
     /// graph, exact otherwise.
-    pub fn search_auto(&self, query: &[f32], k: usize, filter: &Filter) -> Result<(Vec<Hit>, SearchMethod)> {
+    pub fn search_auto(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<(Vec<Hit>, SearchMethod)> {
         self.check_query(query)?;
         let m = self.matrix()?;
-        if m.len() >= self.approx_min_items {
-            if let Some(h) = self.approx_for(&m) {
-                let ef = h.params.ef_search;
-                return Ok((Self::hits(&m, approx_rows(&m, &h, query, k, filter, Some(ef))?), SearchMethod::Approx { ef }));
-            }
+        if m.len() >= self.approx_min_items
+            && let Some(h) = self.approx_for(&m)
+        {
+            let ef = h.params.ef_for(h.len());
+            return Ok((
+                Self::hits(&m, approx_rows(&m, &h, query, k, filter, Some(ef))?),
+                SearchMethod::Approx { ef },
+            ));
         }
         let rf = Self::row_filter(&m, filter);
-        Ok((Self::hits(&m, exact::search_one(&m, query, k, &rf)), SearchMethod::Exact))
+        Ok((
+            Self::hits(&m, exact::search_one(&m, query, k, &rf)),
+            SearchMethod::Exact,
+        ))
     }
 
     /// Full integrity check: SQLite's own check, every vector's size and finiteness, every
@@ -570,7 +670,11 @@ impl Index {
                 let id: i64 = r.get(0)?;
                 let b = r.get_ref(1)?.as_blob()?;
                 if b.len() != dim * 4 {
-                    return Err(self.corrupt(format!("vector {id} has {} bytes, expected {}", b.len(), dim * 4)));
+                    return Err(self.corrupt(format!(
+                        "vector {id} has {} bytes, expected {}",
+                        b.len(),
+                        dim * 4
+                    )));
                 }
                 if store::blob_to_vec(b).iter().any(|x| !x.is_finite()) {
                     return Err(self.corrupt(format!("vector {id} has non-finite values")));
@@ -578,17 +682,30 @@ impl Index {
                 nv += 1;
             }
             let orphans: i64 = conn.query_row("SELECT count(*) FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.vector_id = v.id)", [], |r| r.get(0))?;
-            (store::file_count(&conn)?, nv, orphans as usize, store::generation(&conn)?)
+            (
+                store::file_count(&conn)?,
+                nv,
+                orphans as usize,
+                store::generation(&conn)?,
+            )
         };
-        let stamp = Stamp { uid: self.meta.uid, generation };
+        let stamp = Stamp {
+            uid: self.meta.uid,
+            generation,
+        };
         let matrix_was_fresh = Matrix::load(&self.dir).is_some_and(|m| m.stamp == stamp);
         let m = self.matrix()?;
         if m.stamp != stamp {
             // Another process is mid-update; compare against a private snapshot instead.
-            return Err(self.corrupt("index changed during the check (a writer is active); run it again".into()));
+            return Err(self.corrupt(
+                "index changed during the check (a writer is active); run it again".into(),
+            ));
         }
         if m.len() != files {
-            return Err(self.corrupt(format!("matrix has {} rows, database {files} files", m.len())));
+            return Err(self.corrupt(format!(
+                "matrix has {} rows, database {files} files",
+                m.len()
+            )));
         }
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn.prepare("SELECT f.id, f.path, f.modality, v.data FROM files f JOIN vectors v ON v.id = f.vector_id ORDER BY f.id")?;
@@ -599,7 +716,11 @@ impl Index {
             let path = r.get_ref(1)?.as_str()?;
             let modality = r.get_ref(2)?.as_str()?;
             let data = store::blob_to_vec(r.get_ref(3)?.as_blob()?);
-            if m.file_ids()[i] != id || m.path(i) != path || m.modality(i) != modality || m.row(i) != data.as_slice() {
+            if m.file_ids()[i] != id
+                || m.path(i) != path
+                || m.modality(i) != modality
+                || m.row(i) != data.as_slice()
+            {
                 return Err(self.corrupt(format!("matrix row {i} does not match file {path}")));
             }
             i += 1;
@@ -610,15 +731,27 @@ impl Index {
         let approx = match Hnsw::file_stamp(&self.dir) {
             None => ApproxState::Absent,
             Some(s) if s == stamp => {
-                let h = self.approx_for(&m).ok_or_else(|| self.corrupt("HNSW graph file is current but does not load".into()))?;
+                let h = self.approx_for(&m).ok_or_else(|| {
+                    self.corrupt("HNSW graph file is current but does not load".into())
+                })?;
                 if h.len() != files {
-                    return Err(self.corrupt(format!("HNSW graph has {} entries, database {files} files", h.len())));
+                    return Err(self.corrupt(format!(
+                        "HNSW graph has {} entries, database {files} files",
+                        h.len()
+                    )));
                 }
                 ApproxState::Fresh
             }
             Some(_) => ApproxState::Stale,
         };
-        Ok(CheckReport { files, vectors, orphan_vectors: orphans, generation, matrix_was_fresh, approx })
+        Ok(CheckReport {
+            files,
+            vectors,
+            orphan_vectors: orphans,
+            generation,
+            matrix_was_fresh,
+            approx,
+        })
     }
 }
 
@@ -631,18 +764,40 @@ fn hnsw_any(dir: &Path, meta: &Meta) -> Option<Hnsw> {
     Hnsw::load(dir, s, meta.dim)
 }
 
-fn approx_rows(m: &Matrix, h: &Hnsw, query: &[f32], k: usize, filter: &Filter, ef: Option<usize>) -> Result<Vec<Scored>> {
+fn approx_rows(
+    m: &Matrix,
+    h: &Hnsw,
+    query: &[f32],
+    k: usize,
+    filter: &Filter,
+    ef: Option<usize>,
+) -> Result<Vec<Scored>> {
     if k == 0 || m.is_empty() {
         return Ok(Vec::new());
     }
-    let ef = ef.unwrap_or(h.params.ef_search).max(k);
+    let ef = ef.unwrap_or_else(|| h.params.ef_for(h.len())).max(k);
     let rf = Index::row_filter(m, filter);
-    let allow = |key: u64| m.row_of_file(key as i64).is_some_and(|r| rf.row_ok(r as u32));
-    let found = h.search(query, k, ef, if rf.allowed.is_some() { Some(&allow) } else { None })?;
+    let allow = |key: u64| {
+        m.row_of_file(key as i64)
+            .is_some_and(|r| rf.row_ok(r as u32))
+    };
+    let found = h.search(
+        query,
+        k,
+        ef,
+        if rf.allowed.is_some() {
+            Some(&allow)
+        } else {
+            None
+        },
+    )?;
     let mut out: Vec<Scored> = found
         .into_iter()
         .filter_map(|(key, _)| m.row_of_file(key as i64))
-        .map(|r| Scored { score: kernels::dot(query, m.row(r)), row: r as u32 })
+        .map(|r| Scored {
+            score: kernels::dot(query, m.row(r)),
+            row: r as u32,
+        })
         .filter(|s| filter.min_score.is_none_or(|t| s.score >= t))
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
@@ -656,7 +811,10 @@ fn approx_rows(m: &Matrix, h: &Hnsw, query: &[f32], k: usize, filter: &Filter, e
 pub fn recall_at_k(index: &Index, queries: &[f32], k: usize, ef: Option<usize>) -> Result<f64> {
     let dim = index.dim();
     let m = index.matrix()?;
-    let h = index.approx_for(&m).ok_or_else(|| Error::NoApproxIndex { dir: index.dir.clone(), min: index.approx_min_items })?;
+    let h = index.approx_for(&m).ok_or_else(|| Error::NoApproxIndex {
+        dir: index.dir.clone(),
+        min: index.approx_min_items,
+    })?;
     let nq = queries.len() / dim;
     if nq == 0 || k == 0 {
         return Ok(1.0);
@@ -666,10 +824,21 @@ pub fn recall_at_k(index: &Index, queries: &[f32], k: usize, ef: Option<usize>) 
     let mut found = 0usize;
     let mut total = 0usize;
     for (i, ex) in exact.iter().enumerate() {
-        let ap = approx_rows(&m, &h, &queries[i * dim..(i + 1) * dim], k, &Filter::default(), ef)?;
+        let ap = approx_rows(
+            &m,
+            &h,
+            &queries[i * dim..(i + 1) * dim],
+            k,
+            &Filter::default(),
+            ef,
+        )?;
         let set: std::collections::HashSet<u32> = ap.iter().map(|s| s.row).collect();
         found += ex.iter().filter(|s| set.contains(&s.row)).count();
         total += ex.len();
     }
-    Ok(if total == 0 { 1.0 } else { found as f64 / total as f64 })
+    Ok(if total == 0 {
+        1.0
+    } else {
+        found as f64 / total as f64
+    })
 }

@@ -51,8 +51,10 @@ pub(crate) fn try_lock(dir: &Path) -> Result<TryLock> {
     match file.try_lock() {
         Ok(()) => {
             file.set_len(0).map_err(|e| Error::io(&path, e))?;
-            file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(&path, e))?;
-            file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(|e| Error::io(&path, e))?;
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io(&path, e))?;
+            file.write_all(format!("{}\n", std::process::id()).as_bytes())
+                .map_err(|e| Error::io(&path, e))?;
             Ok(TryLock::Locked(LockGuard { file }))
         }
         Err(std::fs::TryLockError::WouldBlock) => Ok(TryLock::Busy(read_pid(&mut file))),
@@ -71,7 +73,11 @@ pub(crate) fn lock(dir: &Path, wait: Option<Duration>) -> Result<LockGuard> {
             TryLock::Busy(pid) => {
                 let waited = start.elapsed();
                 if waited >= wait {
-                    return Err(Error::Busy { dir: dir.to_path_buf(), pid, waited });
+                    return Err(Error::Busy {
+                        dir: dir.to_path_buf(),
+                        pid,
+                        waited,
+                    });
                 }
                 std::thread::sleep(pause.min(wait - waited));
                 pause = (pause * 2).min(Duration::from_millis(200));

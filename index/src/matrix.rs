@@ -36,7 +36,9 @@ const FORMAT: u32 = 1;
 const HEADER: usize = 4096;
 
 #[cfg(not(target_endian = "little"))]
-compile_error!("mmbind-index stores little-endian floats and maps them directly; big-endian targets are not supported");
+compile_error!(
+    "mmbind-index stores little-endian floats and maps them directly; big-endian targets are not supported"
+);
 
 /// Identifies the SQLite state a derived file was built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +75,18 @@ impl Layout {
         let path_bytes = path_offs + (count + 1) * 8;
         let modal = align8(path_bytes + path_bytes_len);
         let total = modal + modal_len;
-        Layout { vectors, file_ids, vector_ids, codes, path_offs, path_bytes, path_bytes_len, modal, modal_len, total }
+        Layout {
+            vectors,
+            file_ids,
+            vector_ids,
+            codes,
+            path_offs,
+            path_bytes,
+            path_bytes_len,
+            modal,
+            modal_len,
+            total,
+        }
     }
 }
 
@@ -98,7 +111,18 @@ fn header_bytes(dim: usize, count: usize, stamp: Stamp, l: &Layout) -> Vec<u8> {
     put_u64(&mut h, 16, count as u64);
     put_u64(&mut h, 24, stamp.generation);
     h[32..48].copy_from_slice(&stamp.uid);
-    let fields = [l.vectors, l.file_ids, l.vector_ids, l.codes, l.path_offs, l.path_bytes, l.path_bytes_len, l.modal, l.modal_len, l.total];
+    let fields = [
+        l.vectors,
+        l.file_ids,
+        l.vector_ids,
+        l.codes,
+        l.path_offs,
+        l.path_bytes,
+        l.path_bytes_len,
+        l.modal,
+        l.modal_len,
+        l.total,
+    ];
     for (i, f) in fields.iter().enumerate() {
         put_u64(&mut h, 48 + 8 * i, *f as u64);
     }
@@ -121,7 +145,11 @@ pub struct Matrix {
 
 impl std::fmt::Debug for Matrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Matrix").field("dim", &self.dim).field("count", &self.count).field("stamp", &self.stamp).finish()
+        f.debug_struct("Matrix")
+            .field("dim", &self.dim)
+            .field("count", &self.count)
+            .field("stamp", &self.stamp)
+            .finish()
     }
 }
 
@@ -158,7 +186,7 @@ impl Matrix {
             || expect.total != layout.total
             || expect.file_ids != layout.file_ids
             || expect.modal != layout.modal
-            || (b.as_ptr() as usize) % 8 != 0
+            || !(b.as_ptr() as usize).is_multiple_of(8)
         {
             return None;
         }
@@ -180,13 +208,24 @@ impl Matrix {
             modalities.push(s.to_string());
             pos += len;
         }
-        let m = Matrix { map, dim, count, stamp: Stamp { uid, generation }, layout, modalities, on_disk };
+        let m = Matrix {
+            map,
+            dim,
+            count,
+            stamp: Stamp { uid, generation },
+            layout,
+            modalities,
+            on_disk,
+        };
         // Codes and path offsets must be in range.
         if m.codes().iter().any(|&c| c as usize >= m.modalities.len()) {
             return None;
         }
         let po = m.path_offs();
-        if po[0] != 0 || po[count] as usize != layout.path_bytes_len || po.windows(2).any(|w| w[0] > w[1]) {
+        if po[0] != 0
+            || po[count] as usize != layout.path_bytes_len
+            || po.windows(2).any(|w| w[0] > w[1])
+        {
             return None;
         }
         Some(m)
@@ -229,7 +268,8 @@ impl Matrix {
     }
     pub fn path(&self, i: usize) -> &str {
         let po = self.path_offs();
-        let b = &self.map[self.layout.path_bytes + po[i] as usize..self.layout.path_bytes + po[i + 1] as usize];
+        let b = &self.map
+            [self.layout.path_bytes + po[i] as usize..self.layout.path_bytes + po[i + 1] as usize];
         std::str::from_utf8(b).unwrap_or("<invalid utf-8 path>")
     }
     pub fn modality(&self, i: usize) -> &str {
@@ -267,7 +307,14 @@ struct Catalog {
 }
 
 fn read_catalog(conn: &Connection, dir: &Path) -> Result<Catalog> {
-    let mut c = Catalog { file_ids: vec![], vector_ids: vec![], codes: vec![], path_offs: vec![0], path_bytes: vec![], modalities: vec![] };
+    let mut c = Catalog {
+        file_ids: vec![],
+        vector_ids: vec![],
+        codes: vec![],
+        path_offs: vec![0],
+        path_bytes: vec![],
+        modalities: vec![],
+    };
     let mut codes: HashMap<String, u8> = HashMap::new();
     let mut st = conn.prepare("SELECT id, vector_id, path, modality FROM files ORDER BY id")?;
     let mut rows = st.query([])?;
@@ -282,7 +329,10 @@ fn read_catalog(conn: &Connection, dir: &Path) -> Result<Catalog> {
             Some(&k) => k,
             None => {
                 if c.modalities.len() >= 255 {
-                    return Err(Error::Corrupt { dir: dir.to_path_buf(), detail: "more than 255 distinct modalities".into() });
+                    return Err(Error::Corrupt {
+                        dir: dir.to_path_buf(),
+                        detail: "more than 255 distinct modalities".into(),
+                    });
                 }
                 let k = c.modalities.len() as u8;
                 c.modalities.push(m.to_string());
@@ -313,11 +363,20 @@ fn as_bytes<T>(v: &[T]) -> &[u8] {
 /// is unchanged (vectors are immutable, ids never reused). With `to_disk`, the result is
 /// written atomically to `dir/vectors.mat` (the caller must hold the writer lock); otherwise
 /// it lives in an anonymous map.
-pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Matrix>, to_disk: bool) -> Result<Matrix> {
+pub(crate) fn build(
+    conn: &Connection,
+    dir: &Path,
+    meta: &Meta,
+    old: Option<&Matrix>,
+    to_disk: bool,
+) -> Result<Matrix> {
     // One read transaction: the catalog and the vectors come from the same snapshot.
     let tx = conn.unchecked_transaction()?;
     let generation = store::generation(&tx)?;
-    let stamp = Stamp { uid: meta.uid, generation };
+    let stamp = Stamp {
+        uid: meta.uid,
+        generation,
+    };
     let cat = read_catalog(&tx, dir)?;
     let count = cat.file_ids.len();
     let dim = meta.dim;
@@ -327,12 +386,24 @@ pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Mat
 
     let old = old.filter(|o| o.stamp.uid == meta.uid && o.dim == dim);
     let old_rows: HashMap<i64, usize> = match old {
-        Some(o) => o.vector_ids().iter().enumerate().map(|(i, &v)| (v, i)).collect(),
+        Some(o) => o
+            .vector_ids()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v, i))
+            .collect(),
         None => HashMap::new(),
     };
-    let missing = cat.vector_ids.iter().filter(|v| !old_rows.contains_key(v)).count();
+    let missing = cat
+        .vector_ids
+        .iter()
+        .filter(|v| !old_rows.contains_key(v))
+        .count();
     let row_bytes = dim * 4;
-    let corrupt = |detail: String| Error::Corrupt { dir: dir.to_path_buf(), detail };
+    let corrupt = |detail: String| Error::Corrupt {
+        dir: dir.to_path_buf(),
+        detail,
+    };
 
     // Emit every section, in file order, into `w`.
     let emit = |w: &mut dyn Write| -> Result<()> {
@@ -350,7 +421,10 @@ pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Mat
                 }
                 let data = r.get_ref(1)?.as_blob()?;
                 if data.len() != row_bytes {
-                    return Err(corrupt(format!("vector {vid} has {} bytes, expected {row_bytes}", data.len())));
+                    return Err(corrupt(format!(
+                        "vector {vid} has {} bytes, expected {row_bytes}",
+                        data.len()
+                    )));
                 }
                 w.write_all(data).map_err(io)?;
                 i += 1;
@@ -365,10 +439,15 @@ pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Mat
                     w.write_all(as_bytes(o.row(r))).map_err(io)?;
                 } else {
                     let mut rows = st.query([vid])?;
-                    let r = rows.next()?.ok_or_else(|| corrupt(format!("vector {vid} is missing")))?;
+                    let r = rows
+                        .next()?
+                        .ok_or_else(|| corrupt(format!("vector {vid} is missing")))?;
                     let data = r.get_ref(0)?.as_blob()?;
                     if data.len() != row_bytes {
-                        return Err(corrupt(format!("vector {vid} has {} bytes, expected {row_bytes}", data.len())));
+                        return Err(corrupt(format!(
+                            "vector {vid} has {} bytes, expected {row_bytes}",
+                            data.len()
+                        )));
                     }
                     w.write_all(data).map_err(io)?;
                 }
@@ -398,7 +477,8 @@ pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Mat
         // SAFETY: our own temp file, complete, never modified after this point.
         let map = unsafe { Mmap::map(&af.file) }.map_err(|e| Error::io(af.tmp_path(), e))?;
         af.commit()?;
-        Matrix::parse(map, true).ok_or_else(|| corrupt("freshly written matrix does not parse".into()))?
+        Matrix::parse(map, true)
+            .ok_or_else(|| corrupt("freshly written matrix does not parse".into()))?
     } else {
         let mut anon = MmapMut::map_anon(layout.total.max(1)).map_err(|e| Error::io(dir, e))?;
         {
@@ -406,7 +486,8 @@ pub(crate) fn build(conn: &Connection, dir: &Path, meta: &Meta, old: Option<&Mat
             emit(&mut cursor)?;
         }
         let map = anon.make_read_only().map_err(|e| Error::io(dir, e))?;
-        Matrix::parse(map, false).ok_or_else(|| corrupt("in-memory matrix does not parse".into()))?
+        Matrix::parse(map, false)
+            .ok_or_else(|| corrupt("in-memory matrix does not parse".into()))?
     };
     tx.finish()?;
     Ok(matrix)

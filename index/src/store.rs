@@ -41,7 +41,9 @@ fn configure(conn: &Connection, writable: bool) -> Result<()> {
         // disk before commit returns (survives power loss, not just a killed process).
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Usage(format!("could not switch the index database to WAL mode (got {mode})")));
+            return Err(Error::Usage(format!(
+                "could not switch the index database to WAL mode (got {mode})"
+            )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
     }
@@ -53,10 +55,17 @@ fn check_version_file(dir: &Path) -> Result<()> {
     let p = dir.join(VERSION_FILE);
     if let Ok(text) = std::fs::read_to_string(&p) {
         // "mmbind-index <version>"
-        let v = text.split_whitespace().nth(1).and_then(|v| v.parse::<u32>().ok());
+        let v = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u32>().ok());
         match v {
             Some(v) if v > SCHEMA_VERSION => {
-                return Err(Error::TooNew { dir: dir.to_path_buf(), found: v, supported: SCHEMA_VERSION });
+                return Err(Error::TooNew {
+                    dir: dir.to_path_buf(),
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
             }
             Some(_) => {}
             None => {
@@ -71,7 +80,9 @@ fn check_version_file(dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
 }
 
 fn meta_set(tx: &Transaction, key: &str, value: &str) -> Result<()> {
@@ -84,20 +95,28 @@ fn meta_set(tx: &Transaction, key: &str, value: &str) -> Result<()> {
 
 pub(crate) fn generation(conn: &Connection) -> Result<u64> {
     let g: Option<String> = meta_get(conn, "generation")?;
-    g.and_then(|s| s.parse().ok()).ok_or_else(|| Error::Usage("index has no generation".into()))
+    g.and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Usage("index has no generation".into()))
 }
 
 /// Bump the generation inside a write transaction; returns the new value.
 pub(crate) fn bump_generation(tx: &Transaction) -> Result<u64> {
-    tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'", [])?;
-    let g: String = tx.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))?;
+    tx.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'",
+        [],
+    )?;
+    let g: String = tx.query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+        r.get(0)
+    })?;
     g.parse().map_err(|_| Error::Usage("bad generation".into()))
 }
 
 fn new_uid() -> [u8; 16] {
     let mut h = blake3::Hasher::new();
     h.update(&std::process::id().to_le_bytes());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     h.update(&now.as_nanos().to_le_bytes());
     let local = 0u8;
     h.update(&(&local as *const u8 as usize).to_le_bytes());
@@ -143,10 +162,15 @@ CREATE INDEX files_vector ON files(vector_id);
 ";
 
 fn read_meta(conn: &Connection, dir: &Path) -> Result<Meta> {
-    let not_index = |reason: &str| Error::NotAnIndex { dir: dir.to_path_buf(), reason: reason.to_string() };
-    let has_meta: bool = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", [], |r| r.get::<_, i64>(0))?
-        > 0;
+    let not_index = |reason: &str| Error::NotAnIndex {
+        dir: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let has_meta: bool = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0;
     if !has_meta {
         return Err(not_index("the database has no mmbind metadata"));
     }
@@ -158,17 +182,36 @@ fn read_meta(conn: &Connection, dir: &Path) -> Result<Meta> {
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| not_index("missing schema version"))?;
     if version > SCHEMA_VERSION {
-        return Err(Error::TooNew { dir: dir.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+        return Err(Error::TooNew {
+            dir: dir.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
     }
-    let uid = meta_get(conn, "uid")?.as_deref().and_then(unhex16).ok_or_else(|| not_index("missing uid"))?;
+    let uid = meta_get(conn, "uid")?
+        .as_deref()
+        .and_then(unhex16)
+        .ok_or_else(|| not_index("missing uid"))?;
     let model_id = meta_get(conn, "model_id")?.ok_or_else(|| not_index("missing model id"))?;
     let model_name = meta_get(conn, "model_name")?.unwrap_or_default();
-    let dim: usize = meta_get(conn, "dim")?.and_then(|v| v.parse().ok()).ok_or_else(|| not_index("missing dim"))?;
-    Ok(Meta { uid, model_id, model_name, dim })
+    let dim: usize = meta_get(conn, "dim")?
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| not_index("missing dim"))?;
+    Ok(Meta {
+        uid,
+        model_id,
+        model_name,
+        dim,
+    })
 }
 
 /// Open (creating if needed) the database of the index in `dir` for `model`.
-pub(crate) fn create_or_open(dir: &Path, model_id: &str, model_name: &str, dim: usize) -> Result<(Connection, Meta)> {
+pub(crate) fn create_or_open(
+    dir: &Path,
+    model_id: &str,
+    model_name: &str,
+    dim: usize,
+) -> Result<(Connection, Meta)> {
     if model_id.is_empty() {
         return Err(Error::Usage("model id must not be empty".into()));
     }
@@ -180,17 +223,22 @@ pub(crate) fn create_or_open(dir: &Path, model_id: &str, model_name: &str, dim: 
     let db = dir.join(DB_FILE);
     let mut conn = Connection::open_with_flags(
         &db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn, true)?;
     {
         // IMMEDIATE: two processes creating the same index serialise here.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let has_meta: bool = tx
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", [], |r| r.get::<_, i64>(0))?
-            > 0;
+        let has_meta: bool = tx.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0;
         if !has_meta {
-            let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            let tables: i64 =
+                tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables > 0 {
                 return Err(Error::NotAnIndex {
                     dir: dir.to_path_buf(),
@@ -207,7 +255,10 @@ pub(crate) fn create_or_open(dir: &Path, model_id: &str, model_name: &str, dim: 
             meta_set(&tx, "generation", "1")?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
-            crate::fsutil::write_atomic(&dir.join(VERSION_FILE), format!("{FORMAT_NAME} {SCHEMA_VERSION}\n").as_bytes())?;
+            crate::fsutil::write_atomic(
+                &dir.join(VERSION_FILE),
+                format!("{FORMAT_NAME} {SCHEMA_VERSION}\n").as_bytes(),
+            )?;
         } else {
             tx.commit()?;
         }
@@ -223,7 +274,11 @@ pub(crate) fn create_or_open(dir: &Path, model_id: &str, model_name: &str, dim: 
         });
     }
     if meta.dim != dim {
-        return Err(Error::DimMismatch { dir: dir.to_path_buf(), index_dim: meta.dim, dim });
+        return Err(Error::DimMismatch {
+            dir: dir.to_path_buf(),
+            index_dim: meta.dim,
+            dim,
+        });
     }
     Ok((conn, meta))
 }
@@ -235,13 +290,26 @@ pub(crate) fn open_existing(dir: &Path) -> Result<(Connection, Meta, bool)> {
     if !db.is_file() {
         return Err(Error::NotAnIndex {
             dir: dir.to_path_buf(),
-            reason: if dir.is_dir() { format!("no {DB_FILE} in it (build one with `mmbind index`)") } else { "no such directory".into() },
+            reason: if dir.is_dir() {
+                format!("no {DB_FILE} in it (build one with `mmbind index`)")
+            } else {
+                "no such directory".into()
+            },
         });
     }
     check_version_file(dir)?;
-    let (conn, writable) = match Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX) {
+    let (conn, writable) = match Connection::open_with_flags(
+        &db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) {
         Ok(c) => (c, true),
-        Err(_) => (Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?, false),
+        Err(_) => (
+            Connection::open_with_flags(
+                &db,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+            false,
+        ),
     };
     configure(&conn, false)?;
     if writable {
@@ -266,5 +334,7 @@ pub(crate) fn vec_to_blob(v: &[f32]) -> Vec<u8> {
 }
 
 pub(crate) fn blob_to_vec(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }

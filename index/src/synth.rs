@@ -57,7 +57,12 @@ pub struct Clusters {
 
 impl Clusters {
     pub fn new(dim: usize, seed: u64) -> Self {
-        Clusters { dim, clusters: 200, spread_scale: 1.0, seed }
+        Clusters {
+            dim,
+            clusters: 200,
+            spread_scale: 1.0,
+            seed,
+        }
     }
 
     fn centres(&self) -> (Vec<f32>, Vec<f32>) {
@@ -84,16 +89,23 @@ impl Clusters {
         let mut out = vec![0f32; n * dim];
         // Parallel generation with one generator per chunk of rows (deterministic).
         use rayon::prelude::*;
-        out.par_chunks_mut(dim * 1024).enumerate().for_each(|(chunk, rows)| {
-            let mut r = Rng::new(self.seed.wrapping_mul(31).wrapping_add(stream.wrapping_mul(0x1000_0001)).wrapping_add(chunk as u64 * 0x9E37));
-            for row in rows.chunks_exact_mut(dim) {
-                let k = r.below(self.clusters as u64) as usize;
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x = c[k * dim + j] + s[k] * r.normal() / sq;
+        out.par_chunks_mut(dim * 1024)
+            .enumerate()
+            .for_each(|(chunk, rows)| {
+                let mut r = Rng::new(
+                    self.seed
+                        .wrapping_mul(31)
+                        .wrapping_add(stream.wrapping_mul(0x1000_0001))
+                        .wrapping_add(chunk as u64 * 0x9E37),
+                );
+                for row in rows.chunks_exact_mut(dim) {
+                    let k = r.below(self.clusters as u64) as usize;
+                    for (j, x) in row.iter_mut().enumerate() {
+                        *x = c[k * dim + j] + s[k] * r.normal() / sq;
+                    }
+                    normalize(row);
                 }
-                normalize(row);
-            }
-        });
+            });
         out
     }
 }

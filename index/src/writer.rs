@@ -134,12 +134,20 @@ impl Plan {
         let removed: HashSet<&str> = self.remove.iter().map(|s| s.as_str()).collect();
         self.reuse
             .iter()
-            .filter_map(|p| p.same_content_as.as_deref().filter(|s| removed.contains(s)).map(|s| (p.stat.path.as_str(), s)))
+            .filter_map(|p| {
+                p.same_content_as
+                    .as_deref()
+                    .filter(|s| removed.contains(s))
+                    .map(|s| (p.stat.path.as_str(), s))
+            })
             .collect()
     }
     /// Nothing to do?
     pub fn is_noop(&self) -> bool {
-        self.embed.is_empty() && self.reuse.is_empty() && self.touch.is_empty() && self.remove.is_empty()
+        self.embed.is_empty()
+            && self.reuse.is_empty()
+            && self.touch.is_empty()
+            && self.remove.is_empty()
     }
 }
 
@@ -201,7 +209,10 @@ pub struct Writer<'a> {
 
 impl std::fmt::Debug for Writer<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Writer").field("dir", &self.index.dir).field("embedded", &self.embedded).finish()
+        f.debug_struct("Writer")
+            .field("dir", &self.index.dir)
+            .field("embedded", &self.embedded)
+            .finish()
     }
 }
 
@@ -232,10 +243,21 @@ impl<'a> Writer<'a> {
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let path: String = r.get(0)?;
-                let hash = ContentHash::from_blob(r.get_ref(4)?.as_blob()?)
-                    .ok_or_else(|| Error::Corrupt { dir: self.index.dir.clone(), detail: format!("bad hash for {path}") })?;
-                let e = Existing { modality: r.get(1)?, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)?, hash };
-                source_of.entry((hash, e.modality.clone())).or_insert_with(|| path.clone());
+                let hash = ContentHash::from_blob(r.get_ref(4)?.as_blob()?).ok_or_else(|| {
+                    Error::Corrupt {
+                        dir: self.index.dir.clone(),
+                        detail: format!("bad hash for {path}"),
+                    }
+                })?;
+                let e = Existing {
+                    modality: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    mtime_ns: r.get(3)?,
+                    hash,
+                };
+                source_of
+                    .entry((hash, e.modality.clone()))
+                    .or_insert_with(|| path.clone());
                 existing.insert(path, e);
             }
         }
@@ -302,7 +324,12 @@ impl<'a> Writer<'a> {
             let mut change = change;
             if let Some(e) = existing.get(&f.path) {
                 if e.hash == hash && e.modality == f.modality {
-                    plan.touch.push(PlannedFile { stat: f.clone(), hash, change: Change::Touched, same_content_as: None });
+                    plan.touch.push(PlannedFile {
+                        stat: f.clone(),
+                        hash,
+                        change: Change::Touched,
+                        same_content_as: None,
+                    });
                     continue;
                 }
                 if e.hash == hash {
@@ -311,12 +338,27 @@ impl<'a> Writer<'a> {
             }
             let key = (hash, f.modality.clone());
             if stored.contains(&key) {
-                plan.reuse.push(PlannedFile { stat: f.clone(), hash, change, same_content_as: source_of.get(&key).cloned() });
+                plan.reuse.push(PlannedFile {
+                    stat: f.clone(),
+                    hash,
+                    change,
+                    same_content_as: source_of.get(&key).cloned(),
+                });
             } else if let Some(src) = planned_embed.get(&key) {
-                plan.reuse.push(PlannedFile { stat: f.clone(), hash, change, same_content_as: Some(src.clone()) });
+                plan.reuse.push(PlannedFile {
+                    stat: f.clone(),
+                    hash,
+                    change,
+                    same_content_as: Some(src.clone()),
+                });
             } else {
                 planned_embed.insert(key, f.path.clone());
-                plan.embed.push(PlannedFile { stat: f.clone(), hash, change, same_content_as: None });
+                plan.embed.push(PlannedFile {
+                    stat: f.clone(),
+                    hash,
+                    change,
+                    same_content_as: None,
+                });
             }
         }
 
@@ -363,10 +405,19 @@ impl<'a> Writer<'a> {
         let dim = self.index.meta.dim;
         for (path, v) in items {
             if v.len() != dim {
-                return Err(Error::InvalidVector { path: path.to_string(), reason: format!("{} values, the index holds {dim}-dimensional vectors", v.len()) });
+                return Err(Error::InvalidVector {
+                    path: path.to_string(),
+                    reason: format!(
+                        "{} values, the index holds {dim}-dimensional vectors",
+                        v.len()
+                    ),
+                });
             }
             if v.iter().any(|x| !x.is_finite()) {
-                return Err(Error::InvalidVector { path: path.to_string(), reason: "contains NaN or infinity".into() });
+                return Err(Error::InvalidVector {
+                    path: path.to_string(),
+                    reason: "contains NaN or infinity".into(),
+                });
             }
         }
         Ok(())
@@ -389,10 +440,16 @@ impl<'a> Writer<'a> {
     /// Everything in one transaction: `embedded` holds (path, vector) for entries of
     /// `plan.embed` (paths not in `plan.embed` are an error).
     pub fn commit(mut self, plan: &Plan, embedded: &[(String, Vec<f32>)]) -> Result<CommitStats> {
-        let by_path: HashMap<&str, &PlannedFile> = plan.embed.iter().map(|p| (p.stat.path.as_str(), p)).collect();
+        let by_path: HashMap<&str, &PlannedFile> = plan
+            .embed
+            .iter()
+            .map(|p| (p.stat.path.as_str(), p))
+            .collect();
         let mut items = Vec::with_capacity(embedded.len());
         for (path, v) in embedded {
-            let p = by_path.get(path.as_str()).ok_or_else(|| Error::Usage(format!("{path} is not in the plan's embed list")))?;
+            let p = by_path
+                .get(path.as_str())
+                .ok_or_else(|| Error::Usage(format!("{path} is not in the plan's embed list")))?;
             items.push((*p, v.as_slice()));
         }
         self.validate(items.iter().map(|(p, v)| (p.stat.path.as_str(), *v)))?;
@@ -417,7 +474,11 @@ impl<'a> Writer<'a> {
 
     fn complete(&mut self, plan: &Plan, stats: &mut CommitStats) -> Result<()> {
         stats.embedded = self.embedded;
-        stats.not_embedded = plan.embed.iter().filter(|p| !self.committed.contains(&p.stat.path)).count();
+        stats.not_embedded = plan
+            .embed
+            .iter()
+            .filter(|p| !self.committed.contains(&p.stat.path))
+            .count();
         stats.rebuild = self.index.rebuild_derived_locked()?;
         let conn = self.index.conn.lock().unwrap_or_else(|e| e.into_inner());
         stats.files = store::file_count(&conn)?;
@@ -455,21 +516,35 @@ fn upsert_file(tx: &Transaction, s: &FileStat, hash: &ContentHash, vector_id: i6
          ON CONFLICT(path) DO UPDATE SET modality = excluded.modality, size = excluded.size,
            mtime_ns = excluded.mtime_ns, hash = excluded.hash, vector_id = excluded.vector_id",
     )?;
-    st.execute(params![s.path, s.modality, s.size as i64, s.mtime_ns, &hash.0[..], vector_id])?;
+    st.execute(params![
+        s.path,
+        s.modality,
+        s.size as i64,
+        s.mtime_ns,
+        &hash.0[..],
+        vector_id
+    ])?;
     Ok(())
 }
 
 fn vector_id(tx: &Transaction, hash: &ContentHash, modality: &str) -> Result<Option<i64>> {
     let mut st = tx.prepare_cached("SELECT id FROM vectors WHERE hash = ?1 AND modality = ?2")?;
-    Ok(st.query_row(params![&hash.0[..], modality], |r| r.get(0)).optional()?)
+    Ok(st
+        .query_row(params![&hash.0[..], modality], |r| r.get(0))
+        .optional()?)
 }
 
 fn store_embedded(tx: &Transaction, p: &PlannedFile, v: &[f32]) -> Result<()> {
     {
         let mut ins = tx.prepare_cached("INSERT INTO vectors(hash, modality, data) VALUES(?1, ?2, ?3) ON CONFLICT(hash, modality) DO NOTHING")?;
-        ins.execute(params![&p.hash.0[..], p.stat.modality, store::vec_to_blob(v)])?;
+        ins.execute(params![
+            &p.hash.0[..],
+            p.stat.modality,
+            store::vec_to_blob(v)
+        ])?;
     }
-    let vid = vector_id(tx, &p.hash, &p.stat.modality)?.ok_or_else(|| Error::Usage("vector vanished during insert".into()))?;
+    let vid = vector_id(tx, &p.hash, &p.stat.modality)?
+        .ok_or_else(|| Error::Usage("vector vanished during insert".into()))?;
     upsert_file(tx, &p.stat, &p.hash, vid)
 }
 
@@ -478,7 +553,13 @@ fn apply_rest(tx: &Transaction, plan: &Plan) -> Result<CommitStats> {
     {
         let mut touch = tx.prepare_cached("UPDATE files SET size = ?1, mtime_ns = ?2 WHERE path = ?3 AND hash = ?4 AND modality = ?5")?;
         for p in &plan.touch {
-            s.touched += touch.execute(params![p.stat.size as i64, p.stat.mtime_ns, p.stat.path, &p.hash.0[..], p.stat.modality])?;
+            s.touched += touch.execute(params![
+                p.stat.size as i64,
+                p.stat.mtime_ns,
+                p.stat.path,
+                &p.hash.0[..],
+                p.stat.modality
+            ])?;
         }
     }
     for p in &plan.reuse {

@@ -16,15 +16,33 @@ fn model(dim: usize) -> ModelInfo {
 
 /// Index `items` (path, modality, vector) with synthetic stats (no real files).
 fn populate(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> CommitStats {
-    let stats: Vec<FileStat> =
-        items.iter().map(|(p, m, _)| FileStat { path: p.clone(), modality: m.clone(), size: 1, mtime_ns: 0 }).collect();
+    let stats: Vec<FileStat> = items
+        .iter()
+        .map(|(p, m, _)| FileStat {
+            path: p.clone(),
+            modality: m.clone(),
+            size: 1,
+            mtime_ns: 0,
+        })
+        .collect();
     let by_path: HashMap<&str, &Vec<f32>> = items.iter().map(|(p, _, v)| (p.as_str(), v)).collect();
     let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
     let mut w = ix.writer(None).unwrap();
-    let plan = w.plan_with(&stats, &PlanOptions { scope: None, hasher: Some(&hasher) }).unwrap();
+    let plan = w
+        .plan_with(
+            &stats,
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&hasher),
+            },
+        )
+        .unwrap();
     assert_eq!(plan.embed.len(), items.len());
     for chunk in plan.embed.chunks(997) {
-        let b: Vec<(&PlannedFile, &[f32])> = chunk.iter().map(|p| (p, by_path[p.stat.path.as_str()].as_slice())).collect();
+        let b: Vec<(&PlannedFile, &[f32])> = chunk
+            .iter()
+            .map(|p| (p, by_path[p.stat.path.as_str()].as_slice()))
+            .collect();
         w.commit_batch(&b).unwrap();
     }
     w.finish(&plan).unwrap()
@@ -41,7 +59,13 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     let tmp = tempfile::tempdir().unwrap();
     let files = tmp.path().join("files");
     let idx = tmp.path().join("idx");
-    let modality = |p: &str| if p.ends_with(".txt") { "text" } else { "vision" };
+    let modality = |p: &str| {
+        if p.ends_with(".txt") {
+            "text"
+        } else {
+            "vision"
+        }
+    };
     write_file(&files.join("a.png"), b"image a");
     write_file(&files.join("b.png"), b"image b");
     write_file(&files.join("c.png"), b"image c");
@@ -57,7 +81,11 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     assert_eq!(plan.hashed, 5);
     let st = apply(w, &plan, 2);
     assert_eq!((st.embedded, st.files, st.not_embedded), (5, 5, 0));
-    let a_vec = ix.get(&files.join("a.png").to_string_lossy()).unwrap().unwrap().vector;
+    let a_vec = ix
+        .get(&files.join("a.png").to_string_lossy())
+        .unwrap()
+        .unwrap()
+        .vector;
 
     // Second run: nothing to do, nothing hashed.
     let calls = Mutex::new(Vec::<String>::new());
@@ -67,7 +95,15 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     };
     {
         let mut w = ix.writer(None).unwrap();
-        let plan = w.plan_with(&stats_of(&files, modality), &PlanOptions { scope: None, hasher: Some(&counting) }).unwrap();
+        let plan = w
+            .plan_with(
+                &stats_of(&files, modality),
+                &PlanOptions {
+                    scope: None,
+                    hasher: Some(&counting),
+                },
+            )
+            .unwrap();
         assert!(plan.is_noop(), "{plan:?}");
         assert_eq!((plan.unchanged, plan.hashed), (5, 0));
         assert!(calls.lock().unwrap().is_empty());
@@ -77,8 +113,12 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     // t2, d new, e a duplicate of d (both new), x deleted.
     std::thread::sleep(Duration::from_millis(5));
     write_file(&files.join("b.png"), b"image b, edited");
-    let c = std::fs::File::options().write(true).open(files.join("c.png")).unwrap();
-    c.set_modified(SystemTime::now() + Duration::from_secs(3)).unwrap();
+    let c = std::fs::File::options()
+        .write(true)
+        .open(files.join("c.png"))
+        .unwrap();
+    c.set_modified(SystemTime::now() + Duration::from_secs(3))
+        .unwrap();
     drop(c);
     std::fs::rename(files.join("a.png"), files.join("a2.png")).unwrap();
     std::fs::copy(files.join("t.txt"), files.join("t2.txt")).unwrap();
@@ -87,7 +127,15 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     std::fs::remove_file(files.join("x.png")).unwrap();
 
     let mut w = ix.writer(None).unwrap();
-    let plan = w.plan_with(&stats_of(&files, modality), &PlanOptions { scope: None, hasher: Some(&counting) }).unwrap();
+    let plan = w
+        .plan_with(
+            &stats_of(&files, modality),
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&counting),
+            },
+        )
+        .unwrap();
     let name = |p: &str| p.rsplit('/').next().unwrap().to_string();
     let names = |v: &[PlannedFile]| v.iter().map(|p| name(&p.stat.path)).collect::<Vec<_>>();
     assert_eq!(names(&plan.embed), vec!["b.png", "d.png"]);
@@ -97,30 +145,66 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     let mut reuse = names(&plan.reuse);
     reuse.sort();
     assert_eq!(reuse, vec!["a2.png", "e.png", "t2.txt"]);
-    let src: HashMap<String, String> = plan.reuse.iter().map(|p| (name(&p.stat.path), name(p.same_content_as.as_deref().unwrap()))).collect();
+    let src: HashMap<String, String> = plan
+        .reuse
+        .iter()
+        .map(|p| {
+            (
+                name(&p.stat.path),
+                name(p.same_content_as.as_deref().unwrap()),
+            )
+        })
+        .collect();
     assert_eq!(src["a2.png"], "a.png");
     assert_eq!(src["t2.txt"], "t.txt");
     assert_eq!(src["e.png"], "d.png");
-    assert_eq!(plan.remove.iter().map(|p| name(p)).collect::<Vec<_>>(), vec!["a.png", "x.png"]);
-    let renames: Vec<(String, String)> = plan.renames().into_iter().map(|(a, b)| (name(a), name(b))).collect();
+    assert_eq!(
+        plan.remove.iter().map(|p| name(p)).collect::<Vec<_>>(),
+        vec!["a.png", "x.png"]
+    );
+    let renames: Vec<(String, String)> = plan
+        .renames()
+        .into_iter()
+        .map(|(a, b)| (name(a), name(b)))
+        .collect();
     assert_eq!(renames, vec![("a2.png".to_string(), "a.png".to_string())]);
     assert_eq!(plan.unchanged, 1); // t.txt
     // Hashed: exactly the new and the size/mtime-changed files, never t.txt.
     let hashed: HashSet<String> = calls.lock().unwrap().iter().map(|p| name(p)).collect();
-    assert_eq!(hashed, ["a2.png", "b.png", "c.png", "d.png", "e.png", "t2.txt"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        hashed,
+        ["a2.png", "b.png", "c.png", "d.png", "e.png", "t2.txt"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
     assert_eq!(plan.hashed, 6);
 
     let st = apply(w, &plan, 1);
-    assert_eq!((st.embedded, st.reused, st.touched, st.removed, st.files), (2, 3, 1, 2, 7));
+    assert_eq!(
+        (st.embedded, st.reused, st.touched, st.removed, st.files),
+        (2, 3, 1, 2, 7)
+    );
     assert!(st.unresolved.is_empty());
-    assert_eq!(st.vectors_collected, 2, "old b and x vectors collected (a's lives on in a2)");
+    assert_eq!(
+        st.vectors_collected, 2,
+        "old b and x vectors collected (a's lives on in a2)"
+    );
     let get = |n: &str| ix.get(&files.join(n).to_string_lossy()).unwrap();
     assert!(get("a.png").is_none() && get("x.png").is_none());
     assert_eq!(get("a2.png").unwrap().vector, a_vec);
     assert_eq!(get("t2.txt").unwrap().vector, get("t.txt").unwrap().vector);
-    assert_eq!(get("sub/e.png").unwrap().vector, get("d.png").unwrap().vector);
+    assert_eq!(
+        get("sub/e.png").unwrap().vector,
+        get("d.png").unwrap().vector
+    );
     let c = get("c.png").unwrap();
-    assert_eq!(c.mtime_ns, FileStat::from_path(&files.join("c.png"), "vision").unwrap().mtime_ns);
+    assert_eq!(
+        c.mtime_ns,
+        FileStat::from_path(&files.join("c.png"), "vision")
+            .unwrap()
+            .mtime_ns
+    );
     assert_eq!(c.hash, hash_file(&files.join("c.png")).unwrap());
     let rep = ix.check().unwrap();
     assert_eq!((rep.files, rep.vectors, rep.orphan_vectors), (7, 5, 0));
@@ -137,7 +221,15 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
             s
         })
         .collect();
-    let plan = w.plan_with(&stats, &PlanOptions { scope: None, hasher: Some(&counting) }).unwrap();
+    let plan = w
+        .plan_with(
+            &stats,
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&counting),
+            },
+        )
+        .unwrap();
     assert_eq!(names(&plan.embed), vec!["t2.txt"]);
     assert_eq!(plan.embed[0].change, Change::ModalityChanged);
     assert_eq!(plan.hashed, 0);
@@ -154,7 +246,10 @@ fn plan_scope_limits_removal_and_interrupted_run_resumes() {
     let files = tmp.path().join("files");
     for d in ["one", "two"] {
         for i in 0..4 {
-            write_file(&files.join(d).join(format!("{i}.png")), format!("{d}{i}").as_bytes());
+            write_file(
+                &files.join(d).join(format!("{i}.png")),
+                format!("{d}{i}").as_bytes(),
+            );
         }
     }
     let mut ix = Index::create_or_open(&tmp.path().join("idx"), &model(8)).unwrap();
@@ -163,12 +258,22 @@ fn plan_scope_limits_removal_and_interrupted_run_resumes() {
     let plan = w.plan(&all).unwrap();
     // Interrupted: only the first batch committed, never finished.
     let first = &plan.embed[..3];
-    let vecs: Vec<Vec<f32>> = first.iter().map(|p| vector_for(&p.hash, "vision", 8)).collect();
-    let items: Vec<(&PlannedFile, &[f32])> = first.iter().zip(&vecs).map(|(p, v)| (p, v.as_slice())).collect();
+    let vecs: Vec<Vec<f32>> = first
+        .iter()
+        .map(|p| vector_for(&p.hash, "vision", 8))
+        .collect();
+    let items: Vec<(&PlannedFile, &[f32])> = first
+        .iter()
+        .zip(&vecs)
+        .map(|(p, v)| (p, v.as_slice()))
+        .collect();
     w.commit_batch(&items).unwrap();
     drop(w);
     assert_eq!(ix.len(), 3);
-    assert_eq!(ix.search(&vecs[0], 1, &Filter::default()).unwrap()[0].path, first[0].stat.path);
+    assert_eq!(
+        ix.search(&vecs[0], 1, &Filter::default()).unwrap()[0].path,
+        first[0].stat.path
+    );
     // Resume: the three are unchanged, the rest planned again.
     let mut w = ix.writer(None).unwrap();
     let plan = w.plan(&all).unwrap();
@@ -183,8 +288,19 @@ fn plan_scope_limits_removal_and_interrupted_run_resumes() {
     let scope = vec![files.join("one").to_string_lossy().into_owned()];
     let only_one: Vec<FileStat> = stats_of(&files.join("one"), |_| "vision");
     let mut w = ix.writer(None).unwrap();
-    let plan = w.plan_with(&only_one, &PlanOptions { scope: Some(&scope), hasher: None }).unwrap();
-    assert_eq!(plan.remove, vec![files.join("one/0.png").to_string_lossy().into_owned()]);
+    let plan = w
+        .plan_with(
+            &only_one,
+            &PlanOptions {
+                scope: Some(&scope),
+                hasher: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        plan.remove,
+        vec![files.join("one/0.png").to_string_lossy().into_owned()]
+    );
     apply(w, &plan, 4);
     assert_eq!(ix.len(), 7);
     ix.check().unwrap();
@@ -194,20 +310,47 @@ fn plan_scope_limits_removal_and_interrupted_run_resumes() {
 fn model_mismatch_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("idx");
-    Index::create_or_open(&dir, &ModelInfo::new("aaaaaaaaaaaaaaaaaaaaaaaa", "tiny", 32)).unwrap();
+    Index::create_or_open(
+        &dir,
+        &ModelInfo::new("aaaaaaaaaaaaaaaaaaaaaaaa", "tiny", 32),
+    )
+    .unwrap();
     let other = ModelInfo::new("bbbbbbbbbbbbbbbbbbbbbbbb", "huge", 32);
     let e = Index::create_or_open(&dir, &other).unwrap_err();
     assert!(matches!(e, Error::ModelMismatch { .. }));
     let msg = e.to_string();
     assert!(msg.contains(&format!("index {} was built with model tiny (hash aaaaaaaaaaaa…); this is model huge (hash bbbbbbbbbbbb…)", dir.display())), "{msg}");
-    assert!(msg.contains("re-index into a new directory or pass the same model"), "{msg}");
-    assert!(matches!(Index::open_for(&dir, &other), Err(Error::ModelMismatch { .. })));
+    assert!(
+        msg.contains("re-index into a new directory or pass the same model"),
+        "{msg}"
+    );
+    assert!(matches!(
+        Index::open_for(&dir, &other),
+        Err(Error::ModelMismatch { .. })
+    ));
     // Same id, other dim.
-    let e = Index::create_or_open(&dir, &ModelInfo::new("aaaaaaaaaaaaaaaaaaaaaaaa", "tiny", 64)).unwrap_err();
-    assert!(matches!(e, Error::DimMismatch { index_dim: 32, dim: 64, .. }), "{e}");
+    let e = Index::create_or_open(
+        &dir,
+        &ModelInfo::new("aaaaaaaaaaaaaaaaaaaaaaaa", "tiny", 64),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::DimMismatch {
+                index_dim: 32,
+                dim: 64,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // And the right model opens; `open` reports it.
     let ix = Index::open(&dir).unwrap();
-    assert_eq!((ix.model_id(), ix.model_name(), ix.dim()), ("aaaaaaaaaaaaaaaaaaaaaaaa", "tiny", 32));
+    assert_eq!(
+        (ix.model_id(), ix.model_name(), ix.dim()),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", "tiny", 32)
+    );
 }
 
 #[test]
@@ -215,21 +358,45 @@ fn newer_format_is_refused_with_upgrade_advice() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("idx");
     Index::create_or_open(&dir, &model(8)).unwrap();
-    assert_eq!(std::fs::read_to_string(dir.join("VERSION")).unwrap(), format!("mmbind-index {SCHEMA_VERSION}\n"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("VERSION")).unwrap(),
+        format!("mmbind-index {SCHEMA_VERSION}\n")
+    );
 
     // A newer schema inside the database...
     {
         let c = rusqlite::Connection::open(dir.join("index.sqlite")).unwrap();
-        c.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", []).unwrap();
+        c.execute(
+            "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
     }
-    for e in [Index::open(&dir).unwrap_err(), Index::create_or_open(&dir, &model(8)).unwrap_err()] {
-        assert!(matches!(e, Error::TooNew { found: 2, supported: 1, .. }), "{e}");
+    for e in [
+        Index::open(&dir).unwrap_err(),
+        Index::create_or_open(&dir, &model(8)).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                Error::TooNew {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("upgrade mmbind"), "{e}");
     }
     // ... or a newer VERSION file (a future format might not even be SQLite).
     {
         let c = rusqlite::Connection::open(dir.join("index.sqlite")).unwrap();
-        c.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'", []).unwrap();
+        c.execute(
+            "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
     }
     Index::open(&dir).unwrap();
     std::fs::write(dir.join("VERSION"), "mmbind-index 7\n").unwrap();
@@ -248,8 +415,15 @@ fn exact_search_equals_brute_force() {
     let n = 6000;
     let mut r = Rng::new(7);
     let mods = ["vision", "audio", "text"];
-    let items: Vec<(String, String, Vec<f32>)> =
-        (0..n).map(|i| (format!("/data/f{i:05}"), mods[i % 3].to_string(), random_unit(&mut r, dim))).collect();
+    let items: Vec<(String, String, Vec<f32>)> = (0..n)
+        .map(|i| {
+            (
+                format!("/data/f{i:05}"),
+                mods[i % 3].to_string(),
+                random_unit(&mut r, dim),
+            )
+        })
+        .collect();
     let mut ix = Index::create_or_open(&tmp.path().join("idx"), &model(dim)).unwrap();
     populate(&mut ix, &items);
     let rows: Vec<Vec<f32>> = items.iter().map(|x| x.2.clone()).collect();
@@ -265,57 +439,113 @@ fn exact_search_equals_brute_force() {
     };
     for (qi, q) in queries.iter().enumerate() {
         for k in [1usize, 10, 100] {
-            compare(&ix.search(q, k, &Filter::default()).unwrap(), &brute_topk(&rows, q, k, |_, _| true));
+            compare(
+                &ix.search(q, k, &Filter::default()).unwrap(),
+                &brute_topk(&rows, q, k, |_, _| true),
+            );
         }
         let f = Filter::default().modality("audio");
-        compare(&ix.search(q, 7, &f).unwrap(), &brute_topk(&rows, q, 7, |i, _| i % 3 == 1));
-        let f = Filter::default().modality("vision").modality("text").min_score(0.1);
-        compare(&ix.search(q, 50, &f).unwrap(), &brute_topk(&rows, q, 50, |i, s| i % 3 != 1 && s >= 0.1));
+        compare(
+            &ix.search(q, 7, &f).unwrap(),
+            &brute_topk(&rows, q, 7, |i, _| i % 3 == 1),
+        );
+        let f = Filter::default()
+            .modality("vision")
+            .modality("text")
+            .min_score(0.1);
+        compare(
+            &ix.search(q, 50, &f).unwrap(),
+            &brute_topk(&rows, q, 50, |i, s| i % 3 != 1 && s >= 0.1),
+        );
         if qi == 0 {
             // k larger than the collection; a filter nothing passes.
             assert_eq!(ix.search(q, n + 10, &Filter::default()).unwrap().len(), n);
-            assert!(ix.search(q, 5, &Filter::default().modality("imu")).unwrap().is_empty());
+            assert!(
+                ix.search(q, 5, &Filter::default().modality("imu"))
+                    .unwrap()
+                    .is_empty()
+            );
             assert!(ix.search(q, 0, &Filter::default()).unwrap().is_empty());
         }
     }
     // Batch = one by one.
     let flat: Vec<f32> = queries.iter().flatten().copied().collect();
-    for f in [Filter::default(), Filter::default().modality("text").min_score(0.05)] {
+    for f in [
+        Filter::default(),
+        Filter::default().modality("text").min_score(0.05),
+    ] {
         let batch = ix.search_batch(&flat, 10, &f).unwrap();
         for (q, b) in queries.iter().zip(&batch) {
             let single = ix.search(q, 10, &f).unwrap();
-            assert_eq!(b.iter().map(|h| &h.path).collect::<Vec<_>>(), single.iter().map(|h| &h.path).collect::<Vec<_>>());
+            assert_eq!(
+                b.iter().map(|h| &h.path).collect::<Vec<_>>(),
+                single.iter().map(|h| &h.path).collect::<Vec<_>>()
+            );
             for (x, y) in b.iter().zip(&single) {
                 assert!((x.score - y.score).abs() < 1e-4);
             }
         }
     }
     // Bad queries.
-    assert!(matches!(ix.search(&[0.0; 3], 1, &Filter::default()), Err(Error::InvalidQuery(_))));
+    assert!(matches!(
+        ix.search(&[0.0; 3], 1, &Filter::default()),
+        Err(Error::InvalidQuery(_))
+    ));
     let mut nan = queries[0].clone();
     nan[5] = f32::NAN;
-    assert!(matches!(ix.search(&nan, 1, &Filter::default()), Err(Error::InvalidQuery(_))));
+    assert!(matches!(
+        ix.search(&nan, 1, &Filter::default()),
+        Err(Error::InvalidQuery(_))
+    ));
     // Search after reopening uses the persisted matrix.
     drop(ix);
     let ix = Index::open(&tmp.path().join("idx")).unwrap();
-    compare(&ix.search(&queries[3], 10, &Filter::default()).unwrap(), &brute_topk(&rows, &queries[3], 10, |_, _| true));
+    compare(
+        &ix.search(&queries[3], 10, &Filter::default()).unwrap(),
+        &brute_topk(&rows, &queries[3], 10, |_, _| true),
+    );
     assert!(ix.matrix().unwrap().is_persisted());
     // No graph below the threshold.
-    assert!(matches!(ix.search_approx(&queries[0], 5, &Filter::default(), None), Err(Error::NoApproxIndex { .. })));
-    assert_eq!(ix.search_auto(&queries[0], 5, &Filter::default()).unwrap().1, SearchMethod::Exact);
+    assert!(matches!(
+        ix.search_approx(&queries[0], 5, &Filter::default(), None),
+        Err(Error::NoApproxIndex { .. })
+    ));
+    assert_eq!(
+        ix.search_auto(&queries[0], 5, &Filter::default())
+            .unwrap()
+            .1,
+        SearchMethod::Exact
+    );
 }
 
 #[test]
 fn invalid_vectors_are_rejected() {
     let tmp = tempfile::tempdir().unwrap();
     let mut ix = Index::create_or_open(&tmp.path().join("idx"), &model(4)).unwrap();
-    let stats = vec![FileStat { path: "/x".into(), modality: "vision".into(), size: 1, mtime_ns: 1 }];
+    let stats = vec![FileStat {
+        path: "/x".into(),
+        modality: "vision".into(),
+        size: 1,
+        mtime_ns: 1,
+    }];
     let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
     let mut w = ix.writer(None).unwrap();
-    let plan = w.plan_with(&stats, &PlanOptions { scope: None, hasher: Some(&hasher) }).unwrap();
-    let e = w.commit_batch(&[(&plan.embed[0], &[1.0, 2.0][..])]).unwrap_err();
+    let plan = w
+        .plan_with(
+            &stats,
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&hasher),
+            },
+        )
+        .unwrap();
+    let e = w
+        .commit_batch(&[(&plan.embed[0], &[1.0, 2.0][..])])
+        .unwrap_err();
     assert!(e.to_string().contains("2 values"), "{e}");
-    let e = w.commit_batch(&[(&plan.embed[0], &[1.0, f32::NAN, 0.0, 0.0][..])]).unwrap_err();
+    let e = w
+        .commit_batch(&[(&plan.embed[0], &[1.0, f32::NAN, 0.0, 0.0][..])])
+        .unwrap_err();
     assert!(e.to_string().contains("NaN"), "{e}");
     let e = w.commit(&plan, &[("/y".into(), vec![0.0; 4])]).unwrap_err();
     assert!(e.to_string().contains("not in the plan"), "{e}");
@@ -331,8 +561,11 @@ fn approximate_recall_on_clustered_data() {
     let data = spec.sample(n, 0);
     let queries = spec.sample(200, 1);
     let mods = ["vision", "audio"];
-    let items: Vec<(String, String, Vec<f32>)> =
-        data.chunks_exact(dim).enumerate().map(|(i, v)| (format!("/c/{i}"), mods[i % 2].to_string(), v.to_vec())).collect();
+    let items: Vec<(String, String, Vec<f32>)> = data
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, v)| (format!("/c/{i}"), mods[i % 2].to_string(), v.to_vec()))
+        .collect();
     let dir = tmp.path().join("idx");
     let mut ix = Index::create_or_open(&dir, &model(dim)).unwrap();
     ix.set_approx_min_items(10_000);
@@ -357,25 +590,61 @@ fn approximate_recall_on_clustered_data() {
     // A small update updates the graph incrementally (new, changed and removed files).
     let mut r = Rng::new(3);
     let mut w = ix.writer(None).unwrap();
-    let mut stats: Vec<FileStat> = items.iter().map(|(p, m, _)| FileStat { path: p.clone(), modality: m.clone(), size: 1, mtime_ns: 0 }).collect();
+    let mut stats: Vec<FileStat> = items
+        .iter()
+        .map(|(p, m, _)| FileStat {
+            path: p.clone(),
+            modality: m.clone(),
+            size: 1,
+            mtime_ns: 0,
+        })
+        .collect();
     stats.truncate(n - 50); // 50 removed
     for s in stats.iter_mut().take(30) {
         s.mtime_ns = 5; // 30 changed
     }
     for i in 0..40 {
-        stats.push(FileStat { path: format!("/new/{i}"), modality: "vision".into(), size: 1, mtime_ns: 0 });
+        stats.push(FileStat {
+            path: format!("/new/{i}"),
+            modality: "vision".into(),
+            size: 1,
+            mtime_ns: 0,
+        });
     }
-    let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(format!("{}@{}", s.path, s.mtime_ns).as_bytes()));
-    let plan = w.plan_with(&stats, &PlanOptions { scope: None, hasher: Some(&hasher) }).unwrap();
+    let hasher = |s: &FileStat| {
+        Ok(ContentHash::of_bytes(
+            format!("{}@{}", s.path, s.mtime_ns).as_bytes(),
+        ))
+    };
+    let plan = w
+        .plan_with(
+            &stats,
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&hasher),
+            },
+        )
+        .unwrap();
     assert_eq!((plan.embed.len(), plan.remove.len()), (70, 50));
-    let vecs: Vec<Vec<f32>> = plan.embed.iter().map(|_| random_unit(&mut r, dim)).collect();
-    let b: Vec<(&PlannedFile, &[f32])> = plan.embed.iter().zip(&vecs).map(|(p, v)| (p, v.as_slice())).collect();
+    let vecs: Vec<Vec<f32>> = plan
+        .embed
+        .iter()
+        .map(|_| random_unit(&mut r, dim))
+        .collect();
+    let b: Vec<(&PlannedFile, &[f32])> = plan
+        .embed
+        .iter()
+        .zip(&vecs)
+        .map(|(p, v)| (p, v.as_slice()))
+        .collect();
     w.commit_batch(&b).unwrap();
     let st = w.finish(&plan).unwrap();
     assert_eq!(st.rebuild.approx_built, Some(true), "{st:?}");
     let rep = ix.check().unwrap();
     assert_eq!((rep.files, rep.approx), (n - 50 + 40, ApproxState::Fresh));
-    let hits = ix.search_approx(&vecs[0], 1, &Filter::default(), None).unwrap();
+    let hits = ix
+        .search_approx(&vecs[0], 1, &Filter::default(), None)
+        .unwrap();
     assert_eq!(hits[0].path, plan.embed[0].stat.path);
     assert!(recall_at_k(&ix, &queries, 10, None).unwrap() >= 0.95);
     // Reopened from disk.
@@ -396,18 +665,42 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
     let dir = tmp.path().join("idx");
     let dim = 16;
     let mut r = Rng::new(5);
-    let items: Vec<(String, String, Vec<f32>)> = (0..50).map(|i| (format!("/p/{i}"), "vision".to_string(), random_unit(&mut r, dim))).collect();
+    let items: Vec<(String, String, Vec<f32>)> = (0..50)
+        .map(|i| {
+            (
+                format!("/p/{i}"),
+                "vision".to_string(),
+                random_unit(&mut r, dim),
+            )
+        })
+        .collect();
     let mut ix = Index::create_or_open(&dir, &model(dim)).unwrap();
     let st = populate(&mut ix, &items);
     assert!(st.rebuild.matrix_rebuilt);
     let g = ix.generation().unwrap();
 
     // Same files again (one only touched): nothing searchable changed.
-    let mut stats: Vec<FileStat> = items.iter().map(|(p, m, _)| FileStat { path: p.clone(), modality: m.clone(), size: 1, mtime_ns: 0 }).collect();
+    let mut stats: Vec<FileStat> = items
+        .iter()
+        .map(|(p, m, _)| FileStat {
+            path: p.clone(),
+            modality: m.clone(),
+            size: 1,
+            mtime_ns: 0,
+        })
+        .collect();
     stats[3].mtime_ns = 77;
     let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
     let mut w = ix.writer(None).unwrap();
-    let plan = w.plan_with(&stats, &PlanOptions { scope: None, hasher: Some(&hasher) }).unwrap();
+    let plan = w
+        .plan_with(
+            &stats,
+            &PlanOptions {
+                scope: None,
+                hasher: Some(&hasher),
+            },
+        )
+        .unwrap();
     assert_eq!((plan.touch.len(), plan.unchanged, plan.hashed), (1, 49, 1));
     let st = w.finish(&plan).unwrap();
     assert_eq!((st.touched, st.generation), (1, g));
@@ -419,16 +712,33 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
     let reader = Index::open(&dir).unwrap();
     let newv = random_unit(&mut r, dim);
     let mut w = ix.writer(None).unwrap();
-    let add = vec![FileStat { path: "/p/new".into(), modality: "audio".into(), size: 1, mtime_ns: 0 }];
-    let plan = w.plan_with(&add, &PlanOptions { scope: Some(&["/q".to_string()]), hasher: Some(&hasher) }).unwrap();
+    let add = vec![FileStat {
+        path: "/p/new".into(),
+        modality: "audio".into(),
+        size: 1,
+        mtime_ns: 0,
+    }];
+    let plan = w
+        .plan_with(
+            &add,
+            &PlanOptions {
+                scope: Some(&["/q".to_string()]),
+                hasher: Some(&hasher),
+            },
+        )
+        .unwrap();
     assert!(plan.remove.is_empty());
-    w.commit_batch(&[(&plan.embed[0], newv.as_slice())]).unwrap();
+    w.commit_batch(&[(&plan.embed[0], newv.as_slice())])
+        .unwrap();
     let hits = reader.search(&newv, 1, &Filter::default()).unwrap();
     assert_ne!(hits[0].path, "/p/new");
     assert_eq!(reader.len(), 51); // the database itself is already at the new state
     w.finish(&plan).unwrap();
     let hits = reader.search(&newv, 1, &Filter::default()).unwrap();
-    assert_eq!((hits[0].path.as_str(), hits[0].modality.as_str()), ("/p/new", "audio"));
+    assert_eq!(
+        (hits[0].path.as_str(), hits[0].modality.as_str()),
+        ("/p/new", "audio")
+    );
     assert!((hits[0].score - 1.0).abs() < 1e-5);
 
     // A damaged derived file is ignored and rebuilt.
@@ -437,6 +747,9 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
     std::fs::write(dir.join("vectors.mat"), b"garbage").unwrap();
     let ix = Index::open(&dir).unwrap();
     assert!(!ix.check().unwrap().matrix_was_fresh);
-    assert_eq!(ix.search(&newv, 1, &Filter::default()).unwrap()[0].path, "/p/new");
+    assert_eq!(
+        ix.search(&newv, 1, &Filter::default()).unwrap()[0].path,
+        "/p/new"
+    );
     assert!(ix.check().unwrap().matrix_was_fresh);
 }

@@ -14,10 +14,16 @@ pub enum Error {
 
 impl Error {
     pub fn decode(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
-        Error::Decode { path: path.into(), reason: reason.to_string() }
+        Error::Decode {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
     }
     pub fn invalid(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
-        Error::Invalid { path: path.into(), reason: reason.to_string() }
+        Error::Invalid {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
     }
 }
 

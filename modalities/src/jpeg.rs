@@ -32,10 +32,10 @@ const MAX_ALLOC: usize = 512 << 20;
 /// Zigzag position → natural (row-major) index, with 16 extra entries so that a corrupt
 /// run that overshoots lands on the last coefficient, as in libjpeg.
 const NATURAL: [usize; 80] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63,
-    63, 63, 63, 63, 63, 63, 63, 63, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63,
 ];
 
 /// Decodes a JPEG file held in memory.
@@ -323,8 +323,7 @@ impl Decoder {
         for m in &members {
             let c = &mut frame.comps[m.index];
             if c.quant.is_none() {
-                c.quant =
-                    Some(self.quant[c.tq].ok_or(Unsupported("missing quantisation table"))?);
+                c.quant = Some(self.quant[c.tq].ok_or(Unsupported("missing quantisation table"))?);
             }
             c.dc_pred = 0;
         }
@@ -882,8 +881,7 @@ fn range_limit(x: i64) -> u8 {
 fn idct_islow(block: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
     let mut ws = [0i32; 64];
     for col in 0..8 {
-        let coef =
-            |row: usize| i64::from(block[row * 8 + col]) * i64::from(quant[row * 8 + col]);
+        let coef = |row: usize| i64::from(block[row * 8 + col]) * i64::from(quant[row * 8 + col]);
         if (1..8).all(|row| block[row * 8 + col] == 0) {
             let dc = (coef(0) << PASS1_BITS) as i32;
             for row in 0..8 {

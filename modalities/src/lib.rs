@@ -17,10 +17,10 @@ pub mod depth;
 pub mod fbank;
 pub mod imu;
 mod jpeg;
+pub mod prepare;
 pub mod resample;
 pub mod text;
 pub mod thermal;
 pub mod vision;
-pub mod prepare;
 
 pub use prepare::{Prepared, Preprocess, Source};

@@ -69,7 +69,10 @@ mod tests {
     fn names_round_trip() {
         for m in Modality::ALL {
             assert_eq!(m.name().parse::<Modality>().unwrap(), m);
-            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{}\"", m.name()));
+            assert_eq!(
+                serde_json::to_string(&m).unwrap(),
+                format!("\"{}\"", m.name())
+            );
         }
         assert_eq!("IMU".parse::<Modality>().unwrap(), Modality::Imu);
         let err = "smell".parse::<Modality>().unwrap_err();

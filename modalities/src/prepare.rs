@@ -73,12 +73,25 @@ impl Preprocess {
     pub fn prepare(&self, m: Modality, source: &Source) -> Result<Prepared> {
         match (m, source) {
             (Modality::Text, Source::Text(t)) => Ok(Prepared::Ids(self.tokenize(t))),
-            (Modality::Text, Source::File(p)) => Ok(Prepared::Ids(self.tokenize(&crate::text::load_text_file(p)?))),
-            (_, Source::Text(_)) => Err(Error::invalid("<inline text>", format!("inline text cannot be used as {m}"))),
-            (Modality::Vision, Source::File(p)) => Ok(floats(crate::vision::load_image(p, &self.vision)?)),
-            (Modality::Audio, Source::File(p)) => Ok(floats(crate::audio::load_audio(p, &self.audio)?)),
-            (Modality::Depth, Source::File(p)) => Ok(floats(crate::depth::load_depth(p, &self.depth)?)),
-            (Modality::Thermal, Source::File(p)) => Ok(floats(crate::thermal::load_thermal(p, &self.thermal)?)),
+            (Modality::Text, Source::File(p)) => Ok(Prepared::Ids(
+                self.tokenize(&crate::text::load_text_file(p)?),
+            )),
+            (_, Source::Text(_)) => Err(Error::invalid(
+                "<inline text>",
+                format!("inline text cannot be used as {m}"),
+            )),
+            (Modality::Vision, Source::File(p)) => {
+                Ok(floats(crate::vision::load_image(p, &self.vision)?))
+            }
+            (Modality::Audio, Source::File(p)) => {
+                Ok(floats(crate::audio::load_audio(p, &self.audio)?))
+            }
+            (Modality::Depth, Source::File(p)) => {
+                Ok(floats(crate::depth::load_depth(p, &self.depth)?))
+            }
+            (Modality::Thermal, Source::File(p)) => {
+                Ok(floats(crate::thermal::load_thermal(p, &self.thermal)?))
+            }
             (Modality::Imu, Source::File(p)) => Ok(floats(crate::imu::load_imu(p, &self.imu)?)),
         }
     }

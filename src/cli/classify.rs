@@ -49,9 +49,17 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    let labels: Vec<String> = args.labels.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let labels: Vec<String> = args
+        .labels
+        .iter()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     anyhow::ensure!(!labels.is_empty(), "--labels needs at least one class name");
-    anyhow::ensure!(!args.inputs.is_empty(), "nothing to classify: give an input (--vision, --audio, --text, ...)");
+    anyhow::ensure!(
+        !args.inputs.is_empty(),
+        "nothing to classify: give an input (--vision, --audio, --text, ...)"
+    );
     let templates: Vec<String> = if args.template.is_empty() {
         DEFAULT_TEMPLATES.iter().map(|t| t.to_string()).collect()
     } else {
@@ -82,7 +90,10 @@ pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> 
                 continue;
             }
         };
-        let ranked: Vec<_> = rank(&embedding, &labels, &label_embs).into_iter().take(k).collect();
+        let ranked: Vec<_> = rank(&embedding, &labels, &label_embs)
+            .into_iter()
+            .take(k)
+            .collect();
         match args.format {
             Format::Json => {
                 let line = serde_json::json!({"input": item.source.label(), "modality": item.modality, "labels": ranked});

@@ -58,14 +58,19 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         anyhow::bail!("--tensors cannot be combined with file or text inputs");
     }
     if args.tensors.is_none() && args.inputs.is_empty() {
-        anyhow::bail!("nothing to embed: give inputs (--vision, --text, --audio, --depth, --thermal, --imu) or --tensors");
+        anyhow::bail!(
+            "nothing to embed: give inputs (--vision, --text, --audio, --depth, --thermal, --imu) or --tensors"
+        );
     }
     let out_format = match &args.out {
         None => None,
         Some(p) => Some(match p.extension().and_then(|e| e.to_str()) {
             Some("npy") => OutFormat::Npy,
             Some("safetensors") => OutFormat::Safetensors,
-            _ => anyhow::bail!("--out {}: use a .npy or .safetensors file name", p.display()),
+            _ => anyhow::bail!(
+                "--out {}: use a .npy or .safetensors file name",
+                p.display()
+            ),
         }),
     };
     let compute = global.compute()?;
@@ -74,10 +79,17 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if let Some(tensors) = &args.tensors {
         let inputs = read_inputs(tensors)?;
         let embeddings = embed_inputs(&model, &inputs, &compute.device)?;
-        let out = args.out.as_ref().expect("clap requires --out with --tensors");
+        let out = args
+            .out
+            .as_ref()
+            .expect("clap requires --out with --tensors");
         write_embeddings(&embeddings, out)?;
         if !global.quiet {
-            eprintln!("wrote {} ({})", out.display(), embeddings.0.keys().cloned().collect::<Vec<_>>().join(", "));
+            eprintln!(
+                "wrote {} ({})",
+                out.display(),
+                embeddings.0.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
         }
         return Ok(Outcome::Ok);
     }
@@ -97,7 +109,8 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     for (item, result) in items.iter().zip(results) {
         match result {
             Ok(embedding) => {
-                let mut line = serde_json::json!({"input": item.source.label(), "modality": item.modality});
+                let mut line =
+                    serde_json::json!({"input": item.source.label(), "modality": item.modality});
                 if out_format.is_some() {
                     line["row"] = rows.len().into();
                     rows.push(embedding);
@@ -117,13 +130,18 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     Ok(report.outcome())
 }
 
-fn write_matrix(path: &std::path::Path, format: OutFormat, rows: &[Vec<f32>]) -> anyhow::Result<()> {
+fn write_matrix(
+    path: &std::path::Path,
+    format: OutFormat,
+    rows: &[Vec<f32>],
+) -> anyhow::Result<()> {
     let d = rows.first().map_or(0, Vec::len);
     let flat: Vec<f32> = rows.iter().flatten().copied().collect();
     match format {
         OutFormat::Npy => {
             let a = ndarray::Array2::from_shape_vec((rows.len(), d), flat)?;
-            ndarray_npy::write_npy(path, &a).with_context(|| format!("cannot write {}", path.display()))?;
+            ndarray_npy::write_npy(path, &a)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         OutFormat::Safetensors => {
             let mut map = TensorMap::default();

@@ -47,7 +47,9 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         SplitArg::Test => Split::Test,
     };
     let bar = progress_bar(dataset.split(split).len() * 6, "embedding", global.quiet);
-    let report = evaluate(&dataset, split, &model, &compute.device, &mut |d, _| bar.set_position(d as u64))?;
+    let report = evaluate(&dataset, split, &model, &compute.device, &mut |d, _| {
+        bar.set_position(d as u64)
+    })?;
     bar.finish_and_clear();
     anyhow::ensure!(report.scenes > 0, "the dataset has no {:?} rows", split);
     if args.json {

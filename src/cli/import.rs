@@ -46,9 +46,14 @@ pub fn run(args: &ImportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let ImportKind::Imagebind = args.kind;
     let kwargs = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str::<ImageBindKwargs>(&text)
-                .with_context(|| format!("{}: not a valid ImageBindModel keyword-argument object", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<ImageBindKwargs>(&text).with_context(|| {
+                format!(
+                    "{}: not a valid ImageBindModel keyword-argument object",
+                    path.display()
+                )
+            })?
         }
         None => ImageBindKwargs::huge(),
     };
@@ -68,7 +73,13 @@ pub fn run(args: &ImportArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             "imported {} ({} parameters, {}) into {} in {:.1}s\ncontent hash {}",
             args.checkpoint.display(),
             manifest.parameters,
-            manifest.config.modalities().iter().map(|m| m.name()).collect::<Vec<_>>().join(", "),
+            manifest
+                .config
+                .modalities()
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", "),
             args.out.display(),
             start.elapsed().as_secs_f64(),
             manifest.content_hash

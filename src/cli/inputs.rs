@@ -91,7 +91,11 @@ fn expand(m: Modality, path: &Path, items: &mut Vec<Item>, errors: &mut Vec<Stri
     for entry in walk {
         match entry {
             Ok(e) if e.file_type().is_file() => {
-                let ext = e.path().extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase);
+                let ext = e
+                    .path()
+                    .extension()
+                    .and_then(|x| x.to_str())
+                    .map(str::to_ascii_lowercase);
                 if ext.is_some_and(|x| exts.contains(&x.as_str())) {
                     items.push(Item::file(m, e.path()));
                 }
@@ -100,7 +104,9 @@ fn expand(m: Modality, path: &Path, items: &mut Vec<Item>, errors: &mut Vec<Stri
             Err(e) => errors.push(format!(
                 "{}: {}",
                 e.path().unwrap_or(path).display(),
-                e.io_error().map(|io| io.to_string()).unwrap_or_else(|| e.to_string())
+                e.io_error()
+                    .map(|io| io.to_string())
+                    .unwrap_or_else(|| e.to_string())
             )),
         }
     }

@@ -52,17 +52,11 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import a checkpoint from another framework into a model directory.
     Import(import::ImportArgs),
-    /// Embed files, text or raw tensors and print or save the embeddings.
     Embed(embed::EmbedArgs),
-    /// Zero-shot classification of any input against text labels.
     Classify(classify::ClassifyArgs),
-    /// Write a synthetic paired dataset of all six modalities.
     World(world::WorldArgs),
-    /// Train the binding on a paired dataset.
     Train(train::TrainArgs),
-    /// Evaluate a model on a dataset's held-out split.
     Eval(eval::EvalArgs),
 }
 
@@ -92,7 +86,11 @@ impl GlobalArgs {
             eprintln!(
                 "backend: {}{}",
                 compute.backend,
-                compute.adapter.as_deref().map(|a| format!(" on {a}")).unwrap_or_default()
+                compute
+                    .adapter
+                    .as_deref()
+                    .map(|a| format!(" on {a}"))
+                    .unwrap_or_default()
             );
         }
         Ok(compute)
@@ -133,8 +131,10 @@ pub fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[cfg(test)]

@@ -20,14 +20,22 @@ impl Reporter {
     /// "embedded 10 of 12 inputs; 2 skipped" (nothing when all succeeded and `quiet`).
     pub fn summary(&self, verb: &str, total: usize, quiet: bool) {
         if self.failed > 0 {
-            eprintln!("{verb} {} of {total} inputs; {} skipped (see above)", total - self.failed, self.failed);
+            eprintln!(
+                "{verb} {} of {total} inputs; {} skipped (see above)",
+                total - self.failed,
+                self.failed
+            );
         } else if !quiet {
             eprintln!("{verb} {total} input{}", if total == 1 { "" } else { "s" });
         }
     }
 
     pub fn outcome(&self) -> super::Outcome {
-        if self.failed > 0 { super::Outcome::Partial } else { super::Outcome::Ok }
+        if self.failed > 0 {
+            super::Outcome::Partial
+        } else {
+            super::Outcome::Ok
+        }
     }
 }
 

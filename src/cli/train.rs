@@ -100,10 +100,25 @@ impl Observer for CliObserver {
 
 pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
-    anyhow::ensure!(args.batch_size >= 2, "--batch-size must be at least 2 (contrastive pairs need negatives)");
-    let config = ModelConfig::preset(&args.preset)
-        .ok_or_else(|| anyhow::anyhow!("unknown preset '{}' (known: {})", args.preset, ModelConfig::PRESETS.join(", ")))?;
-    let mut opts = TrainOptions { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, seed: args.seed, init: args.init.clone(), ..TrainOptions::default() };
+    anyhow::ensure!(
+        args.batch_size >= 2,
+        "--batch-size must be at least 2 (contrastive pairs need negatives)"
+    );
+    let config = ModelConfig::preset(&args.preset).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset '{}' (known: {})",
+            args.preset,
+            ModelConfig::PRESETS.join(", ")
+        )
+    })?;
+    let mut opts = TrainOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        init: args.init.clone(),
+        ..TrainOptions::default()
+    };
     if !args.modalities.is_empty() {
         opts.modalities = args.modalities.clone();
     }
@@ -118,18 +133,40 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         }
         eprintln!("\ninterrupted: stopping after this step (press Ctrl-C again to quit at once)");
     });
-    let mut obs = CliObserver { quiet: global.quiet, bar: None, stop };
+    let mut obs = CliObserver {
+        quiet: global.quiet,
+        bar: None,
+        stop,
+    };
     let start = std::time::Instant::now();
-    let summary = train(&args.data, &args.model, config, &opts, args.resume, &compute.device, &mut obs)?;
+    let summary = train(
+        &args.data,
+        &args.model,
+        config,
+        &opts,
+        args.resume,
+        &compute.device,
+        &mut obs,
+    )?;
     if let Some(b) = obs.bar.take() {
         b.finish_and_clear();
     }
     if summary.interrupted {
-        eprintln!("stopped; the last finished epoch is saved. Continue with: mmbind train --data {} --model {} --resume", args.data.display(), args.model.display());
+        eprintln!(
+            "stopped; the last finished epoch is saved. Continue with: mmbind train --data {} --model {} --resume",
+            args.data.display(),
+            args.model.display()
+        );
         return Ok(Outcome::Partial);
     }
     if !global.quiet {
-        eprintln!("trained {} steps in {:.1}s → {} (content hash {})", summary.steps, start.elapsed().as_secs_f64(), args.model.display(), &summary.content_hash[..16]);
+        eprintln!(
+            "trained {} steps in {:.1}s → {} (content hash {})",
+            summary.steps,
+            start.elapsed().as_secs_f64(),
+            args.model.display(),
+            &summary.content_hash[..16]
+        );
     }
     Ok(Outcome::Ok)
 }

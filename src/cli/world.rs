@@ -36,10 +36,16 @@ pub struct WorldArgs {
 }
 
 pub fn run(args: &WorldArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    let cfg = WorldConfig { scenes: args.scenes, seed: args.seed, ..WorldConfig::default() };
+    let cfg = WorldConfig {
+        scenes: args.scenes,
+        seed: args.seed,
+        ..WorldConfig::default()
+    };
     let bar = progress_bar(args.scenes, "writing scenes", global.quiet);
     let start = std::time::Instant::now();
-    let summary = generate(&args.out, &cfg, &mut |done, _| bar.set_position(done as u64))?;
+    let summary = generate(&args.out, &cfg, &mut |done, _| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     if args.json {
         println!(

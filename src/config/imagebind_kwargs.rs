@@ -5,7 +5,9 @@ use mmbind_modalities::Preprocess;
 use mmbind_modalities::audio::AudioPreprocess;
 use serde::{Deserialize, Serialize};
 
-use super::{EncoderConfig, ModelConfig, ScaleConfig, StemConfig, TEXT_MAX_LOGIT_SCALE, TrunkConfig};
+use super::{
+    EncoderConfig, ModelConfig, ScaleConfig, StemConfig, TEXT_MAX_LOGIT_SCALE, TrunkConfig,
+};
 
 /// `ImageBindModel.__init__` keywords with the constructor's own defaults. Unknown keys are
 /// rejected so a typo cannot silently fall back to a default.
@@ -148,7 +150,10 @@ impl ImageBindKwargs {
             drop_path,
         };
         // ImageBind's temperatures: learned for text (from 1/0.07), fixed elsewhere.
-        let fixed_scale = |scale: f64| ScaleConfig::Logit { max: None, init: scale.ln() };
+        let fixed_scale = |scale: f64| ScaleConfig::Logit {
+            max: None,
+            init: scale.ln(),
+        };
         let patch = |channels, input_size, kernel, stride| StemConfig::Patch {
             channels,
             input_size,
@@ -164,15 +169,35 @@ impl ImageBindKwargs {
                     image_size: IMAGE_SIZE,
                     patch: self.kernel_size,
                 },
-                trunk: trunk(self.vision_embed_dim, self.vision_num_blocks, self.vision_num_heads, false, true, 0.0),
+                trunk: trunk(
+                    self.vision_embed_dim,
+                    self.vision_num_blocks,
+                    self.vision_num_heads,
+                    false,
+                    true,
+                    0.0,
+                ),
                 head_dropout: 0.0,
                 scale: ScaleConfig::None,
             }),
             text: Some(EncoderConfig {
-                stem: StemConfig::Text { vocab_size: VOCAB_SIZE, context_length: CONTEXT_LENGTH },
-                trunk: trunk(self.text_embed_dim, self.text_num_blocks, self.text_num_heads, false, false, 0.0),
+                stem: StemConfig::Text {
+                    vocab_size: VOCAB_SIZE,
+                    context_length: CONTEXT_LENGTH,
+                },
+                trunk: trunk(
+                    self.text_embed_dim,
+                    self.text_num_blocks,
+                    self.text_num_heads,
+                    false,
+                    false,
+                    0.0,
+                ),
                 head_dropout: 0.0,
-                scale: ScaleConfig::Logit { max: Some(TEXT_MAX_LOGIT_SCALE), init: (1.0f64 / 0.07).ln() },
+                scale: ScaleConfig::Logit {
+                    max: Some(TEXT_MAX_LOGIT_SCALE),
+                    init: (1.0f64 / 0.07).ln(),
+                },
             }),
             audio: Some(EncoderConfig {
                 stem: patch(
@@ -193,7 +218,12 @@ impl ImageBindKwargs {
                 scale: fixed_scale(20.0),
             }),
             depth: Some(EncoderConfig {
-                stem: patch(1, [IMAGE_SIZE, IMAGE_SIZE], self.depth_kernel_size, self.depth_kernel_size),
+                stem: patch(
+                    1,
+                    [IMAGE_SIZE, IMAGE_SIZE],
+                    self.depth_kernel_size,
+                    self.depth_kernel_size,
+                ),
                 trunk: trunk(
                     self.depth_embed_dim,
                     self.depth_num_blocks,
@@ -206,7 +236,12 @@ impl ImageBindKwargs {
                 scale: fixed_scale(5.0),
             }),
             thermal: Some(EncoderConfig {
-                stem: patch(1, [IMAGE_SIZE, IMAGE_SIZE], self.thermal_kernel_size, self.thermal_kernel_size),
+                stem: patch(
+                    1,
+                    [IMAGE_SIZE, IMAGE_SIZE],
+                    self.thermal_kernel_size,
+                    self.thermal_kernel_size,
+                ),
                 trunk: trunk(
                     self.thermal_embed_dim,
                     self.thermal_num_blocks,
@@ -219,8 +254,19 @@ impl ImageBindKwargs {
                 scale: fixed_scale(10.0),
             }),
             imu: Some(EncoderConfig {
-                stem: StemConfig::Imu { channels: IMU_CHANNELS, length: IMU_LENGTH, kernel: self.imu_kernel_size },
-                trunk: trunk(self.imu_embed_dim, self.imu_num_blocks, self.imu_num_heads, true, false, self.imu_drop_path),
+                stem: StemConfig::Imu {
+                    channels: IMU_CHANNELS,
+                    length: IMU_LENGTH,
+                    kernel: self.imu_kernel_size,
+                },
+                trunk: trunk(
+                    self.imu_embed_dim,
+                    self.imu_num_blocks,
+                    self.imu_num_heads,
+                    true,
+                    false,
+                    self.imu_drop_path,
+                ),
                 head_dropout: 0.5,
                 scale: fixed_scale(5.0),
             }),
@@ -242,10 +288,12 @@ mod tests {
 
     #[test]
     fn kwargs_json_overrides_defaults_and_rejects_typos() {
-        let k: ImageBindKwargs = serde_json::from_str(r#"{"vision_embed_dim": 64, "out_embed_dim": 32}"#).unwrap();
+        let k: ImageBindKwargs =
+            serde_json::from_str(r#"{"vision_embed_dim": 64, "out_embed_dim": 32}"#).unwrap();
         assert_eq!(k.vision_embed_dim, 64);
         assert_eq!(k.audio_embed_dim, 768);
-        let err = serde_json::from_str::<ImageBindKwargs>(r#"{"vision_embed_dimm": 64}"#).unwrap_err();
+        let err =
+            serde_json::from_str::<ImageBindKwargs>(r#"{"vision_embed_dimm": 64}"#).unwrap_err();
         assert!(err.to_string().contains("vision_embed_dimm"), "{err}");
     }
 }

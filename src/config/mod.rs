@@ -38,24 +38,49 @@ pub struct TrunkConfig {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StemConfig {
     /// PadIm2Video (repeat the image `frames` times) then a Conv3d patchifier, no bias.
-    Video { channels: usize, frames: usize, image_size: usize, patch: [usize; 3] },
+    Video {
+        channels: usize,
+        frames: usize,
+        image_size: usize,
+        patch: [usize; 3],
+    },
     /// Token embedding + learned positions, causal attention, pooled at the EOT token.
-    Text { vocab_size: usize, context_length: usize },
+    Text {
+        vocab_size: usize,
+        context_length: usize,
+    },
     /// A Conv2d patchifier (no bias) + LayerNorm: audio spectrograms, depth and thermal maps.
-    Patch { channels: usize, input_size: [usize; 2], kernel: usize, stride: usize },
+    Patch {
+        channels: usize,
+        input_size: [usize; 2],
+        kernel: usize,
+        stride: usize,
+    },
     /// Non-overlapping windows of `kernel` samples of every channel, Linear (no bias) + LayerNorm.
-    Imu { channels: usize, length: usize, kernel: usize },
+    Imu {
+        channels: usize,
+        length: usize,
+        kernel: usize,
+    },
 }
 
 impl StemConfig {
     /// Tokens the stem emits, without the CLS token.
     pub fn patch_tokens(&self) -> usize {
         match *self {
-            StemConfig::Video { frames, image_size, patch, .. } => {
-                (frames / patch[0]) * (image_size / patch[1]) * (image_size / patch[2])
-            }
+            StemConfig::Video {
+                frames,
+                image_size,
+                patch,
+                ..
+            } => (frames / patch[0]) * (image_size / patch[1]) * (image_size / patch[2]),
             StemConfig::Text { context_length, .. } => context_length,
-            StemConfig::Patch { input_size, kernel, stride, .. } => {
+            StemConfig::Patch {
+                input_size,
+                kernel,
+                stride,
+                ..
+            } => {
                 let n = |size: usize| (size - kernel) / stride + 1;
                 n(input_size[0]) * n(input_size[1])
             }
@@ -133,7 +158,10 @@ impl ModelConfig {
 
     /// The modalities this model can embed, in ImageBind's order.
     pub fn modalities(&self) -> Vec<Modality> {
-        Modality::ALL.into_iter().filter(|m| self.encoder(*m).is_some()).collect()
+        Modality::ALL
+            .into_iter()
+            .filter(|m| self.encoder(*m).is_some())
+            .collect()
     }
 
     /// Checks the invariants the layers rely on, so a bad `model.json` fails on load with a
@@ -152,17 +180,30 @@ impl ModelConfig {
                 ));
             }
             let geometry_ok = match enc.stem {
-                StemConfig::Video { frames, image_size, patch, .. } => {
+                StemConfig::Video {
+                    frames,
+                    image_size,
+                    patch,
+                    ..
+                } => {
                     patch.iter().all(|&p| p > 0)
                         && frames % patch[0] == 0
                         && image_size % patch[1] == 0
                         && image_size % patch[2] == 0
                 }
-                StemConfig::Text { vocab_size, context_length } => vocab_size > 0 && context_length > 0,
-                StemConfig::Patch { input_size, kernel, stride, .. } => {
-                    kernel > 0 && stride > 0 && input_size.iter().all(|&s| s >= kernel)
+                StemConfig::Text {
+                    vocab_size,
+                    context_length,
+                } => vocab_size > 0 && context_length > 0,
+                StemConfig::Patch {
+                    input_size,
+                    kernel,
+                    stride,
+                    ..
+                } => kernel > 0 && stride > 0 && input_size.iter().all(|&s| s >= kernel),
+                StemConfig::Imu { length, kernel, .. } => {
+                    kernel > 0 && length % kernel == 0 && length > 0
                 }
-                StemConfig::Imu { length, kernel, .. } => kernel > 0 && length % kernel == 0 && length > 0,
             };
             if !geometry_ok {
                 return Err(format!("{m}: inconsistent stem geometry {:?}", enc.stem));
@@ -176,24 +217,31 @@ impl ModelConfig {
     fn check_preprocess(&self, m: Modality, stem: &StemConfig) -> Result<(), String> {
         let p = &self.preprocess;
         let (made, taken): (Vec<usize>, Vec<usize>) = match (m, stem) {
-            (Modality::Vision, StemConfig::Video { image_size, .. }) => (vec![p.vision.image_size], vec![*image_size]),
+            (Modality::Vision, StemConfig::Video { image_size, .. }) => {
+                (vec![p.vision.image_size], vec![*image_size])
+            }
             (Modality::Text, StemConfig::Text { context_length, .. }) => {
                 (vec![p.text.context_length], vec![*context_length])
             }
-            (Modality::Audio, StemConfig::Patch { input_size, .. }) => {
-                (vec![p.audio.mel_bins, p.audio.target_frames], input_size.to_vec())
-            }
-            (Modality::Depth, StemConfig::Patch { input_size, .. }) => {
-                (vec![p.depth.image_size, p.depth.image_size], input_size.to_vec())
-            }
-            (Modality::Thermal, StemConfig::Patch { input_size, .. }) => {
-                (vec![p.thermal.image_size, p.thermal.image_size], input_size.to_vec())
-            }
+            (Modality::Audio, StemConfig::Patch { input_size, .. }) => (
+                vec![p.audio.mel_bins, p.audio.target_frames],
+                input_size.to_vec(),
+            ),
+            (Modality::Depth, StemConfig::Patch { input_size, .. }) => (
+                vec![p.depth.image_size, p.depth.image_size],
+                input_size.to_vec(),
+            ),
+            (Modality::Thermal, StemConfig::Patch { input_size, .. }) => (
+                vec![p.thermal.image_size, p.thermal.image_size],
+                input_size.to_vec(),
+            ),
             (Modality::Imu, StemConfig::Imu { length, .. }) => (vec![p.imu.length], vec![*length]),
             _ => return Err(format!("{m}: a {stem:?} stem cannot take {m} input")),
         };
         if made != taken {
-            return Err(format!("{m}: preprocessing makes {made:?} but the stem takes {taken:?}"));
+            return Err(format!(
+                "{m}: preprocessing makes {made:?} but the stem takes {taken:?}"
+            ));
         }
         Ok(())
     }

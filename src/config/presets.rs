@@ -8,7 +8,10 @@ use mmbind_modalities::text::TextPreprocess;
 use mmbind_modalities::thermal::ThermalPreprocess;
 use mmbind_modalities::vision::VisionPreprocess;
 
-use super::{EncoderConfig, ImageBindKwargs, ModelConfig, ScaleConfig, StemConfig, TEXT_MAX_LOGIT_SCALE, TrunkConfig};
+use super::{
+    EncoderConfig, ImageBindKwargs, ModelConfig, ScaleConfig, StemConfig, TEXT_MAX_LOGIT_SCALE,
+    TrunkConfig,
+};
 
 impl ModelConfig {
     /// `imagebind_huge()`: the official checkpoint's geometry (about 1.2 B parameters).
@@ -25,36 +28,93 @@ impl ModelConfig {
     /// on small inputs (64×64 images and maps, one 2 s clip of 64 mel bins, 400 IMU samples,
     /// 32 text tokens). Trains on a 2-core CPU in minutes.
     pub fn tiny() -> Self {
-        let trunk = |add_bias_kv, pre_norm| TrunkConfig { d_model: 64, n_blocks: 2, n_heads: 4, add_bias_kv, pre_norm, drop_path: 0.0 };
-        let fixed = |scale: f64| ScaleConfig::Logit { max: None, init: scale.ln() };
-        let encoder = |stem, trunk, scale| EncoderConfig { stem, trunk, head_dropout: 0.0, scale };
-        let map = |size| StemConfig::Patch { channels: 1, input_size: [size, size], kernel: 8, stride: 8 };
+        let trunk = |add_bias_kv, pre_norm| TrunkConfig {
+            d_model: 64,
+            n_blocks: 2,
+            n_heads: 4,
+            add_bias_kv,
+            pre_norm,
+            drop_path: 0.0,
+        };
+        let fixed = |scale: f64| ScaleConfig::Logit {
+            max: None,
+            init: scale.ln(),
+        };
+        let encoder = |stem, trunk, scale| EncoderConfig {
+            stem,
+            trunk,
+            head_dropout: 0.0,
+            scale,
+        };
+        let map = |size| StemConfig::Patch {
+            channels: 1,
+            input_size: [size, size],
+            kernel: 8,
+            stride: 8,
+        };
         let (image, mel_bins, frames, imu_length, context) = (64, 64, 204, 400, 32);
         ModelConfig {
             out_dim: 64,
             vision: Some(encoder(
-                StemConfig::Video { channels: 3, frames: 2, image_size: image, patch: [2, 8, 8] },
+                StemConfig::Video {
+                    channels: 3,
+                    frames: 2,
+                    image_size: image,
+                    patch: [2, 8, 8],
+                },
                 trunk(false, true),
                 ScaleConfig::None,
             )),
             text: Some(encoder(
-                StemConfig::Text { vocab_size: 49408, context_length: context },
+                StemConfig::Text {
+                    vocab_size: 49408,
+                    context_length: context,
+                },
                 trunk(false, false),
-                ScaleConfig::Logit { max: Some(TEXT_MAX_LOGIT_SCALE), init: (1.0f64 / 0.07).ln() },
+                ScaleConfig::Logit {
+                    max: Some(TEXT_MAX_LOGIT_SCALE),
+                    init: (1.0f64 / 0.07).ln(),
+                },
             )),
             audio: Some(encoder(
-                StemConfig::Patch { channels: 1, input_size: [mel_bins, frames], kernel: 16, stride: 16 },
+                StemConfig::Patch {
+                    channels: 1,
+                    input_size: [mel_bins, frames],
+                    kernel: 16,
+                    stride: 16,
+                },
                 trunk(true, false),
                 fixed(20.0),
             )),
             depth: Some(encoder(map(image), trunk(true, false), fixed(5.0))),
             thermal: Some(encoder(map(image), trunk(true, false), fixed(10.0))),
-            imu: Some(encoder(StemConfig::Imu { channels: 6, length: imu_length, kernel: 20 }, trunk(true, false), fixed(5.0))),
+            imu: Some(encoder(
+                StemConfig::Imu {
+                    channels: 6,
+                    length: imu_length,
+                    kernel: 20,
+                },
+                trunk(true, false),
+                fixed(5.0),
+            )),
             preprocess: Preprocess {
-                vision: VisionPreprocess { image_size: image, ..VisionPreprocess::default() },
-                text: TextPreprocess { context_length: context },
-                audio: AudioPreprocess { mel_bins, target_frames: frames, clips_per_input: 1, ..AudioPreprocess::default() },
-                depth: DepthPreprocess { image_size: image, ..DepthPreprocess::default() },
+                vision: VisionPreprocess {
+                    image_size: image,
+                    ..VisionPreprocess::default()
+                },
+                text: TextPreprocess {
+                    context_length: context,
+                },
+                audio: AudioPreprocess {
+                    mel_bins,
+                    target_frames: frames,
+                    clips_per_input: 1,
+                    ..AudioPreprocess::default()
+                },
+                depth: DepthPreprocess {
+                    image_size: image,
+                    ..DepthPreprocess::default()
+                },
                 thermal: ThermalPreprocess { image_size: image },
                 imu: ImuPreprocess { length: imu_length },
             },
@@ -72,7 +132,8 @@ impl ModelConfig {
     }
 
     /// Names accepted by [`ModelConfig::preset`].
-    pub const PRESETS: &'static [&'static str] = &["tiny", "imagebind-huge", "imagebind-tiny-fixture"];
+    pub const PRESETS: &'static [&'static str] =
+        &["tiny", "imagebind-huge", "imagebind-tiny-fixture"];
 }
 
 #[cfg(test)]

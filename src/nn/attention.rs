@@ -23,7 +23,10 @@ pub struct MultiheadAttention {
 impl MultiheadAttention {
     pub fn load(w: &WeightLoader, d: usize, n_heads: usize, add_bias_kv: bool) -> Result<Self> {
         let (bias_k, bias_v) = if add_bias_kv {
-            (Some(w.param("bias_k", [1, 1, d])?), Some(w.param("bias_v", [1, 1, d])?))
+            (
+                Some(w.param("bias_k", [1, 1, d])?),
+                Some(w.param("bias_v", [1, 1, d])?),
+            )
         } else {
             (None, None)
         };
@@ -63,7 +66,8 @@ impl MultiheadAttention {
             v = Tensor::cat(vec![v, bias_v.val().expand([batch, 1, d_model])], 1);
         }
         let keys = k.dims()[1];
-        let split = |t: Tensor<3>, len: usize| t.reshape([batch, len, heads, head_dim]).swap_dims(1, 2);
+        let split =
+            |t: Tensor<3>, len: usize| t.reshape([batch, len, heads, head_dim]).swap_dims(1, 2);
 
         let q = split(q, tokens).mul_scalar((head_dim as f64).powf(-0.5));
         let mut scores = q.matmul(split(k, keys).swap_dims(2, 3));
@@ -71,6 +75,7 @@ impl MultiheadAttention {
             scores = scores + mask.reshape([1, 1, tokens, keys]);
         }
         let context = softmax(scores, 3).matmul(split(v, keys));
-        self.out_proj.forward(context.swap_dims(1, 2).reshape([batch, tokens, d_model]))
+        self.out_proj
+            .forward(context.swap_dims(1, 2).reshape([batch, tokens, d_model]))
     }
 }

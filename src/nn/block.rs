@@ -18,7 +18,10 @@ pub struct Mlp {
 
 impl Mlp {
     pub fn load(w: &WeightLoader, d: usize) -> Result<Self> {
-        Ok(Self { fc1: load_linear(&w.pp("fc1"), "", d, 4 * d, true)?, fc2: load_linear(&w.pp("fc2"), "", 4 * d, d, true)? })
+        Ok(Self {
+            fc1: load_linear(&w.pp("fc1"), "", d, 4 * d, true)?,
+            fc2: load_linear(&w.pp("fc2"), "", 4 * d, d, true)?,
+        })
     }
 
     pub fn save(&self, w: &WeightSink) {

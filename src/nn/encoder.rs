@@ -56,35 +56,70 @@ pub struct Encoder {
 
 /// The checkpoint's name for the conv + norm pair of a patch stem.
 fn patch_stem_key(m: Modality) -> &'static str {
-    if m == Modality::Depth { "depth_stem" } else { "rgbt_stem" }
+    if m == Modality::Depth {
+        "depth_stem"
+    } else {
+        "rgbt_stem"
+    }
 }
 
 fn head_keys(m: Modality) -> HeadKeys {
     match m {
-        Modality::Text => HeadKeys { norm: "proj.0", proj: "proj.1" },
-        Modality::Imu => HeadKeys { norm: "0", proj: "3" },
-        _ => HeadKeys { norm: "0", proj: "2" },
+        Modality::Text => HeadKeys {
+            norm: "proj.0",
+            proj: "proj.1",
+        },
+        Modality::Imu => HeadKeys {
+            norm: "0",
+            proj: "3",
+        },
+        _ => HeadKeys {
+            norm: "0",
+            proj: "2",
+        },
     }
 }
 
 impl Encoder {
     /// Loads modality `m` from ImageBind's four key families:
     /// `modality_{preprocessors,trunks,heads,postprocessors}.<m>`.
-    pub fn load(root: &WeightLoader, m: Modality, cfg: &EncoderConfig, out_dim: usize) -> Result<Self> {
+    pub fn load(
+        root: &WeightLoader,
+        m: Modality,
+        cfg: &EncoderConfig,
+        out_dim: usize,
+    ) -> Result<Self> {
         let d = cfg.trunk.d_model;
         let tokens = cfg.stem.num_tokens();
         let w = root.pp("modality_preprocessors").pp(m);
         let stem = match cfg.stem {
-            StemConfig::Video { channels, frames, patch, .. } => {
-                Stem::Video(VideoStem::load(&w, d, channels, frames, patch, tokens)?)
-            }
-            StemConfig::Text { vocab_size, context_length } => {
-                Stem::Text(TextStem::load(&w, d, vocab_size, context_length)?)
-            }
-            StemConfig::Patch { channels, kernel, stride, .. } => {
-                Stem::Patch(PatchStem::load(&w, patch_stem_key(m), d, channels, kernel, stride, tokens)?)
-            }
-            StemConfig::Imu { channels, kernel, .. } => Stem::Imu(ImuStem::load(&w, d, channels, kernel, tokens)?),
+            StemConfig::Video {
+                channels,
+                frames,
+                patch,
+                ..
+            } => Stem::Video(VideoStem::load(&w, d, channels, frames, patch, tokens)?),
+            StemConfig::Text {
+                vocab_size,
+                context_length,
+            } => Stem::Text(TextStem::load(&w, d, vocab_size, context_length)?),
+            StemConfig::Patch {
+                channels,
+                kernel,
+                stride,
+                ..
+            } => Stem::Patch(PatchStem::load(
+                &w,
+                patch_stem_key(m),
+                d,
+                channels,
+                kernel,
+                stride,
+                tokens,
+            )?),
+            StemConfig::Imu {
+                channels, kernel, ..
+            } => Stem::Imu(ImuStem::load(&w, d, channels, kernel, tokens)?),
         };
         Ok(Self {
             stem,
@@ -103,8 +138,10 @@ impl Encoder {
             Stem::Imu(s) => s.save(&w),
         }
         self.trunk.save(&root.pp("modality_trunks").pp(m));
-        self.head.save(&root.pp("modality_heads").pp(m), head_keys(m));
-        self.post.save(&root.pp("modality_postprocessors").pp(m).pp(1));
+        self.head
+            .save(&root.pp("modality_heads").pp(m), head_keys(m));
+        self.post
+            .save(&root.pp("modality_postprocessors").pp(m).pp(1));
     }
 
     /// The embedding of a batch.
@@ -126,12 +163,18 @@ impl Encoder {
     fn run(&self, input: EncoderInput, mut trace: Option<&mut EncoderTrace>) -> Result<Tensor<2>> {
         if let EncoderInput::Clips(x) = input {
             let [batch, clips, c, h, w] = x.dims();
-            let per_clip = self.run(EncoderInput::Image(x.reshape([batch * clips, c, h, w])), trace.as_deref_mut())?;
+            let per_clip = self.run(
+                EncoderInput::Image(x.reshape([batch * clips, c, h, w])),
+                trace.as_deref_mut(),
+            )?;
             let [_, d] = per_clip.dims();
             if let Some(t) = trace {
                 t.clips = Some(per_clip.clone());
             }
-            return Ok(per_clip.reshape([batch, clips, d]).mean_dim(1).reshape([batch, d]));
+            return Ok(per_clip
+                .reshape([batch, clips, d])
+                .mean_dim(1)
+                .reshape([batch, d]));
         }
         let Tokens { x, pool, mask } = self.tokens(input)?;
         if let Some(t) = trace.as_deref_mut() {
@@ -153,13 +196,18 @@ impl Encoder {
     }
 
     fn tokens(&self, input: EncoderInput) -> Result<Tokens> {
-        let mismatch = |want: &str| Error::Input { name: "input".into(), reason: format!("this encoder takes {want}") };
+        let mismatch = |want: &str| Error::Input {
+            name: "input".into(),
+            reason: format!("this encoder takes {want}"),
+        };
         Ok(match (&self.stem, input) {
             (Stem::Video(s), EncoderInput::Image(x)) => s.forward(x),
             (Stem::Patch(s), EncoderInput::Image(x)) => s.forward(x),
             (Stem::Text(s), EncoderInput::Ids(ids)) => s.forward(ids),
             (Stem::Imu(s), EncoderInput::Series(x)) => s.forward(x),
-            (Stem::Video(_) | Stem::Patch(_), _) => return Err(mismatch("[batch, channels, height, width] floats")),
+            (Stem::Video(_) | Stem::Patch(_), _) => {
+                return Err(mismatch("[batch, channels, height, width] floats"));
+            }
             (Stem::Text(_), _) => return Err(mismatch("[batch, context] integer token ids")),
             (Stem::Imu(_), _) => return Err(mismatch("[batch, channels, length] floats")),
         })

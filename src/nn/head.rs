@@ -53,9 +53,16 @@ impl Head {
         let [batch, _tokens, d_model] = x.dims();
         let pooled = match pool {
             Pool::Cls => x.narrow(1, 0, 1),
-            Pool::Index(index) => x.gather(1, index.clone().reshape([batch, 1, 1]).expand([batch, 1, d_model])),
+            Pool::Index(index) => x.gather(
+                1,
+                index
+                    .clone()
+                    .reshape([batch, 1, 1])
+                    .expand([batch, 1, d_model]),
+            ),
         };
         // LayerNorm is per token, so normalising only the pooled one is ImageBind's result.
-        self.proj.forward(self.norm.forward(pooled.reshape([batch, d_model])))
+        self.proj
+            .forward(self.norm.forward(pooled.reshape([batch, d_model])))
     }
 }

@@ -17,7 +17,11 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// Loads `weight` and `bias` of width `d` from `w`.
     pub fn load(w: &WeightLoader, d: usize, eps: f64) -> Result<Self> {
-        Ok(Self { weight: w.param("weight", [d])?, bias: w.param("bias", [d])?, eps })
+        Ok(Self {
+            weight: w.param("weight", [d])?,
+            bias: w.param("bias", [d])?,
+            eps,
+        })
     }
 
     pub fn save(&self, w: &WeightSink) {

@@ -25,11 +25,23 @@ const NORM_EPS: f64 = 1e-12;
 impl Postprocess {
     pub fn load(w: &WeightLoader, scale: ScaleConfig) -> Result<Self> {
         match scale {
-            ScaleConfig::None => Ok(Self { log_logit_scale: None, max: None, learnable: false }),
+            ScaleConfig::None => Ok(Self {
+                log_logit_scale: None,
+                max: None,
+                learnable: false,
+            }),
             ScaleConfig::Logit { max, init } => {
-                let value = if w.is_random() { vec![init as f32] } else { w.host("log_logit_scale", &[])?.data.clone() };
+                let value = if w.is_random() {
+                    vec![init as f32]
+                } else {
+                    w.host("log_logit_scale", &[])?.data.clone()
+                };
                 let value = Tensor::<1>::from_floats(value.as_slice(), w.device());
-                Ok(Self { log_logit_scale: Some(w.named_param("log_logit_scale", value)), max, learnable: max.is_some() })
+                Ok(Self {
+                    log_logit_scale: Some(w.named_param("log_logit_scale", value)),
+                    max,
+                    learnable: max.is_some(),
+                })
             }
         }
     }
@@ -43,7 +55,11 @@ impl Postprocess {
     /// The multiplier applied after normalisation.
     pub fn scale(&self) -> Option<Tensor<1>> {
         let log_scale = self.log_logit_scale.as_ref()?.val();
-        let log_scale = if self.learnable { log_scale } else { log_scale.detach() };
+        let log_scale = if self.learnable {
+            log_scale
+        } else {
+            log_scale.detach()
+        };
         let s = log_scale.exp();
         Some(match self.max {
             Some(max) => s.clamp_max(max),
@@ -54,7 +70,12 @@ impl Postprocess {
     /// # Shapes
     /// - x: `[batch, d]` → same
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(NORM_EPS);
+        let norm = x
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(NORM_EPS);
         let x = x / norm;
         match self.scale() {
             Some(s) => x * s.reshape([1, 1]),

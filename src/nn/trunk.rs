@@ -17,11 +17,17 @@ pub struct Trunk {
 impl Trunk {
     pub fn load(w: &WeightLoader, cfg: &TrunkConfig) -> Result<Self> {
         let pre_norm = if cfg.pre_norm {
-            Some(LayerNorm::load(&w.pp("pre_transformer_layer.0"), cfg.d_model, TRUNK_LN_EPS)?)
+            Some(LayerNorm::load(
+                &w.pp("pre_transformer_layer.0"),
+                cfg.d_model,
+                TRUNK_LN_EPS,
+            )?)
         } else {
             None
         };
-        let blocks = (0..cfg.n_blocks).map(|i| Block::load(&w.pp("blocks").pp(i), cfg)).collect::<Result<_>>()?;
+        let blocks = (0..cfg.n_blocks)
+            .map(|i| Block::load(&w.pp("blocks").pp(i), cfg))
+            .collect::<Result<_>>()?;
         Ok(Self { pre_norm, blocks })
     }
 

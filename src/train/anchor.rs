@@ -14,7 +14,14 @@ use crate::{Error, Result};
 /// The identity of the vision encoder: the content hash of its tensors only, so training
 /// another modality does not invalidate the cache but any change to vision does.
 pub fn anchor_hash(tensors: &TensorMap) -> String {
-    let vision = TensorMap(tensors.0.iter().filter(|(k, _)| k.contains(".vision.")).map(|(k, v)| (k.clone(), v.clone())).collect());
+    let vision = TensorMap(
+        tensors
+            .0
+            .iter()
+            .filter(|(k, _)| k.contains(".vision."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
     vision.content_hash()
 }
 
@@ -28,7 +35,9 @@ pub struct AnchorEmbeddings {
 
 impl AnchorEmbeddings {
     pub fn rows(&self, rows: &[usize]) -> Vec<f32> {
-        rows.iter().flat_map(|&r| self.data[r * self.dim..(r + 1) * self.dim].iter().copied()).collect()
+        rows.iter()
+            .flat_map(|&r| self.data[r * self.dim..(r + 1) * self.dim].iter().copied())
+            .collect()
     }
 }
 
@@ -41,11 +50,21 @@ pub fn anchor_embeddings(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AnchorEmbeddings> {
     let path = dir.join(format!("anchor-{}-{}.f32", &anchor_hash[..16], vision.key));
-    let io = |e: std::io::Error| Error::Io { path: path.clone(), source: e };
+    let io = |e: std::io::Error| Error::Io {
+        path: path.clone(),
+        source: e,
+    };
     if let Ok(bytes) = std::fs::read(&path) {
-        let data: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let data: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         if !vision.is_empty() && data.len() % vision.len() == 0 {
-            return Ok(AnchorEmbeddings { dim: data.len() / vision.len(), data, computed: false });
+            return Ok(AnchorEmbeddings {
+                dim: data.len() / vision.len(),
+                data,
+                computed: false,
+            });
         }
     }
     let mut data = Vec::new();
@@ -54,12 +73,21 @@ pub fn anchor_embeddings(
     for chunk in rows.chunks(64) {
         let out = encoder.forward(vision.batch(chunk, device))?;
         dim = out.dims()[1];
-        data.extend(out.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor"));
+        data.extend(
+            out.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("float tensor"),
+        );
         progress(data.len() / dim.max(1), rows.len());
     }
     let tmp = path.with_extension("f32.tmp");
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
-    Ok(AnchorEmbeddings { dim, data, computed: true })
+    Ok(AnchorEmbeddings {
+        dim,
+        data,
+        computed: true,
+    })
 }

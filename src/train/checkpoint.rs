@@ -35,7 +35,9 @@ const LATEST: &str = "LATEST";
 
 impl Checkpoint {
     pub fn new(model_dir: &Path) -> Self {
-        Self { model_dir: model_dir.to_path_buf() }
+        Self {
+            model_dir: model_dir.to_path_buf(),
+        }
     }
 
     fn root(&self) -> PathBuf {
@@ -43,7 +45,10 @@ impl Checkpoint {
     }
 
     fn err(&self, reason: impl ToString) -> Error {
-        Error::ModelDir { path: self.model_dir.clone(), reason: reason.to_string() }
+        Error::ModelDir {
+            path: self.model_dir.clone(),
+            reason: reason.to_string(),
+        }
     }
 
     pub fn exists(&self) -> bool {
@@ -51,8 +56,9 @@ impl Checkpoint {
     }
 
     fn latest(&self) -> Result<PathBuf> {
-        let name = std::fs::read_to_string(self.root().join(LATEST))
-            .map_err(|_| self.err("no checkpoint to resume from (checkpoints/LATEST is missing)"))?;
+        let name = std::fs::read_to_string(self.root().join(LATEST)).map_err(|_| {
+            self.err("no checkpoint to resume from (checkpoints/LATEST is missing)")
+        })?;
         Ok(self.root().join(name.trim()))
     }
 
@@ -62,26 +68,43 @@ impl Checkpoint {
 
     pub fn load(&self) -> Result<(TrainState, TensorMap)> {
         let dir = self.latest()?;
-        let state: TrainState = serde_json::from_slice(&std::fs::read(dir.join("state.json")).map_err(|e| self.err(e))?)
-            .map_err(|e| self.err(format!("state.json: {e}")))?;
+        let state: TrainState = serde_json::from_slice(
+            &std::fs::read(dir.join("state.json")).map_err(|e| self.err(e))?,
+        )
+        .map_err(|e| self.err(format!("state.json: {e}")))?;
         Ok((state, read_safetensors(&dir.join("weights.safetensors"))?))
     }
 
     /// Writes the checkpoint, switches LATEST to it, removes older ones, appends the
     /// epoch's metrics and refreshes the model directory itself.
-    pub fn save(&self, state: &TrainState, tensors: &TensorMap, optim: Option<&ModuleOptimizer>, metrics: &EpochMetrics) -> Result<()> {
+    pub fn save(
+        &self,
+        state: &TrainState,
+        tensors: &TensorMap,
+        optim: Option<&ModuleOptimizer>,
+        metrics: &EpochMetrics,
+    ) -> Result<()> {
         let name = format!("step-{:08}", state.step);
         let dir = self.root().join(&name);
         std::fs::create_dir_all(&dir).map_err(|e| self.err(e))?;
         write_safetensors(tensors, HashMap::new(), &dir.join("weights.safetensors"))?;
         if let Some(optim) = optim {
-            optim.save(dir.join("optimizer.bpk")).map_err(|e| self.err(format!("cannot save the optimizer state: {e}")))?;
+            optim
+                .save(dir.join("optimizer.bpk"))
+                .map_err(|e| self.err(format!("cannot save the optimizer state: {e}")))?;
         }
-        std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(state).expect("serialisable")).map_err(|e| self.err(e))?;
+        std::fs::write(
+            dir.join("state.json"),
+            serde_json::to_vec_pretty(state).expect("serialisable"),
+        )
+        .map_err(|e| self.err(e))?;
         let tmp = self.root().join("LATEST.tmp");
         std::fs::write(&tmp, &name).map_err(|e| self.err(e))?;
         std::fs::rename(&tmp, self.root().join(LATEST)).map_err(|e| self.err(e))?;
-        for entry in std::fs::read_dir(self.root()).map_err(|e| self.err(e))?.flatten() {
+        for entry in std::fs::read_dir(self.root())
+            .map_err(|e| self.err(e))?
+            .flatten()
+        {
             let n = entry.file_name().to_string_lossy().into_owned();
             if n.starts_with("step-") && n != name {
                 let _ = std::fs::remove_dir_all(entry.path());
@@ -92,8 +115,18 @@ impl Checkpoint {
             .append(true)
             .open(self.model_dir.join("metrics.jsonl"))
             .map_err(|e| self.err(e))?;
-        writeln!(f, "{}", serde_json::to_string(metrics).expect("serialisable")).map_err(|e| self.err(e))?;
-        let provenance = Provenance { source: "train".into(), checkpoint: None, checkpoint_format: None, imagebind_kwargs: None };
+        writeln!(
+            f,
+            "{}",
+            serde_json::to_string(metrics).expect("serialisable")
+        )
+        .map_err(|e| self.err(e))?;
+        let provenance = Provenance {
+            source: "train".into(),
+            checkpoint: None,
+            checkpoint_format: None,
+            imagebind_kwargs: None,
+        };
         ModelDir::new(&self.model_dir).write(&state.config, tensors, provenance)?;
         Ok(())
     }

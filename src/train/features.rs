@@ -35,7 +35,10 @@ struct Sidecar {
 }
 
 fn io_err(path: &Path, e: impl ToString) -> Error {
-    Error::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
 }
 
 /// A key over the preprocessing and every input's identity (path, size, mtime, or the
@@ -50,7 +53,10 @@ fn cache_key(m: Modality, items: &[Item], preprocess: &Preprocess) -> String {
                 h.update(p.to_string_lossy().as_bytes());
                 if let Ok(meta) = std::fs::metadata(p) {
                     h.update(meta.len().to_le_bytes());
-                    if let Ok(t) = meta.modified().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).map_err(std::io::Error::other)) {
+                    if let Ok(t) = meta.modified().and_then(|t| {
+                        t.duration_since(std::time::UNIX_EPOCH)
+                            .map_err(std::io::Error::other)
+                    }) {
                         h.update(t.as_nanos().to_le_bytes());
                     }
                 }
@@ -59,7 +65,11 @@ fn cache_key(m: Modality, items: &[Item], preprocess: &Preprocess) -> String {
         }
         h.update([0u8]);
     }
-    h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Features {
@@ -80,8 +90,9 @@ impl Features {
         if !(data_path.is_file() && meta_path.is_file()) {
             Self::build(&data_path, &meta_path, m, items, preprocess, progress)?;
         }
-        let sidecar: Sidecar = serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| io_err(&meta_path, e))?)
-            .map_err(|e| io_err(&meta_path, e))?;
+        let sidecar: Sidecar =
+            serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| io_err(&meta_path, e))?)
+                .map_err(|e| io_err(&meta_path, e))?;
         for e in &sidecar.errors {
             report(e);
         }
@@ -90,9 +101,18 @@ impl Features {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(&data_path, e))?;
         let item: usize = sidecar.item_shape.iter().product();
         if map.len() != item * items.len() * 4 || sidecar.ok.len() != items.len() {
-            return Err(io_err(&data_path, "cache file has the wrong size; delete it to rebuild"));
+            return Err(io_err(
+                &data_path,
+                "cache file has the wrong size; delete it to rebuild",
+            ));
         }
-        Ok(Self { modality: m, item_shape: sidecar.item_shape, ok: sidecar.ok, key, map })
+        Ok(Self {
+            modality: m,
+            item_shape: sidecar.item_shape,
+            ok: sidecar.ok,
+            key,
+            map,
+        })
     }
 
     fn build(
@@ -104,13 +124,17 @@ impl Features {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
         let tmp = data_path.with_extension("f32.tmp");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?);
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?);
         let mut item_shape: Option<Vec<usize>> = None;
         let mut ok = Vec::with_capacity(items.len());
         let mut errors = Vec::new();
         let mut pending_zero_rows = 0usize;
         for (c, chunk) in items.chunks(256).enumerate() {
-            let prepared: Vec<Result<Prepared>> = chunk.par_iter().map(|it| Ok(preprocess.prepare(m, &it.source)?)).collect();
+            let prepared: Vec<Result<Prepared>> = chunk
+                .par_iter()
+                .map(|it| Ok(preprocess.prepare(m, &it.source)?))
+                .collect();
             for p in prepared {
                 let row: Option<Vec<f32>> = match p {
                     Ok(Prepared::Floats { shape, data }) => {
@@ -135,7 +159,8 @@ impl Features {
                         }
                         pending_zero_rows = 0;
                         for v in row {
-                            out.write_all(&v.to_le_bytes()).map_err(|e| io_err(&tmp, e))?;
+                            out.write_all(&v.to_le_bytes())
+                                .map_err(|e| io_err(&tmp, e))?;
                         }
                         ok.push(true);
                     }
@@ -153,13 +178,29 @@ impl Features {
         }
         let item_shape = item_shape.ok_or_else(|| Error::Input {
             name: format!("{m} inputs"),
-            reason: format!("none of the {} inputs could be used (first error: {})", items.len(), errors.first().map_or("-", |s| s)),
+            reason: format!(
+                "none of the {} inputs could be used (first error: {})",
+                items.len(),
+                errors.first().map_or("-", |s| s)
+            ),
         })?;
-        out.into_inner().map_err(|e| io_err(&tmp, e))?.sync_all().map_err(|e| io_err(&tmp, e))?;
+        out.into_inner()
+            .map_err(|e| io_err(&tmp, e))?
+            .sync_all()
+            .map_err(|e| io_err(&tmp, e))?;
         std::fs::rename(&tmp, data_path).map_err(|e| io_err(data_path, e))?;
-        let sidecar = Sidecar { modality: m, item_shape, ok, errors };
+        let sidecar = Sidecar {
+            modality: m,
+            item_shape,
+            ok,
+            errors,
+        };
         let tmp_meta = meta_path.with_extension("json.tmp");
-        std::fs::write(&tmp_meta, serde_json::to_vec(&sidecar).expect("serialisable")).map_err(|e| io_err(&tmp_meta, e))?;
+        std::fs::write(
+            &tmp_meta,
+            serde_json::to_vec(&sidecar).expect("serialisable"),
+        )
+        .map_err(|e| io_err(&tmp_meta, e))?;
         std::fs::rename(&tmp_meta, meta_path).map_err(|e| io_err(meta_path, e))
     }
 
@@ -193,7 +234,10 @@ impl Features {
         }
         if self.modality == Modality::Text {
             let ids: Vec<i64> = data.into_iter().map(|v| v as i64).collect();
-            return EncoderInput::Ids(Tensor::<2, Int>::from_data(TensorData::new(ids, shape), device));
+            return EncoderInput::Ids(Tensor::<2, Int>::from_data(
+                TensorData::new(ids, shape),
+                device,
+            ));
         }
         let td = TensorData::new(data, shape.clone());
         match shape.len() {
@@ -205,7 +249,8 @@ impl Features {
 }
 
 fn write_zeros(out: &mut impl Write, n: usize, path: &Path) -> Result<()> {
-    out.write_all(&vec![0u8; n * 4]).map_err(|e| io_err(path, e))
+    out.write_all(&vec![0u8; n * 4])
+        .map_err(|e| io_err(path, e))
 }
 
 /// Where a model's caches live.

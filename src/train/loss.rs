@@ -28,15 +28,18 @@ pub fn learning_rate(step: usize, total: usize, warmup: usize, peak: f64) -> f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::TensorData;
 
     #[test]
     fn info_nce_is_ln_n_for_uniform_logits_and_small_for_a_clear_diagonal() {
-        let device = Device::ndarray();
+        let device = crate::backend::ndarray_device();
         let uniform = Tensor::<2>::zeros([4, 4], &device);
         let loss: f32 = symmetric_info_nce(uniform).into_scalar();
         assert!((loss - 4f32.ln()).abs() < 1e-6);
-        let diag = Tensor::<2>::from_data(TensorData::new(vec![20f32, 0., 0., 0., 20., 0., 0., 0., 20.], [3, 3]), &device);
+        let diag = Tensor::<2>::from_data(
+            TensorData::new(vec![20f32, 0., 0., 0., 20., 0., 0., 0., 20.], [3, 3]),
+            &device,
+        );
         let loss: f32 = symmetric_info_nce(diag).into_scalar();
         assert!(loss < 1e-6, "{loss}");
     }

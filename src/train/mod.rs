@@ -14,9 +14,9 @@ pub use loss::{learning_rate, symmetric_info_nce};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use mmbind_modalities::Modality;
 use rand::SeedableRng;
@@ -54,7 +54,13 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
-            modalities: vec![Modality::Text, Modality::Audio, Modality::Depth, Modality::Thermal, Modality::Imu],
+            modalities: vec![
+                Modality::Text,
+                Modality::Audio,
+                Modality::Depth,
+                Modality::Thermal,
+                Modality::Imu,
+            ],
             epochs: 10,
             batch_size: 64,
             lr: 2e-3,
@@ -76,7 +82,11 @@ pub struct Phase {
 
 impl Phase {
     pub fn name(&self) -> String {
-        if self.joint { format!("vision+{}", self.modality) } else { format!("{}→vision", self.modality) }
+        if self.joint {
+            format!("vision+{}", self.modality)
+        } else {
+            format!("{}→vision", self.modality)
+        }
     }
 }
 
@@ -87,7 +97,12 @@ pub fn phases(opts: &TrainOptions) -> Vec<Phase> {
     // Text first: with a vision encoder trained from scratch, the vision space is shaped by
     // text (CLIP-style) before anything is bound to it.
     mods.sort_by_key(|m| *m != Modality::Text);
-    mods.into_iter().map(|m| Phase { modality: m, joint: m == Modality::Text && opts.init.is_none() }).collect()
+    mods.into_iter()
+        .map(|m| Phase {
+            modality: m,
+            joint: m == Modality::Text && opts.init.is_none(),
+        })
+        .collect()
 }
 
 /// One epoch's record in `metrics.jsonl`.
@@ -144,7 +159,12 @@ pub fn train(
     let ckpt = Checkpoint::new(model_dir);
     let (config, opts, mut state, mut tensors) = if resume {
         let (state, tensors) = ckpt.load()?;
-        obs.message(&format!("resuming {} at epoch {} of phase {}", model_dir.display(), state.epochs_done + 1, state.phase + 1));
+        obs.message(&format!(
+            "resuming {} at epoch {} of phase {}",
+            model_dir.display(),
+            state.epochs_done + 1,
+            state.phase + 1
+        ));
         (state.config.clone(), state.options.clone(), state, tensors)
     } else {
         if ckpt.exists() {
@@ -154,7 +174,13 @@ pub fn train(
             });
         }
         let tensors = initial_tensors(&config, opts, device)?;
-        let state = TrainState { config: config.clone(), options: opts.clone(), phase: 0, epochs_done: 0, step: 0 };
+        let state = TrainState {
+            config: config.clone(),
+            options: opts.clone(),
+            phase: 0,
+            epochs_done: 0,
+            step: 0,
+        };
         (config, opts.clone(), state, tensors)
     };
     config.validate().map_err(Error::Config)?;
@@ -167,16 +193,39 @@ pub fn train(
         let phase = all_phases[state.phase];
         let rows = dataset.pairs(Split::Train, Modality::Vision, phase.modality);
         if rows.len() < 2 {
-            obs.message(&format!("skipping {}: fewer than two training pairs", phase.name()));
+            obs.message(&format!(
+                "skipping {}: fewer than two training pairs",
+                phase.name()
+            ));
             state.phase += 1;
             state.epochs_done = 0;
             continue;
         }
-        let items = |m: Modality| -> Vec<Item> { rows.iter().map(|r| r.item(m).expect("pairs have both views")).collect() };
+        let items = |m: Modality| -> Vec<Item> {
+            rows.iter()
+                .map(|r| r.item(m).expect("pairs have both views"))
+                .collect()
+        };
         let mut note = |e: &str| obs.message(&format!("skipped {e}"));
-        let vision = Features::build_or_open(&cache, Modality::Vision, &items(Modality::Vision), &config.preprocess, &mut |_, _| {}, &mut note)?;
-        let other = Features::build_or_open(&cache, phase.modality, &items(phase.modality), &config.preprocess, &mut |_, _| {}, &mut note)?;
-        let usable: Vec<usize> = (0..rows.len()).filter(|&i| vision.ok[i] && other.ok[i]).collect();
+        let vision = Features::build_or_open(
+            &cache,
+            Modality::Vision,
+            &items(Modality::Vision),
+            &config.preprocess,
+            &mut |_, _| {},
+            &mut note,
+        )?;
+        let other = Features::build_or_open(
+            &cache,
+            phase.modality,
+            &items(phase.modality),
+            &config.preprocess,
+            &mut |_, _| {},
+            &mut note,
+        )?;
+        let usable: Vec<usize> = (0..rows.len())
+            .filter(|&i| vision.ok[i] && other.ok[i])
+            .collect();
 
         let mut model = Model::from_tensors(config.clone(), &tensors, &ad)?;
         let anchor = if phase.joint {
@@ -184,11 +233,17 @@ pub fn train(
         } else {
             let inference = Model::from_tensors(config.clone(), &tensors, device)?;
             let hash = anchor_hash(&tensors);
-            Some(anchor_embeddings(&cache, &hash, &vision, inference.encoder(Modality::Vision)?, device, &mut |d, t| {
-                obs.preparing("vision anchor embeddings", d, t)
-            })?)
+            Some(anchor_embeddings(
+                &cache,
+                &hash,
+                &vision,
+                inference.encoder(Modality::Vision)?,
+                device,
+                &mut |d, t| obs.preparing("vision anchor embeddings", d, t),
+            )?)
         };
-        let steps_per_epoch = usable.len() / opts.batch_size.max(2) + usize::from(usable.len() % opts.batch_size.max(2) >= 2);
+        let steps_per_epoch = usable.len() / opts.batch_size.max(2)
+            + usize::from(usable.len() % opts.batch_size.max(2) >= 2);
         let total = steps_per_epoch * opts.epochs;
         let warmup = ((total as f64) * opts.warmup).ceil() as usize;
         obs.phase_started(&phase, total);
@@ -198,17 +253,21 @@ pub fn train(
             .with_grad_clipping(Some(GradientClippingConfig::Norm(opts.clip_norm)))
             .init();
         if state.epochs_done > 0 {
-            optim = optim.load(ckpt.optimizer_path()?).map_err(|e| Error::ModelDir {
-                path: model_dir.to_path_buf(),
-                reason: format!("cannot read the optimizer state: {e}"),
-            })?;
+            optim = optim
+                .load(ckpt.optimizer_path()?)
+                .map_err(|e| Error::ModelDir {
+                    path: model_dir.to_path_buf(),
+                    reason: format!("cannot read the optimizer state: {e}"),
+                })?;
         }
         let mut trainable = take_trainable(&mut model, phase)?;
 
         while state.epochs_done < opts.epochs {
             let epoch = state.epochs_done;
             let mut order = usable.clone();
-            let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ ((state.phase as u64) << 32) ^ epoch as u64);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(
+                opts.seed ^ ((state.phase as u64) << 32) ^ epoch as u64,
+            );
             order.shuffle(&mut rng);
             let start = Instant::now();
             let (mut loss_sum, mut n_steps, mut lr) = (0.0, 0usize, 0.0);
@@ -221,29 +280,58 @@ pub fn train(
                 lr = learning_rate(global, total, warmup, opts.lr);
                 let t0 = Instant::now();
                 let x = other.batch(batch, &ad);
-                let v_input = if phase.joint { Some(vision.batch(batch, &ad)) } else { None };
+                let v_input = if phase.joint {
+                    Some(vision.batch(batch, &ad))
+                } else {
+                    None
+                };
                 let t1 = Instant::now();
                 let logits = match (&trainable, &anchor) {
-                    (Trainable::Joint { vision: venc, other: enc }, _) => {
+                    (
+                        Trainable::Joint {
+                            vision: venc,
+                            other: enc,
+                        },
+                        _,
+                    ) => {
                         let v = venc.forward(v_input.expect("joint phase has vision input"))?;
                         v.matmul(enc.forward(x)?.transpose())
                     }
                     (Trainable::Single(enc), Some(anchor)) => {
-                        let v = Tensor::<2>::from_data(TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]), &ad);
+                        let v = Tensor::<2>::from_data(
+                            TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
+                            &ad,
+                        );
                         enc.forward(x)?.matmul(v.transpose())
                     }
-                    (Trainable::Single(_), None) => unreachable!("a single-encoder phase has an anchor"),
+                    (Trainable::Single(_), None) => {
+                        unreachable!("a single-encoder phase has an anchor")
+                    }
                 };
                 let loss = symmetric_info_nce(logits);
                 let t2 = Instant::now();
-                let loss_value = loss.clone().into_data().convert::<f64>().into_vec::<f64>().expect("scalar")[0];
+                let loss_value = loss
+                    .clone()
+                    .into_data()
+                    .convert::<f64>()
+                    .try_into_vec::<f64>()
+                    .expect("scalar")[0];
                 let grads = loss.backward();
                 trainable = match trainable {
-                    Trainable::Joint { vision: v, other: o } => {
-                        let pair = JointPair { vision: v, other: o };
+                    Trainable::Joint {
+                        vision: v,
+                        other: o,
+                    } => {
+                        let pair = JointPair {
+                            vision: v,
+                            other: o,
+                        };
                         let g = GradientsParams::from_grads(grads, &pair);
                         let pair = optim.step(lr, pair, g);
-                        Trainable::Joint { vision: pair.vision, other: pair.other }
+                        Trainable::Joint {
+                            vision: pair.vision,
+                            other: pair.other,
+                        }
                     }
                     Trainable::Single(enc) => {
                         let g = GradientsParams::from_grads(grads, &enc);
@@ -259,9 +347,17 @@ pub fn train(
                 steps_run += 1;
                 state.step += 1;
                 let seen = (b + 1) * opts.batch_size;
-                obs.step(global + 1, loss_value, seen as f64 / start.elapsed().as_secs_f64());
+                obs.step(
+                    global + 1,
+                    loss_value,
+                    seen as f64 / start.elapsed().as_secs_f64(),
+                );
                 if obs.interrupted() {
-                    return Ok(TrainSummary { steps: steps_run, interrupted: true, content_hash: String::new() });
+                    return Ok(TrainSummary {
+                        steps: steps_run,
+                        interrupted: true,
+                        content_hash: String::new(),
+                    });
                 }
             }
             let seconds = start.elapsed().as_secs_f64();
@@ -285,23 +381,43 @@ pub fn train(
                 state.phase += 1;
                 state.epochs_done = 0;
             }
-            ckpt.save(&state, &tensors, (state.epochs_done > 0).then_some(&optim), &metrics)?;
+            ckpt.save(
+                &state,
+                &tensors,
+                (state.epochs_done > 0).then_some(&optim),
+                &metrics,
+            )?;
             obs.epoch_finished(&metrics);
             if state.epochs_done == 0 {
                 break;
             }
         }
     }
-    let provenance = Provenance { source: "train".into(), checkpoint: None, checkpoint_format: None, imagebind_kwargs: None };
+    let provenance = Provenance {
+        source: "train".into(),
+        checkpoint: None,
+        checkpoint_format: None,
+        imagebind_kwargs: None,
+    };
     let manifest = ModelDir::new(model_dir).write(&config, &tensors, provenance)?;
-    Ok(TrainSummary { steps: steps_run, interrupted: false, content_hash: manifest.content_hash })
+    Ok(TrainSummary {
+        steps: steps_run,
+        interrupted: false,
+        content_hash: manifest.content_hash,
+    })
 }
 
 /// The weights training starts from: a fresh model, with an `--init` model's encoders
 /// copied over where the configurations agree.
-fn initial_tensors(config: &ModelConfig, opts: &TrainOptions, device: &Device) -> Result<TensorMap> {
+fn initial_tensors(
+    config: &ModelConfig,
+    opts: &TrainOptions,
+    device: &Device,
+) -> Result<TensorMap> {
     let fresh = Model::random(config.clone(), opts.seed, device)?.to_tensors();
-    let Some(init) = &opts.init else { return Ok(fresh) };
+    let Some(init) = &opts.init else {
+        return Ok(fresh);
+    };
     let dir = ModelDir::new(init);
     let manifest = dir.manifest()?;
     let init_tensors = dir.tensors()?;
@@ -348,9 +464,13 @@ fn slot(model: &mut Model, m: Modality) -> &mut Option<Encoder> {
 }
 
 fn take_trainable(model: &mut Model, phase: Phase) -> Result<Trainable> {
-    let other = slot(model, phase.modality).take().ok_or(Error::NoEncoder(phase.modality))?;
+    let other = slot(model, phase.modality)
+        .take()
+        .ok_or(Error::NoEncoder(phase.modality))?;
     if phase.joint {
-        let vision = slot(model, Modality::Vision).take().ok_or(Error::NoEncoder(Modality::Vision))?;
+        let vision = slot(model, Modality::Vision)
+            .take()
+            .ok_or(Error::NoEncoder(Modality::Vision))?;
         Ok(Trainable::Joint { vision, other })
     } else {
         Ok(Trainable::Single(other))

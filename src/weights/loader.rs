@@ -25,19 +25,36 @@ pub struct WeightLoader<'a> {
 
 impl<'a> WeightLoader<'a> {
     pub fn new(map: &'a TensorMap, device: &'a Device) -> Self {
-        Self { source: Source::Map(map), used: Rc::default(), prefix: String::new(), device }
+        Self {
+            source: Source::Map(map),
+            used: Rc::default(),
+            prefix: String::new(),
+            device,
+        }
     }
 
     /// A loader that invents every tensor it is asked for (see [`init_tensor`]): a freshly
     /// initialised model for training from scratch, or for benchmarks.
     pub fn random(seed: u64, device: &'a Device) -> Self {
-        Self { source: Source::Random(seed), used: Rc::default(), prefix: String::new(), device }
+        Self {
+            source: Source::Random(seed),
+            used: Rc::default(),
+            prefix: String::new(),
+            device,
+        }
     }
 
     /// The view one level down: `pp("blocks").pp(3)` reads `…blocks.3.*`.
     pub fn pp(&self, name: impl Display) -> Self {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
-        Self { prefix, ..self.clone() }
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Self {
+            prefix,
+            ..self.clone()
+        }
     }
 
     pub fn device(&self) -> &'a Device {
@@ -45,7 +62,11 @@ impl<'a> WeightLoader<'a> {
     }
 
     fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) }
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
     }
 
     /// Whether the weights hold `name` under this prefix (for optional parts such as biases).
@@ -68,11 +89,16 @@ impl<'a> WeightLoader<'a> {
             Source::Map(map) => map,
             Source::Random(seed) => return Ok(Cow::Owned(init_tensor(&key, expected, seed))),
         };
-        let t = map
-            .get(&key)
-            .ok_or_else(|| Error::MissingWeight { key: key.clone(), expected: expected.to_vec() })?;
+        let t = map.get(&key).ok_or_else(|| Error::MissingWeight {
+            key: key.clone(),
+            expected: expected.to_vec(),
+        })?;
         if t.shape != expected {
-            return Err(Error::ShapeMismatch { key, found: t.shape.clone(), expected: expected.to_vec() });
+            return Err(Error::ShapeMismatch {
+                key,
+                found: t.shape.clone(),
+                expected: expected.to_vec(),
+            });
         }
         self.used.borrow_mut().insert(key);
         Ok(Cow::Borrowed(t))
@@ -81,7 +107,10 @@ impl<'a> WeightLoader<'a> {
     /// Tensor `name` of shape `shape` on the loader's device.
     pub fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let t = self.host(name, &shape)?.into_owned();
-        Ok(Tensor::from_data(TensorData::new(t.data, shape), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(t.data, shape),
+            self.device,
+        ))
     }
 
     /// Tensor `name` as a trainable parameter.
@@ -101,17 +130,27 @@ impl<'a> WeightLoader<'a> {
     /// Fails naming every key nobody took: a checkpoint for another configuration, or a
     /// module this version does not know, must not load silently.
     pub fn finish(self) -> Result<()> {
-        let Source::Map(map) = self.source else { return Ok(()) };
+        let Source::Map(map) = self.source else {
+            return Ok(());
+        };
         let used = self.used.borrow();
         let unused: Vec<&String> = map.0.keys().filter(|k| !used.contains(*k)).collect();
         if unused.is_empty() {
             return Ok(());
         }
-        let mut keys = unused.iter().take(8).map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+        let mut keys = unused
+            .iter()
+            .take(8)
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         if unused.len() > 8 {
             keys.push_str(", …");
         }
-        Err(Error::UnusedWeights { count: unused.len(), keys })
+        Err(Error::UnusedWeights {
+            count: unused.len(),
+            keys,
+        })
     }
 }
 
@@ -136,17 +175,23 @@ pub fn init_tensor(key: &str, shape: &[usize], seed: u64) -> HostTensor {
         vec![0.0; n]
     } else if leaf == "mask" && shape.len() == 2 {
         let s = shape[0];
-        (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect()
+        (0..s)
+            .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+            .collect()
     } else {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ fnv1a(key));
-        (0..n).map(|_| 0.02 * rng.sample::<f32, _>(rand_distr::StandardNormal)).collect()
+        (0..n)
+            .map(|_| 0.02 * rng.sample::<f32, _>(rand_distr::StandardNormal))
+            .collect()
     };
     HostTensor::new(shape.to_vec(), data)
 }
 
 /// FNV-1a: a stable 64-bit hash of a key (std's hasher is randomly seeded per process).
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The writing side of [`WeightLoader`]: modules put their tensors under the same names.
@@ -158,12 +203,23 @@ pub struct WeightSink {
 
 impl WeightSink {
     pub fn pp(&self, name: impl Display) -> Self {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
-        Self { prefix, map: self.map.clone() }
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Self {
+            prefix,
+            map: self.map.clone(),
+        }
     }
 
     fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) }
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
     }
 
     /// Stores `t` under `name` with its own shape.
@@ -174,7 +230,11 @@ impl WeightSink {
 
     /// Stores `t` under `name` with another shape of the same size (a 0-dim scale, say).
     pub fn put_shaped<const D: usize>(&self, name: &str, t: &Tensor<D>, shape: Vec<usize>) {
-        let data = t.to_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
+        let data = t
+            .to_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("float tensor");
         self.put_host(name, HostTensor::new(shape, data));
     }
 
@@ -183,6 +243,8 @@ impl WeightSink {
     }
 
     pub fn into_map(self) -> TensorMap {
-        Rc::try_unwrap(self.map).map(RefCell::into_inner).unwrap_or_else(|rc| rc.borrow().clone())
+        Rc::try_unwrap(self.map)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|rc| rc.borrow().clone())
     }
 }

@@ -61,12 +61,20 @@ impl ModelDir {
     }
 
     fn err(&self, reason: impl ToString) -> Error {
-        Error::ModelDir { path: self.path.clone(), reason: reason.to_string() }
+        Error::ModelDir {
+            path: self.path.clone(),
+            reason: reason.to_string(),
+        }
     }
 
     /// Writes weights, then `model.json`, each atomically; `model.json` last, so a directory
     /// with a manifest always has the weights it describes.
-    pub fn write(&self, config: &ModelConfig, tensors: &TensorMap, provenance: Provenance) -> Result<ModelManifest> {
+    pub fn write(
+        &self,
+        config: &ModelConfig,
+        tensors: &TensorMap,
+        provenance: Provenance,
+    ) -> Result<ModelManifest> {
         std::fs::create_dir_all(&self.path).map_err(|e| self.err(e))?;
         let content_hash = tensors.content_hash();
         let metadata = HashMap::from([(HASH_METADATA_KEY.to_string(), content_hash.clone())]);
@@ -97,11 +105,15 @@ impl ModelDir {
                 self.err(format!("{MANIFEST}: {e}"))
             }
         })?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.err(format!("{MANIFEST}: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| self.err(format!("{MANIFEST}: {e}")))?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
             return Err(self.err(format!("{MANIFEST} is not an mmbind model manifest")));
         }
-        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         if version > MODEL_FORMAT_VERSION as u64 {
             return Err(self.err(format!(
                 "written by a newer mmbind (model format {version}, this build reads up to {MODEL_FORMAT_VERSION}); upgrade mmbind"

@@ -14,7 +14,10 @@ use super::{HostTensor, TensorMap};
 use crate::{Error, Result};
 
 fn checkpoint_err(path: &Path, reason: impl ToString) -> Error {
-    Error::Checkpoint { path: path.to_path_buf(), reason: reason.to_string() }
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Reads a checkpoint, choosing the container by its first bytes (a PyTorch zip starts with
@@ -38,19 +41,34 @@ pub fn read_checkpoint(path: &Path) -> Result<TensorMap> {
 
 /// Reads a PyTorch checkpoint saved with `torch.save(state_dict)`.
 pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
-    let reader = PytorchReader::new(path).map_err(|e| checkpoint_err(path, format!("not a readable PyTorch checkpoint ({e})")))?;
+    let reader = PytorchReader::new(path)
+        .map_err(|e| checkpoint_err(path, format!("not a readable PyTorch checkpoint ({e})")))?;
     let mut map = TensorMap::default();
     for (name, t) in reader.into_tensors() {
         let bytes = t.read().map_err(|e| checkpoint_err(path, e))?;
         let data = match t.dtype() {
-            PtDType::F32 => bytes.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            PtDType::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             PtDType::F64 => bytes
                 .chunks_exact(8)
                 .map(|c| f64::from_ne_bytes(c.try_into().expect("chunk of 8")) as f32)
                 .collect(),
-            PtDType::F16 => bytes.chunks_exact(2).map(|c| f16::from_ne_bytes([c[0], c[1]]).to_f32()).collect(),
-            PtDType::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_ne_bytes([c[0], c[1]]).to_f32()).collect(),
-            other => return Err(checkpoint_err(path, format!("tensor '{name}' has dtype {other:?}; only float tensors are expected"))),
+            PtDType::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| f16::from_ne_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            PtDType::BF16 => bytes
+                .chunks_exact(2)
+                .map(|c| bf16::from_ne_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(checkpoint_err(
+                    path,
+                    format!("tensor '{name}' has dtype {other:?}; only float tensors are expected"),
+                ));
+            }
         };
         map.insert(name, HostTensor::new(t.shape().to_vec(), data));
     }
@@ -72,14 +90,28 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
     for (name, view) in st.tensors() {
         let bytes = view.data();
         let data = match view.dtype() {
-            Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             Dtype::F64 => bytes
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
                 .collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            other => return Err(checkpoint_err(path, format!("tensor '{name}' has dtype {other:?}; only float tensors are expected"))),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(checkpoint_err(
+                    path,
+                    format!("tensor '{name}' has dtype {other:?}; only float tensors are expected"),
+                ));
+            }
         };
         map.insert(name, HostTensor::new(view.shape().to_vec(), data));
     }
@@ -108,10 +140,19 @@ impl View for F32View<'_> {
 
 /// Writes `map` as safetensors, atomically: a temporary file in the same directory is
 /// renamed over `path`, so a crash never leaves a half-written file behind.
-pub fn write_safetensors(map: &TensorMap, metadata: HashMap<String, String>, path: &Path) -> Result<()> {
+pub fn write_safetensors(
+    map: &TensorMap,
+    metadata: HashMap<String, String>,
+    path: &Path,
+) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     let views = map.0.iter().map(|(k, t)| (k.as_str(), F32View(t)));
-    safetensors::serialize_to_file(views, Some(metadata), &tmp)
-        .map_err(|e| Error::Io { path: tmp.clone(), source: std::io::Error::other(e.to_string()) })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -24,8 +24,15 @@ pub fn apply(w: Writer<'_>, plan: &Plan, batch: usize) -> CommitStats {
     let mut w = w;
     let dim = w.index().dim();
     for chunk in plan.embed.chunks(batch.max(1)) {
-        let vecs: Vec<Vec<f32>> = chunk.iter().map(|p| vector_for(&p.hash, &p.stat.modality, dim)).collect();
-        let items: Vec<(&PlannedFile, &[f32])> = chunk.iter().zip(&vecs).map(|(p, v)| (p, v.as_slice())).collect();
+        let vecs: Vec<Vec<f32>> = chunk
+            .iter()
+            .map(|p| vector_for(&p.hash, &p.stat.modality, dim))
+            .collect();
+        let items: Vec<(&PlannedFile, &[f32])> = chunk
+            .iter()
+            .zip(&vecs)
+            .map(|(p, v)| (p, v.as_slice()))
+            .collect();
         w.commit_batch(&items).unwrap();
     }
     w.finish(plan).unwrap()
@@ -57,11 +64,24 @@ pub fn stats_of(dir: &Path, modality_of: impl Fn(&str) -> &'static str) -> Vec<F
 }
 
 /// Brute-force top-k (score desc, row asc) over `rows`.
-pub fn brute_topk(rows: &[Vec<f32>], q: &[f32], k: usize, keep: impl Fn(usize, f32) -> bool) -> Vec<(usize, f32)> {
+pub fn brute_topk(
+    rows: &[Vec<f32>],
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(usize, f32) -> bool,
+) -> Vec<(usize, f32)> {
     let mut s: Vec<(usize, f32)> = rows
         .iter()
         .enumerate()
-        .map(|(i, r)| (i, r.iter().zip(q).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>() as f32))
+        .map(|(i, r)| {
+            (
+                i,
+                r.iter()
+                    .zip(q)
+                    .map(|(a, b)| (*a as f64) * (*b as f64))
+                    .sum::<f64>() as f32,
+            )
+        })
         .filter(|(i, s)| keep(*i, *s))
         .collect();
     s.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

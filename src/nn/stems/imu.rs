@@ -22,7 +22,13 @@ pub struct ImuStem {
 }
 
 impl ImuStem {
-    pub fn load(w: &WeightLoader, d: usize, channels: usize, kernel: usize, tokens: usize) -> Result<Self> {
+    pub fn load(
+        w: &WeightLoader,
+        d: usize,
+        channels: usize,
+        kernel: usize,
+        tokens: usize,
+    ) -> Result<Self> {
         Ok(Self {
             cls_token: w.param("cls_token", [1, 1, d])?,
             proj: load_linear(&w.pp("imu_stem.proj"), "", channels * kernel, d, false)?,
@@ -46,9 +52,16 @@ impl ImuStem {
         let [batch, channels, length] = x.dims();
         let k = self.kernel;
         let windows = length / k;
-        let features = x.reshape([batch, channels, windows, k]).swap_dims(1, 2).reshape([batch, windows, channels * k]);
+        let features = x
+            .reshape([batch, channels, windows, k])
+            .swap_dims(1, 2)
+            .reshape([batch, windows, channels * k]);
         let tokens = self.norm.forward(self.proj.forward(features));
         let x = prepend_cls(tokens, self.cls_token.val()) + self.pos_embed.val();
-        Tokens { x, pool: Pool::Cls, mask: None }
+        Tokens {
+            x,
+            pool: Pool::Cls,
+            mask: None,
+        }
     }
 }

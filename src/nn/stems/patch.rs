@@ -36,7 +36,10 @@ impl PatchStem {
     ) -> Result<Self> {
         Ok(Self {
             cls_token: w.param("cls_token", [1, 1, d])?,
-            proj: w.param(&format!("{stem}.proj.weight"), [d, channels, kernel, kernel])?,
+            proj: w.param(
+                &format!("{stem}.proj.weight"),
+                [d, channels, kernel, kernel],
+            )?,
             norm: LayerNorm::load(&w.pp(stem).pp("norm_layer"), d, STEM_LN_EPS)?,
             pos_embed: w.param("pos_embedding_helper.pos_embed", [1, tokens, d])?,
             stride,
@@ -60,8 +63,14 @@ impl PatchStem {
         let s = self.stride;
         let patches = conv2d(x, weight, None, ConvOptions::new([s, s], [0, 0], [1, 1], 1));
         let [_, _, h, w] = patches.dims();
-        let tokens = self.norm.forward(patches.reshape([batch, d, h * w]).swap_dims(1, 2));
+        let tokens = self
+            .norm
+            .forward(patches.reshape([batch, d, h * w]).swap_dims(1, 2));
         let x = prepend_cls(tokens, self.cls_token.val()) + self.pos_embed.val();
-        Tokens { x, pool: Pool::Cls, mask: None }
+        Tokens {
+            x,
+            pool: Pool::Cls,
+            mask: None,
+        }
     }
 }

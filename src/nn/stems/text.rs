@@ -31,7 +31,10 @@ impl TextStem {
         w.put("token_embedding.weight", &self.token_embedding.val());
         w.put("pos_embed", &self.pos_embed.val());
         let [_, context, _] = self.pos_embed.dims();
-        w.put_host("mask", HostTensor::new(vec![context, context], causal_mask_values(context)));
+        w.put_host(
+            "mask",
+            HostTensor::new(vec![context, context], causal_mask_values(context)),
+        );
     }
 
     /// # Shapes
@@ -42,12 +45,21 @@ impl TextStem {
         let device = ids.device();
         let eot = ids.clone().argmax(1).flatten::<1>(0, 1);
         let x = embedding(self.token_embedding.val(), ids) + self.pos_embed.val();
-        let mask = Tensor::from_data(TensorData::new(causal_mask_values(context), [context, context]), &device);
-        Tokens { x, pool: Pool::Index(eot), mask: Some(mask) }
+        let mask = Tensor::from_data(
+            TensorData::new(causal_mask_values(context), [context, context]),
+            &device,
+        );
+        Tokens {
+            x,
+            pool: Pool::Index(eot),
+            mask: Some(mask),
+        }
     }
 }
 
 /// 0 on and below the diagonal, −∞ above: a token attends to itself and what precedes it.
 fn causal_mask_values(n: usize) -> Vec<f32> {
-    (0..n).flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect()
+    (0..n)
+        .flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect()
 }

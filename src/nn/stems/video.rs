@@ -20,11 +20,21 @@ pub struct VideoStem {
 }
 
 impl VideoStem {
-    pub fn load(w: &WeightLoader, d: usize, channels: usize, frames: usize, patch: [usize; 3], tokens: usize) -> Result<Self> {
+    pub fn load(
+        w: &WeightLoader,
+        d: usize,
+        channels: usize,
+        frames: usize,
+        patch: [usize; 3],
+        tokens: usize,
+    ) -> Result<Self> {
         Ok(Self {
             cls_token: w.param("cls_token", [1, 1, d])?,
             // `rgbt_stem.proj` is `Sequential(PadIm2Video, Conv3d)`, hence the `1`.
-            proj: w.param("rgbt_stem.proj.1.weight", [d, channels, patch[0], patch[1], patch[2]])?,
+            proj: w.param(
+                "rgbt_stem.proj.1.weight",
+                [d, channels, patch[0], patch[1], patch[2]],
+            )?,
             pos_embed: w.param("pos_embedding_helper.pos_embed", [1, tokens, d])?,
             frames,
         })
@@ -43,11 +53,22 @@ impl VideoStem {
         let [batch, channels, height, width] = x.dims();
         let weight = self.proj.val();
         let [d, _, kt, kh, kw] = weight.dims();
-        let video = x.reshape([batch, channels, 1, height, width]).repeat_dim(2, self.frames);
-        let patches = conv3d(video, weight, None, ConvOptions::new([kt, kh, kw], [0, 0, 0], [1, 1, 1], 1));
+        let video = x
+            .reshape([batch, channels, 1, height, width])
+            .repeat_dim(2, self.frames);
+        let patches = conv3d(
+            video,
+            weight,
+            None,
+            ConvOptions::new([kt, kh, kw], [0, 0, 0], [1, 1, 1], 1),
+        );
         let [_, _, t, h, w] = patches.dims();
         let tokens = patches.reshape([batch, d, t * h * w]).swap_dims(1, 2);
         let x = prepend_cls(tokens, self.cls_token.val()) + self.pos_embed.val();
-        Tokens { x, pool: Pool::Cls, mask: None }
+        Tokens {
+            x,
+            pool: Pool::Cls,
+            mask: None,
+        }
     }
 }
