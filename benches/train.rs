@@ -5,7 +5,6 @@
 //! 240 with --quick) and reports the second epoch of each phase (the first pays one-off
 //! costs: kernel compilation on wgpu, page faults on the feature caches).
 
-use burn::tensor::Device;
 use mmbind::backend::{self, BackendChoice};
 use mmbind::config::ModelConfig;
 use mmbind::train::{EpochMetrics, Observer, TrainOptions, train};

@@ -25,12 +25,25 @@ fi
 say "eval: held-out scenes (trained pairs, emergent pairs, zero-shot, arithmetic)"
 "$bin" eval --data "$out/world" --model "$out/model" | tee "$out/eval.txt"
 
-if "$bin" index --help >/dev/null 2>&1; then
-  say "index: every test image of the world"
-  "$bin" index --model "$out/model" --index "$out/index" --modality-of 'depth/*=depth' --modality-of 'thermal/*=thermal' "$out/world/vision"
-  test_audio=$(ls "$out/world/audio" | tail -n 1)
-  say "query: the images closest to audio/$test_audio"
-  "$bin" query --index "$out/index" --model "$out/model" --audio "$out/world/audio/$test_audio" --top-k 5
-  say "add: an image + a sound → images holding both"
-  "$bin" add --index "$out/index" --model "$out/model" --vision "$out/world/vision/$(ls "$out/world/vision" | tail -n 2 | head -n 1)" --audio "$out/world/audio/$test_audio" --top-k 5
-fi
+concepts() {  # the concepts of the scene a world file belongs to
+  local scene; scene=$(basename "${1%.*}")
+  grep -m1 "\"id\":\"$scene\"" "$out/world/pairs.jsonl" | sed -n 's/.*"concepts":\[\([^]]*\)\].*/\1/p' | tr -d '"'
+}
+show() {  # paths on stdin → "path  [concepts]"
+  while read -r p; do printf '  %-50s [%s]\n' "${p#"$out/world/"}" "$(concepts "$p")"; done
+}
+
+say "index: the images, depth maps and thermal images of every scene"
+"$bin" index --model "$out/model" --index "$out/index" \
+  --modality-of 'depth/*.png=depth' --modality-of 'thermal/*.png=thermal' \
+  "$out/world/vision" "$out/world/depth" "$out/world/thermal"
+
+# The last two held-out scenes: one's sound as a query, then image + sound.
+read -r sa sb < <(grep '"split":"test"' "$out/world/pairs.jsonl" | tail -n 2 | sed 's/.*"scene":"\([^"]*\)".*/\1/' | tr '\n' ' ')
+q=$out/world/audio/$sb.wav
+say "query: the 5 files closest to audio/$sb.wav [$(concepts "$q")]"
+"$bin" query --index "$out/index" --audio "$q" --top-k 5 --format paths | show
+
+v=$out/world/vision/$sa.png
+say "add: vision/$sa.png [$(concepts "$v")] + audio/$sb.wav [$(concepts "$q")] → images"
+"$bin" add --index "$out/index" --vision "$v" --audio "$q" --modality vision --top-k 5 --format paths | show

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod import;
 pub mod model;
 pub mod nn;
+pub mod search;
 pub mod tensor_io;
 pub mod train;
 pub mod weights;

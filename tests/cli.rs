@@ -12,7 +12,7 @@ pub fn mmbind() -> Command {
     cmd
 }
 
-fn import_tiny(out: &std::path::Path) -> serde_json::Value {
+pub fn import_tiny(out: &std::path::Path) -> serde_json::Value {
     let output = mmbind()
         .args(["import", "imagebind", "--json", "--checkpoint"])
         .arg(fixture("tiny_imagebind.pth"))

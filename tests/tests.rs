@@ -4,5 +4,6 @@ mod cli;
 mod import;
 mod inputs;
 mod parity;
+mod search;
 mod train;
 mod util;

@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::Device;
 use mmbind::Modality;
 use mmbind::config::ModelConfig;
 use mmbind::dataset::{Dataset, Split};

@@ -3,12 +3,18 @@
 //! Results go to stdout, progress and diagnostics to stderr. Exit codes: 0 ok, 1 some
 //! inputs failed (each named on stderr), 2 usage or fatal error.
 
+mod add;
+mod batch;
 mod classify;
+mod collect;
 mod embed;
 mod eval;
 mod import;
+mod index;
 mod inputs;
+mod query;
 mod report;
+mod results;
 mod train;
 mod world;
 
@@ -19,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::{self, BackendChoice, Compute};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 success; 1 some inputs could not be used (each is named on stderr); 2 usage or fatal error.
+Exit codes: 0 success; 1 some inputs could not be used (each is named on stderr; the rest were done); 2 usage or fatal error; 130 interrupted by Ctrl-C (what was done is saved).
 Backends: `auto` uses wgpu on a hardware GPU and ndarray otherwise (a software Vulkan/GL adapter is \
 correct but ~15x slower than ndarray, so `auto` skips it; `--backend wgpu` still uses it).";
 
@@ -58,6 +64,10 @@ pub enum Command {
     World(world::WorldArgs),
     Train(train::TrainArgs),
     Eval(eval::EvalArgs),
+    Index(index::IndexArgs),
+    Query(query::QueryArgs),
+    Add(add::AddArgs),
+    Batch(batch::BatchArgs),
 }
 
 /// What a command reports back besides its output.
@@ -65,6 +75,8 @@ pub enum Outcome {
     Ok,
     /// Some inputs were skipped (already reported on stderr).
     Partial,
+    /// Stopped by Ctrl-C after saving what was done.
+    Interrupted,
 }
 
 impl GlobalArgs {
@@ -110,6 +122,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::World(args) => world::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
+        Command::Index(args) => index::run(args, &cli.global),
+        Command::Query(args) => query::run(args, &cli.global),
+        Command::Add(args) => add::run(args, &cli.global),
+        Command::Batch(args) => batch::run(args, &cli.global),
     }
 }
 
@@ -120,6 +136,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Partial) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
