@@ -14,6 +14,7 @@ test:
 bench:
 	$(CARGO) bench --bench encoders
 	$(CARGO) bench --bench train
+	$(CARGO) bench --bench preprocess
 
 # The main job on the embedded default data.
 demo: build
