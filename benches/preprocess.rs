@@ -47,14 +47,23 @@ fn main() {
         let model = Model::random(config.clone(), 0, &device).expect("model");
         let embedder = Embedder::new(&model, &device);
         for m in Modality::ALL {
-            let partner = if m == Modality::Vision { Modality::Text } else { m };
+            let partner = if m == Modality::Vision {
+                Modality::Text
+            } else {
+                m
+            };
             let items: Vec<Item> = data
                 .pairs(Split::Train, Modality::Vision, partner)
                 .iter()
                 .filter_map(|r| r.item(m))
                 .collect();
             let items = &items[..items.len().min(if quick { 48 } else { 192 })];
-            let prep = |it: &Item| config.preprocess.prepare(m, &it.source).expect("world files are valid");
+            let prep = |it: &Item| {
+                config
+                    .preprocess
+                    .prepare(m, &it.source)
+                    .expect("world files are valid")
+            };
             let t = Instant::now();
             let prepared: Vec<Prepared> = items.iter().map(prep).collect();
             let one = items.len() as f64 / t.elapsed().as_secs_f64();

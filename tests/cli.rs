@@ -148,4 +148,17 @@ fn help_teaches_the_commands() {
         .assert()
         .success()
         .stdout(contains("[B,6,2000]"));
+    mmbind()
+        .args(["index", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("--modality-of <GLOB=MODALITY>"))
+        .stdout(contains(
+            "reuses the vector of a renamed or duplicated file",
+        ));
+    mmbind()
+        .args(["batch", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("\"op\": \"classify\""));
 }

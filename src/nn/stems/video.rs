@@ -65,7 +65,12 @@ impl VideoStem {
             .repeat_dim(2, kt)
             .reshape([batch, channels * kt, height, width]);
         let kernel = weight.reshape([d, channels * kt, kh, kw]);
-        let patches = conv2d(x, kernel, None, ConvOptions::new([kh, kw], [0, 0], [1, 1], 1));
+        let patches = conv2d(
+            x,
+            kernel,
+            None,
+            ConvOptions::new([kh, kw], [0, 0], [1, 1], 1),
+        );
         let [_, _, h, w] = patches.dims();
         let tokens = patches
             .reshape([batch, d, h * w])
