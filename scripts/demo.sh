@@ -25,12 +25,14 @@ fi
 say "eval: held-out scenes (trained pairs, emergent pairs, zero-shot, arithmetic)"
 "$bin" eval --data "$out/world" --model "$out/model" | tee "$out/eval.txt"
 
-concepts() {  # the concepts of the scene a world file belongs to
-  local scene; scene=$(basename "${1%.*}")
-  grep -m1 "\"id\":\"$scene\"" "$out/world/pairs.jsonl" | sed -n 's/.*"concepts":\[\([^]]*\)\].*/\1/p' | tr -d '"'
+concepts() {  # what a world file shows: its test scene's concepts, or its training caption
+  local scene c; scene=$(basename "${1%.*}")
+  c=$(grep -m1 "\"id\":\"$scene\"" "$out/world/pairs.jsonl" | sed -n 's/.*"concepts":\[\([^]]*\)\].*/\1/p' | tr -d '"')
+  [ -n "$c" ] || c=$(grep -m1 "\"id\":\"$scene-text\"" "$out/world/pairs.jsonl" | sed -n 's/.*"text":"\([^"]*\)".*/caption: \1/p')
+  printf '%s' "$c"
 }
 show() {  # paths on stdin → "path  [concepts]"
-  while read -r p; do printf '  %-50s [%s]\n' "${p#"$out/world/"}" "$(concepts "$p")"; done
+  while read -r p; do printf '  %-22s [%s]\n' "${p##*/world/}" "$(concepts "$p")"; done
 }
 
 say "index: the images, depth maps and thermal images of every scene"
@@ -39,7 +41,8 @@ say "index: the images, depth maps and thermal images of every scene"
   "$out/world/vision" "$out/world/depth" "$out/world/thermal"
 
 # The last two held-out scenes: one's sound as a query, then image + sound.
-read -r sa sb < <(grep '"split":"test"' "$out/world/pairs.jsonl" | tail -n 2 | sed 's/.*"scene":"\([^"]*\)".*/\1/' | tr '\n' ' ')
+scenes=$(grep '"split":"test"' "$out/world/pairs.jsonl" | tail -n 2 | sed 's/.*"scene":"\([^"]*\)".*/\1/')
+sa=$(sed -n 1p <<<"$scenes"); sb=$(sed -n 2p <<<"$scenes")
 q=$out/world/audio/$sb.wav
 say "query: the 5 files closest to audio/$sb.wav [$(concepts "$q")]"
 "$bin" query --index "$out/index" --audio "$q" --top-k 5 --format paths | show
