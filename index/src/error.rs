@@ -89,7 +89,7 @@ pub enum Error {
 
     /// Approximate search was asked for, but no up-to-date HNSW graph exists.
     #[error(
-        "index {} has no up-to-date approximate (HNSW) graph; build one with `mmbind index` (it is built automatically from {min} items) or use exact search",
+        "index {} has no up-to-date approximate (HNSW) graph; build one with `mmbind index --approx` (it is built automatically from {min} items) or use exact search",
         dir.display()
     )]
     NoApproxIndex { dir: PathBuf, min: usize },
