@@ -46,11 +46,7 @@ impl<'a> WeightLoader<'a> {
 
     /// The view one level down: `pp("blocks").pp(3)` reads `…blocks.3.*`.
     pub fn pp(&self, name: impl Display) -> Self {
-        let prefix = if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        };
+        let prefix = join_key(&self.prefix, name);
         Self {
             prefix,
             ..self.clone()
@@ -62,11 +58,7 @@ impl<'a> WeightLoader<'a> {
     }
 
     fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        }
+        join_key(&self.prefix, name)
     }
 
     /// Whether the weights hold `name` under this prefix (for optional parts such as biases).
@@ -200,6 +192,15 @@ pub fn init_tensor(key: &str, shape: &[usize], seed: u64) -> HostTensor {
     HostTensor::new(shape.to_vec(), data)
 }
 
+/// `prefix.name`, or `name` at the root.
+fn join_key(prefix: &str, name: impl Display) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
 /// FNV-1a: a stable 64-bit hash of a key (std's hasher is randomly seeded per process).
 fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -216,11 +217,7 @@ pub struct WeightSink {
 
 impl WeightSink {
     pub fn pp(&self, name: impl Display) -> Self {
-        let prefix = if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        };
+        let prefix = join_key(&self.prefix, name);
         Self {
             prefix,
             map: self.map.clone(),
@@ -228,11 +225,7 @@ impl WeightSink {
     }
 
     fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        }
+        join_key(&self.prefix, name)
     }
 
     /// Stores `t` under `name` with its own shape.
