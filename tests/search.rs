@@ -651,4 +651,32 @@ fn batch_answers_every_line_in_order() {
             .args(["--text", "a blue car"]),
     );
     assert_eq!(v[0]["results"], lines[1]["results"]);
+
+    // Usage errors: one line, exit 2.
+    mmbind()
+        .args(["query", "--backend", "ndarray", "--index"])
+        .arg(&ix)
+        .assert()
+        .code(2)
+        .stderr(contains("nothing to search with"));
+    mmbind()
+        .args(["add", "--backend", "ndarray", "--index"])
+        .arg(&ix)
+        .assert()
+        .code(2)
+        .stderr(contains("nothing to add"));
+    mmbind()
+        .args([
+            "query",
+            "--backend",
+            "ndarray",
+            "--approx",
+            "--text",
+            "x",
+            "--index",
+        ])
+        .arg(&ix)
+        .assert()
+        .code(2)
+        .stderr(contains("mmbind index --approx"));
 }
