@@ -224,7 +224,10 @@ fn arithmetic(rows: &[&Row], views: &Views) -> Option<Arithmetic> {
                 audio[ai].as_ref().expect("found"),
             );
             let query = unit(&va.iter().zip(ab).map(|(x, y)| x + y).collect::<Vec<_>>());
+            // The two source scenes are left out of the gallery: the query image itself
+            // holds only A and would otherwise win on self-similarity.
             let best = (0..rows.len())
+                .filter(|&g| g != vi && g != ai)
                 .filter_map(|g| vision[g].as_ref().map(|v| (dot(&query, v), g)))
                 .max_by(|x, y| x.0.total_cmp(&y.0))
                 .map(|(_, g)| g)?;

@@ -285,3 +285,106 @@ fn anchor_cache_follows_the_anchor_weights() {
     );
     assert_ne!(recomputed.data, first.data);
 }
+
+/// One SGD step (lr 1) of `m`'s encoder against fixed anchors, on `device`: the weights'
+/// change is minus the gradient. Returns (loss, name → gradient).
+fn one_step_gradients(
+    m: Modality,
+    inputs: &[mmbind_modalities::Prepared],
+    anchors: &[f32],
+    device: &burn::tensor::Device,
+) -> (f32, std::collections::BTreeMap<String, Vec<f32>>) {
+    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::tensor::{Tensor, TensorData};
+    let ad = device.clone().autodiff();
+    let config = ModelConfig::tiny();
+    let mut model = Model::random(config.clone(), 3, &ad).unwrap();
+    let before = model.to_tensors();
+    fn slot(model: &mut Model, m: Modality) -> &mut Option<Encoder> {
+        match m {
+            Modality::Audio => &mut model.encoders.audio,
+            Modality::Depth => &mut model.encoders.depth,
+            Modality::Thermal => &mut model.encoders.thermal,
+            Modality::Imu => &mut model.encoders.imu,
+            _ => &mut model.encoders.vision,
+        }
+    }
+    let enc = slot(&mut model, m).take().unwrap();
+    let n = inputs.len();
+    let x = enc
+        .forward(mmbind::embed::stack(inputs, &ad).unwrap())
+        .unwrap();
+    let a = Tensor::<2>::from_data(
+        TensorData::new(anchors.to_vec(), [n, anchors.len() / n]),
+        &ad,
+    );
+    let loss = symmetric_info_nce(x.matmul(a.transpose()));
+    let value: f32 = loss.clone().into_scalar();
+    let grads = GradientsParams::from_grads(loss.backward(), &enc);
+    let enc = SgdConfig::new().init().step(1.0, enc, grads);
+    *slot(&mut model, m) = Some(enc);
+    let after = model.to_tensors();
+    let tag = format!(".{m}.");
+    let diffs = after
+        .0
+        .iter()
+        .filter(|(k, _)| k.contains(&tag))
+        .map(|(k, t)| {
+            let b = &before.get(k).unwrap().data;
+            (
+                k.clone(),
+                b.iter().zip(&t.data).map(|(b, a)| b - a).collect(),
+            )
+        })
+        .collect();
+    (value, diffs)
+}
+
+/// Gradients of the encoders bound to frozen vision (bias_kv attention, patch stems) agree
+/// between ndarray and wgpu and are finite: training on wgpu once turned them into NaN.
+#[test]
+fn frozen_phase_gradients_agree_across_backends() {
+    let devices = crate::util::devices();
+    if devices.len() < 2 {
+        return;
+    }
+    let config = ModelConfig::tiny();
+    let dataset = Dataset::open(world()).unwrap();
+    let mut bad = Vec::new();
+    for m in [
+        Modality::Audio,
+        Modality::Depth,
+        Modality::Thermal,
+        Modality::Imu,
+    ] {
+        let rows: Vec<_> = dataset
+            .pairs(Split::Train, Modality::Vision, m)
+            .into_iter()
+            .take(8)
+            .collect();
+        let inputs: Vec<_> = rows
+            .iter()
+            .map(|r| config.preprocess.prepare(m, &r.views[&m]).unwrap())
+            .collect();
+        let dim = config.out_dim;
+        let anchors: Vec<f32> = (0..rows.len() * dim)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) / (dim as f32).sqrt())
+            .collect();
+        let (l0, g0) = one_step_gradients(m, &inputs, &anchors, &devices[0].1);
+        let (l1, g1) = one_step_gradients(m, &inputs, &anchors, &devices[1].1);
+        assert!((l0 - l1).abs() < 1e-4, "{m}: loss {l0} vs {l1}");
+        for (k, a) in &g0 {
+            let b = &g1[k];
+            let scale = a.iter().fold(1e-6f32, |s, v| s.max(v.abs()));
+            let err = a.iter().zip(b).fold(0f32, |e, (x, y)| e.max((x - y).abs()));
+            if !b.iter().all(|v| v.is_finite()) {
+                bad.push(format!("{m}: {k} has non-finite gradients on wgpu"));
+            } else if err > 1e-3 * scale {
+                bad.push(format!(
+                    "{m}: {k} gradient differs by {err:e} (max {scale:e})"
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -15,8 +15,8 @@
 //! One deliberate difference from Omnivore: a depth of 0 means "no reading" in Kinect-style
 //! maps, and Omnivore's clip turned those holes into the largest disparity in the image
 //! (as if an object touched the lens); we give them disparity 0 (infinitely far), which is
-//! what an absent return looks like to a stereo sensor. No mean/std normalisation is applied
-//! (the values reported in ImageBind #107 are not official).
+//! what an absent return looks like to a stereo sensor. By default no mean/std normalisation
+//! is applied (the values reported in ImageBind #107 are not official); a preset may set one.
 //!
 //! Accepted files (format rules, also quoted in the README and `--help`):
 //! - a single-channel 16-bit PNG (or 16-bit TIFF) in millimetres, 0 = no reading — the
@@ -49,6 +49,11 @@ pub struct DepthPreprocess {
     pub min_depth_m: f32,
     /// Depths beyond this are lowered to it (sensor range; farther readings are noise).
     pub max_depth_m: f32,
+    /// `(disparity - mean) / std` after resizing; 0 and 1 (none) for ImageBind.
+    #[serde(default)]
+    pub mean: f32,
+    #[serde(default = "crate::thermal::one")]
+    pub std: f32,
 }
 
 impl Default for DepthPreprocess {
@@ -60,6 +65,8 @@ impl Default for DepthPreprocess {
             disparity_scale: 0.075 * 518.8579,
             min_depth_m: 0.01,
             max_depth_m: 10.0,
+            mean: 0.0,
+            std: 1.0,
         }
     }
 }
@@ -102,7 +109,9 @@ pub fn decode_depth(path: &Path) -> Result<Array2<f32>> {
 /// edges soften; a 224×224 map is not resampled at all.
 pub fn preprocess(depth_m: &Array2<f32>, cfg: &DepthPreprocess) -> Array3<f32> {
     let disparity = depth_m.mapv(|d| to_disparity(d, cfg));
-    resize_shorter_and_crop(&disparity, cfg.image_size, Filter::Bilinear).insert_axis(Axis(0))
+    resize_shorter_and_crop(&disparity, cfg.image_size, Filter::Bilinear)
+        .mapv(|v| (v - cfg.mean) / cfg.std)
+        .insert_axis(Axis(0))
 }
 
 /// One pixel's disparity. `max`/`min` instead of `clamp`, which would panic on a

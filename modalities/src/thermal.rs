@@ -4,8 +4,8 @@
 //! with PIL, converts it to 8-bit "L", resizes the shorter side to 224 with bicubic
 //! interpolation, centre-crops 224 and calls `ToTensor`. PR #73 also applied
 //! `Normalize(0.5, 0.5)`, but a reproduction on LLVIP scored 62.4 % without it against
-//! 55.2 % with it (closer to the paper's 63.4 %), so we do **not** normalise: values stay
-//! in `[0, 1]`.
+//! 55.2 % with it (closer to the paper's 63.4 %), so by default we do **not** normalise:
+//! values stay in `[0, 1]`. A preset may set a mean and std.
 //!
 //! Accepted files (format rules, also quoted in the README and `--help`):
 //! - PNG, JPEG, TIFF (or any other format the `image` crate decodes) holding one channel,
@@ -35,12 +35,25 @@ use crate::{Error, Result};
 pub struct ThermalPreprocess {
     /// Side of the square the encoder takes; also the target of the shorter side.
     pub image_size: usize,
+    /// `(x - mean) / std` after resizing; 0 and 1 (none) for ImageBind (see the module doc).
+    #[serde(default)]
+    pub mean: f32,
+    #[serde(default = "one")]
+    pub std: f32,
+}
+
+pub(crate) fn one() -> f32 {
+    1.0
 }
 
 impl Default for ThermalPreprocess {
-    /// ImageBind's thermal encoder takes `[1, 224, 224]`.
+    /// ImageBind's thermal encoder takes `[1, 224, 224]`, not normalised.
     fn default() -> Self {
-        ThermalPreprocess { image_size: 224 }
+        ThermalPreprocess {
+            image_size: 224,
+            mean: 0.0,
+            std: 1.0,
+        }
     }
 }
 
@@ -69,10 +82,11 @@ pub fn decode_thermal(path: &Path) -> Result<Array2<f32>> {
 
 /// Resizes the shorter side to `image_size` (bicubic, as PR #73) and centre-crops, giving
 /// `[1, S, S]`. Bicubic overshoots at sharp edges, so the result is clamped back to
-/// `[0, 1]`, as PIL's 8-bit resampler does. No normalisation (see the module doc).
+/// `[0, 1]`, as PIL's 8-bit resampler does; then `(x - mean) / std` (none by default, see
+/// the module doc).
 pub fn preprocess(t: &Array2<f32>, cfg: &ThermalPreprocess) -> Array3<f32> {
     resize_shorter_and_crop(t, cfg.image_size, Filter::Bicubic)
-        .mapv(|v| v.clamp(0.0, 1.0))
+        .mapv(|v| (v.clamp(0.0, 1.0) - cfg.mean) / cfg.std)
         .insert_axis(Axis(0))
 }
 

@@ -263,6 +263,43 @@ fn thermal_is_resized_cropped_and_kept_in_unit_range() {
 }
 
 #[test]
+fn depth_and_thermal_centring_is_applied_after_resizing() {
+    let t = Array2::from_shape_fn((40, 60), |(r, c)| ((r * 3 + c) % 17) as f32 / 16.0);
+    let plain = thermal::preprocess(&t, &ThermalPreprocess::default());
+    let centred = thermal::preprocess(
+        &t,
+        &ThermalPreprocess {
+            image_size: 224,
+            mean: 0.45,
+            std: 0.25,
+        },
+    );
+    for (a, b) in plain.iter().zip(&centred) {
+        assert!(close(*b, (a - 0.45) / 0.25), "{a} -> {b}");
+    }
+    let d = Array2::from_shape_fn((48, 64), |(r, c)| 1.0 + (r + c) as f32 / 100.0);
+    let cfg = DepthPreprocess {
+        image_size: 32,
+        ..Default::default()
+    };
+    let plain = depth::preprocess(&d, &cfg);
+    let centred = depth::preprocess(
+        &d,
+        &DepthPreprocess {
+            mean: 16.0,
+            std: 8.0,
+            ..cfg
+        },
+    );
+    for (a, b) in plain.iter().zip(&centred) {
+        assert!(close(*b, (a - 16.0) / 8.0), "{a} -> {b}");
+    }
+    // Model directories written before the fields existed still load: none by default.
+    let old: ThermalPreprocess = serde_json::from_str(r#"{"image_size": 64}"#).unwrap();
+    assert_eq!((old.mean, old.std), (0.0, 1.0));
+}
+
+#[test]
 fn thermal_gray_saved_as_rgb_is_accepted() {
     let gray = |x: u32, y: u32| ((x * 7 + y * 3) % 256) as u8;
     let png = Scratch::new("gray-rgb.png");

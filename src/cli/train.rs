@@ -37,9 +37,10 @@ pub struct TrainArgs {
     /// Modalities to bind to vision, comma-separated (default: text,audio,depth,thermal,imu).
     #[arg(long, value_delimiter = ',')]
     pub modalities: Vec<Modality>,
-    /// Epochs per phase.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Epochs per phase: N for every phase, or per modality, e.g. "4,text=12" (text's phase
+    /// is the joint vision+text one; unnamed phases get the bare number, default 10).
+    #[arg(long, default_value = "10", value_parser = parse_epochs, value_name = "N|MOD=N,...")]
+    pub epochs: EpochPlan,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
     /// Peak learning rate.
@@ -98,8 +99,38 @@ impl Observer for CliObserver {
     }
 }
 
+/// `--epochs`: a default and per-modality overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochPlan {
+    pub default: usize,
+    pub per_modality: Vec<(Modality, usize)>,
+}
+
+fn parse_epochs(s: &str) -> Result<EpochPlan, String> {
+    let mut plan = EpochPlan {
+        default: 10,
+        per_modality: Vec::new(),
+    };
+    let count = |v: &str| match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{v}' is not a number of epochs (1 or more)")),
+    };
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        match part.split_once('=') {
+            Some((m, n)) => {
+                let m = m.trim().parse::<Modality>().map_err(|e| e.to_string())?;
+                if m == Modality::Vision {
+                    return Err("vision trains in text's phase: use text=N".into());
+                }
+                plan.per_modality.push((m, count(n)?));
+            }
+            None => plan.default = count(part)?,
+        }
+    }
+    Ok(plan)
+}
+
 pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(args.epochs > 0, "--epochs must be at least 1");
     anyhow::ensure!(
         args.batch_size >= 2,
         "--batch-size must be at least 2 (contrastive pairs need negatives)"
@@ -112,7 +143,8 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     let mut opts = TrainOptions {
-        epochs: args.epochs,
+        epochs: args.epochs.default,
+        phase_epochs: args.epochs.per_modality.clone(),
         batch_size: args.batch_size,
         lr: args.lr,
         seed: args.seed,
@@ -169,4 +201,43 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_take_a_default_and_per_modality_counts() {
+        assert_eq!(
+            parse_epochs("7").unwrap(),
+            EpochPlan {
+                default: 7,
+                per_modality: vec![]
+            }
+        );
+        let plan = parse_epochs("3,text=11,depth=5").unwrap();
+        assert_eq!(plan.default, 3);
+        assert_eq!(
+            plan.per_modality,
+            vec![(Modality::Text, 11), (Modality::Depth, 5)]
+        );
+        assert_eq!(parse_epochs("audio=2").unwrap().default, 10);
+        for bad in ["0", "text=0", "x", "smell=3", "text=two"] {
+            assert!(parse_epochs(bad).is_err(), "{bad}");
+        }
+        assert!(parse_epochs("vision=4").unwrap_err().contains("text=N"));
+    }
+
+    #[test]
+    fn phases_use_their_own_epoch_counts() {
+        let opts = TrainOptions {
+            epochs: 3,
+            phase_epochs: vec![(Modality::Text, 11), (Modality::Depth, 5)],
+            ..TrainOptions::default()
+        };
+        assert_eq!(opts.epochs_for(Modality::Text), 11);
+        assert_eq!(opts.epochs_for(Modality::Depth), 5);
+        assert_eq!(opts.epochs_for(Modality::Audio), 3);
+    }
 }

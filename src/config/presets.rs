@@ -111,11 +111,23 @@ impl ModelConfig {
                     clips_per_input: 1,
                     ..AudioPreprocess::default()
                 },
+                // Centred inputs. ImageBind's depth and thermal stems are a bias-free conv and
+                // then LayerNorm, so every flat patch becomes the same token whatever its
+                // level; only the sign of the level survives. Uncentred (all positive) maps
+                // left a fresh encoder's embeddings of different scenes at cosine 0.9992 and
+                // training stuck at ln(batch). Centred, object patches (near, or hotter than
+                // ~115/255) and background patches get opposite tokens.
                 depth: DepthPreprocess {
                     image_size: image,
+                    mean: 16.0,
+                    std: 8.0,
                     ..DepthPreprocess::default()
                 },
-                thermal: ThermalPreprocess { image_size: image },
+                thermal: ThermalPreprocess {
+                    image_size: image,
+                    mean: 0.45,
+                    std: 0.25,
+                },
                 imu: ImuPreprocess { length: imu_length },
             },
         }

@@ -1,7 +1,6 @@
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
 
 use super::linear::{load_linear, save_linear};
 use super::{LayerNorm, MultiheadAttention};
@@ -32,6 +31,19 @@ impl Mlp {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.fc2.forward(gelu(self.fc1.forward(x)))
     }
+}
+
+/// Exact GELU, `x · Φ(x)`, written out so that autodiff differentiates the erf itself: burn's
+/// fused `gelu` computes its gradient from the tanh approximation (off by up to ~1e-3), and
+/// that gradient's `tanh`/`powi` calls cost more on ndarray than erf's `exp`. The forward
+/// pass is the same sequence of operations as burn's.
+fn gelu(x: Tensor<3>) -> Tensor<3> {
+    let phi = x
+        .clone()
+        .div_scalar(std::f64::consts::SQRT_2)
+        .erf()
+        .add_scalar(1.0);
+    x.mul(phi).div_scalar(2.0)
 }
 
 /// A pre-norm transformer block: `x += attn(norm_1(x)); x += mlp(norm_2(x))`.

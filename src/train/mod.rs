@@ -36,8 +36,11 @@ use crate::{Error, Result};
 pub struct TrainOptions {
     /// Modalities to bind to vision, in order (text first trains vision too unless `init`).
     pub modalities: Vec<Modality>,
-    /// Epochs per phase.
+    /// Epochs per phase, unless `phase_epochs` names the phase's modality.
     pub epochs: usize,
+    /// Per-modality overrides of `epochs` (the joint phase is text's).
+    #[serde(default)]
+    pub phase_epochs: Vec<(Modality, usize)>,
     pub batch_size: usize,
     /// Peak learning rate (AdamW).
     pub lr: f64,
@@ -62,6 +65,7 @@ impl Default for TrainOptions {
                 Modality::Imu,
             ],
             epochs: 10,
+            phase_epochs: Vec::new(),
             batch_size: 64,
             lr: 2e-3,
             weight_decay: 0.05,
@@ -70,6 +74,17 @@ impl Default for TrainOptions {
             seed: 0,
             init: None,
         }
+    }
+}
+
+impl TrainOptions {
+    /// Epochs of the phase that binds `m`.
+    pub fn epochs_for(&self, m: Modality) -> usize {
+        self.phase_epochs
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == m)
+            .map_or(self.epochs, |&(_, n)| n)
     }
 }
 
@@ -244,7 +259,8 @@ pub fn train(
         };
         let steps_per_epoch = usable.len() / opts.batch_size.max(2)
             + usize::from(usable.len() % opts.batch_size.max(2) >= 2);
-        let total = steps_per_epoch * opts.epochs;
+        let epochs = opts.epochs_for(phase.modality);
+        let total = steps_per_epoch * epochs;
         let warmup = ((total as f64) * opts.warmup).ceil() as usize;
         obs.phase_started(&phase, total);
 
@@ -262,7 +278,7 @@ pub fn train(
         }
         let mut trainable = take_trainable(&mut model, phase)?;
 
-        while state.epochs_done < opts.epochs {
+        while state.epochs_done < epochs {
             let epoch = state.epochs_done;
             let mut order = usable.clone();
             let mut rng = rand::rngs::StdRng::seed_from_u64(
@@ -377,7 +393,7 @@ pub fn train(
             state.epochs_done += 1;
             put_back(&mut model, phase, &trainable);
             tensors = model.to_tensors();
-            if state.epochs_done == opts.epochs {
+            if state.epochs_done == epochs {
                 state.phase += 1;
                 state.epochs_done = 0;
             }

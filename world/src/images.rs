@@ -125,8 +125,11 @@ pub(crate) fn render_vision(
                 }
                 let dx = (x as f32 + 0.5 - o.x) / o.radius_px;
                 let dy = (y as f32 + 0.5 - o.y) / o.radius_px;
-                let shade = (1.0 + 0.22 * (lx * dx + ly * dy)).clamp(0.6, 1.3);
-                let mut colour = hsv(o.hue, o.saturation, (o.value * shade).min(1.0));
+                let (u, v) = o.local(x as f32 + 0.5, y as f32 + 0.5);
+                let shade = (1.0 + 0.22 * (lx * dx + ly * dy)).clamp(0.6, 1.3)
+                    * (1.0 + 0.2 * o.surface_at(u, v));
+                let hue = if v < 0.0 { o.hue } else { o.hue2 };
+                let mut colour = hsv(hue, o.saturation, (o.value * shade).min(1.0));
                 for c in colour.iter_mut() {
                     *c += 0.025 * rng.gauss();
                 }

@@ -41,14 +41,16 @@ use std::path::{Path, PathBuf};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use serde::{Deserialize, Serialize};
 
-pub use concepts::{Concept, HeatPattern, Motion, Relief, Shape, Signature, Sound, concept_index};
+pub use concepts::{
+    Concept, HeatPattern, Motion, Relief, Shape, Signature, Sound, Surface, concept_index,
+};
 pub use images::DepthImage;
 pub use objects::ObjectInstance;
 
 use util::{Stream, rng_for};
 
 /// Version of the generator; bumped whenever the same configuration would give other bytes.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 /// Name written to `world.json` (and looked for before writing into a non-empty directory).
 pub const GENERATOR_NAME: &str = "mmbind-world";
 /// Side of the vision, depth and thermal images, in pixels.
@@ -625,7 +627,7 @@ fn world_json(cfg: &WorldConfig, specs: &[SceneSpec]) -> serde_json::Value {
                 "depth": c.signature.depth,
                 "thermal": c.signature.thermal,
                 "imu": c.signature.imu,
-                "hue_deg": tidy(c.hue),
+                "hues_deg": c.hues.map(tidy),
                 "pitch_hz": tidy(c.pitch_hz),
                 "pulse_hz": tidy(c.pulse_hz),
                 "heat_level": tidy(c.heat),

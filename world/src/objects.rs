@@ -9,7 +9,7 @@
 //! - position: image, depth and thermal placement, caption position words;
 //! - hue/saturation/value: image colour, caption colour words.
 
-use crate::concepts::{CONCEPTS, Concept, HeatPattern, Relief, Shape};
+use crate::concepts::{CONCEPTS, Concept, HeatPattern, Relief, Shape, Surface};
 use crate::util::{Rng, smoothstep};
 use crate::{FOCAL_PX, IMAGE_SIZE};
 
@@ -29,8 +29,10 @@ pub struct ObjectInstance {
     pub distance_mm: f32,
     /// Physical radius in millimetres (160–220).
     pub size_mm: f32,
-    /// Colour: hue in degrees, saturation and value in [0, 1].
+    /// Colour: the hues in degrees of the object's two halves (`v < 0` and `v ≥ 0` in its
+    /// local frame), saturation and value in [0, 1].
     pub hue: f32,
+    pub hue2: f32,
     pub saturation: f32,
     pub value: f32,
     /// Activity level (0.8–1.25): scales the audio and IMU rhythm, IMU amplitude and heat.
@@ -41,6 +43,8 @@ pub struct ObjectInstance {
     pub loudness: f32,
     /// Base thermal level of this instance on the 0–255 scale.
     pub heat: f32,
+    /// Scale of the surface structure of this instance (0.85–1.15 × the concept's period).
+    pub grain: f32,
 }
 
 impl ObjectInstance {
@@ -95,13 +99,38 @@ impl ObjectInstance {
 
     /// How far (in mm) the surface at local (u, v) stands out of the base plane.
     pub(crate) fn relief_mm(&self, u: f32, v: f32) -> f32 {
-        0.6 * self.size_mm * relief(self.concept().relief, u, v)
+        0.6 * self.size_mm * relief(self.concept().relief, u, v) + 15.0 * self.surface_at(u, v)
+    }
+
+    /// The surface structure at local (u, v), about −1…1. Its period is in pixels, not in
+    /// object radii, as a material's texture would be.
+    pub(crate) fn surface_at(&self, u: f32, v: f32) -> f32 {
+        let scale = self.radius_px / self.grain;
+        let (pu, pv) = (u * scale, v * scale);
+        let wave = |x: f32, period: f32| (std::f32::consts::TAU * x / period).cos();
+        match self.concept().surface {
+            Surface::Plain => 0.0,
+            Surface::Stripes => wave(pu, 5.0),
+            Surface::Dots => {
+                let cell = |x: f32| (x / 6.0).rem_euclid(1.0) - 0.5;
+                let d2 = 36.0 * (cell(pu).powi(2) + cell(pv).powi(2));
+                2.0 * (-d2 / (2.0 * 1.4 * 1.4)).exp() - 0.6
+            }
+            Surface::Checker => {
+                let q = (std::f32::consts::TAU * pu / 8.0).sin()
+                    * (std::f32::consts::TAU * pv / 8.0).sin();
+                (4.0 * q).tanh()
+            }
+            Surface::Rings => wave((pu * pu + pv * pv).sqrt(), 5.0),
+            Surface::Grid => 2.0 * smoothstep(0.4, 0.9, wave(pu, 6.0).max(wave(pv, 6.0))) - 1.0,
+        }
     }
 
     /// Thermal level at local (u, v).
     pub(crate) fn heat_at(&self, u: f32, v: f32) -> f32 {
         let r = (u * u + v * v).sqrt();
         self.heat
+            + 12.0 * self.surface_at(u, v)
             + match self.concept().heat_pattern {
                 HeatPattern::Uniform => 0.0,
                 HeatPattern::HotRim(d) => d * smoothstep(0.5, 0.95, r),
@@ -139,6 +168,7 @@ pub(crate) fn sample_object(
         }
     }
     let vigour = rng.uni(0.8, 1.25);
+    let first = rng.int(0, 1);
     ObjectInstance {
         concept,
         x,
@@ -147,13 +177,15 @@ pub(crate) fn sample_object(
         rotation: rng.uni(0.0, std::f32::consts::TAU),
         distance_mm,
         size_mm,
-        hue: (c.hue + rng.uni(-12.0, 12.0)).rem_euclid(360.0),
+        hue: (c.hues[first] + rng.uni(-12.0, 12.0)).rem_euclid(360.0),
+        hue2: (c.hues[1 - first] + rng.uni(-12.0, 12.0)).rem_euclid(360.0),
         saturation: rng.uni(0.55, 0.95),
         value: rng.uni(0.55, 0.95),
         vigour,
         pitch_hz: c.pitch_hz * rng.uni(0.97, 1.03),
         loudness: 1000.0 / distance_mm * rng.uni(0.8, 1.1),
         heat: c.heat + 50.0 * (vigour - 1.0) + rng.uni(-8.0, 8.0),
+        grain: rng.uni(0.85, 1.15),
     }
 }
 

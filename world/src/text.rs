@@ -23,7 +23,12 @@ pub(crate) fn hue_word(hue: f32) -> &'static str {
 }
 
 fn colour_phrase(o: &ObjectInstance, rng: &mut Rng) -> String {
-    let hue = hue_word(o.hue);
+    let (a, b) = (hue_word(o.hue), hue_word(o.hue2));
+    let hue = if a == b {
+        a.to_string()
+    } else {
+        format!("{a} and {b}")
+    };
     if o.value < 0.65 && rng.chance(0.5) {
         format!("dark {hue}")
     } else if o.saturation < 0.65 && rng.chance(0.5) {

@@ -281,13 +281,22 @@ fn concept_names_are_single_words_and_no_single_feature_names_a_concept() {
             "{}",
             c.name
         );
-        // Every hue family holds exactly two concepts (shape tells them apart).
-        let same_hue: Vec<_> = concepts().iter().filter(|o| o.hue == c.hue).collect();
-        assert_eq!(same_hue.len(), 2, "{}", c.name);
-        assert!(
-            same_hue
-                .iter()
-                .all(|o| o.name == c.name || o.shape != c.shape)
+        // Each hue is shared by four concepts; the pair of hues names one.
+        for hue in c.hues {
+            let same_hue = concepts().iter().filter(|o| o.hues.contains(&hue)).count();
+            assert_eq!(same_hue, 4, "{}", c.name);
+        }
+        let same_pair = concepts()
+            .iter()
+            .filter(|o| o.hues.contains(&c.hues[0]) && o.hues.contains(&c.hues[1]))
+            .count();
+        assert_eq!(same_pair, 1, "{}", c.name);
+        // Two concepts share each surface.
+        assert_eq!(
+            concepts().iter().filter(|o| o.surface == c.surface).count(),
+            2,
+            "{}",
+            c.name
         );
         assert_eq!(
             concept_index(c.name).map(|i| concepts()[i].name),
@@ -508,7 +517,7 @@ fn thermal_and_depth_and_colour_carry_the_concept() {
         if name == "fridge" {
             assert!(
                 inside < outside - 10.0,
-                "a fridge is colder than its background"
+                "a fridge is colder than its background ({inside:.1} vs {outside:.1})"
             );
         }
         if ["heater", "engine", "kettle", "lamp"].contains(&name) {
@@ -523,20 +532,24 @@ fn thermal_and_depth_and_colour_carry_the_concept() {
         );
         let far = mean_where(d(), map, |m| m == 0);
         assert!(far > 2300.0, "{name}: background at {far} mm");
-        // Colour: the object's mean hue is its concept's (±25°).
-        let (mut r, mut g, mut b, mut n) = (0.0, 0.0, 0.0, 0.0);
+        // Colour: each of the concept's two hues covers a good part of the object (±25°).
+        let diff = |hue: f64, base: f32| {
+            (((hue - base as f64).rem_euclid(360.0) + 180.0).rem_euclid(360.0) - 180.0).abs()
+        };
+        let (mut near, mut n) = ([0.0f64; 2], 0.0);
         for (p, &m) in scene.vision.pixels().zip(map) {
             if m == 1 {
-                r += p.0[0] as f64;
-                g += p.0[1] as f64;
-                b += p.0[2] as f64;
+                let hue = hue_of(p.0[0] as f64, p.0[1] as f64, p.0[2] as f64);
+                for (k, &base) in concepts()[c].hues.iter().enumerate() {
+                    near[k] += f64::from(u8::from(diff(hue, base) < 25.0));
+                }
                 n += 1.0;
             }
         }
-        let hue = hue_of(r / n, g / n, b / n);
-        let diff =
-            ((hue - concepts()[c].hue as f64).rem_euclid(360.0) + 180.0).rem_euclid(360.0) - 180.0;
-        assert!(diff.abs() < 25.0, "{name}: mean hue {hue:.0}");
+        assert!(
+            near.iter().all(|&k| k > 0.2 * n),
+            "{name}: {near:?} of {n} object pixels near its hues"
+        );
     }
     let mean = |n: &str| heat[n].iter().sum::<f64>() / heat[n].len() as f64;
     assert!(mean("heater") > mean("fridge") + 150.0);

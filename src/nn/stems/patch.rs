@@ -1,9 +1,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 
-use super::{Tokens, prepend_cls};
+use super::{Tokens, patchify, prepend_cls};
 use crate::Result;
 use crate::config::STEM_LN_EPS;
 use crate::nn::{LayerNorm, Pool};
@@ -61,7 +59,7 @@ impl PatchStem {
         let weight = self.proj.val();
         let [d, ..] = weight.dims();
         let s = self.stride;
-        let patches = conv2d(x, weight, None, ConvOptions::new([s, s], [0, 0], [1, 1], 1));
+        let patches = patchify(x, weight, [s, s]);
         let [_, _, h, w] = patches.dims();
         let tokens = self
             .norm

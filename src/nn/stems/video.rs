@@ -1,9 +1,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 
-use super::{Tokens, prepend_cls};
+use super::{Tokens, patchify, prepend_cls};
 use crate::Result;
 use crate::nn::Pool;
 use crate::weights::{WeightLoader, WeightSink};
@@ -65,12 +63,7 @@ impl VideoStem {
             .repeat_dim(2, kt)
             .reshape([batch, channels * kt, height, width]);
         let kernel = weight.reshape([d, channels * kt, kh, kw]);
-        let patches = conv2d(
-            x,
-            kernel,
-            None,
-            ConvOptions::new([kh, kw], [0, 0], [1, 1], 1),
-        );
+        let patches = patchify(x, kernel, [kh, kw]);
         let [_, _, h, w] = patches.dims();
         let tokens = patches
             .reshape([batch, d, h * w])
