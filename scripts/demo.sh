@@ -5,9 +5,10 @@
 set -euo pipefail
 bin=${1:-target/release/mmbind}
 out=${2:-demo-out}
-scenes=${MMBIND_DEMO_SCENES:-4000}
+scenes=${MMBIND_DEMO_SCENES:-6000}
 # Most of the time budget goes to vision+text: every other modality binds to its vision space.
-epochs=${MMBIND_DEMO_EPOCHS:-3,text=11,depth=5,thermal=5}
+epochs=${MMBIND_DEMO_EPOCHS:-3,text=7}
+lr=${MMBIND_DEMO_LR:-2e-3}
 batch=${MMBIND_DEMO_BATCH:-32}
 mkdir -p "$out"
 say() { printf '\n== %s\n' "$*" >&2; }
@@ -21,7 +22,7 @@ say "train: vision+text, then audio, depth, thermal and IMU bound to the frozen 
 if [ -f "$out/model/checkpoints/LATEST" ]; then
   "$bin" train --data "$out/world" --model "$out/model" --resume   # finishes an interrupted run; no-op when done
 else
-  "$bin" train --data "$out/world" --model "$out/model" --preset tiny --epochs "$epochs" --batch-size "$batch"
+  "$bin" train --data "$out/world" --model "$out/model" --preset tiny --epochs "$epochs" --lr "$lr" --batch-size "$batch"
 fi
 
 say "eval: held-out scenes (trained pairs, emergent pairs, zero-shot, arithmetic)"

@@ -40,12 +40,13 @@ pub struct TrainArgs {
     /// Epochs per phase: N for every phase, or per modality, e.g. "4,text=12" (text's phase
     /// is the joint vision+text one; unnamed phases get the bare number, default 10).
     #[arg(long, default_value = "10", value_parser = parse_epochs, value_name = "N|MOD=N,...")]
-    pub epochs: EpochPlan,
+    pub epochs: PhasePlan<usize>,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f64,
+    /// Peak learning rate: one for every phase, or per modality as for --epochs, e.g.
+    /// "2e-3,depth=4e-3".
+    #[arg(long, default_value = "2e-3", value_parser = parse_lr, value_name = "LR|MOD=LR,...")]
+    pub lr: PhasePlan<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Continue the run in --model from its last checkpoint.
@@ -99,35 +100,49 @@ impl Observer for CliObserver {
     }
 }
 
-/// `--epochs`: a default and per-modality overrides.
+/// `--epochs` / `--lr`: a default and per-modality overrides.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EpochPlan {
-    pub default: usize,
-    pub per_modality: Vec<(Modality, usize)>,
+pub struct PhasePlan<T> {
+    pub default: T,
+    pub per_modality: Vec<(Modality, T)>,
 }
 
-fn parse_epochs(s: &str) -> Result<EpochPlan, String> {
-    let mut plan = EpochPlan {
-        default: 10,
+fn parse_plan<T: Copy>(
+    s: &str,
+    default: T,
+    value: impl Fn(&str) -> Result<T, String>,
+) -> Result<PhasePlan<T>, String> {
+    let mut plan = PhasePlan {
+        default,
         per_modality: Vec::new(),
-    };
-    let count = |v: &str| match v.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{v}' is not a number of epochs (1 or more)")),
     };
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
         match part.split_once('=') {
-            Some((m, n)) => {
+            Some((m, v)) => {
                 let m = m.trim().parse::<Modality>().map_err(|e| e.to_string())?;
                 if m == Modality::Vision {
-                    return Err("vision trains in text's phase: use text=N".into());
+                    return Err("vision trains in text's phase: use text=...".into());
                 }
-                plan.per_modality.push((m, count(n)?));
+                plan.per_modality.push((m, value(v.trim())?));
             }
-            None => plan.default = count(part)?,
+            None => plan.default = value(part.trim())?,
         }
     }
     Ok(plan)
+}
+
+fn parse_epochs(s: &str) -> Result<PhasePlan<usize>, String> {
+    parse_plan(s, 10, |v| match v.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{v}' is not a number of epochs (1 or more)")),
+    })
+}
+
+fn parse_lr(s: &str) -> Result<PhasePlan<f64>, String> {
+    parse_plan(s, 2e-3, |v| match v.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("'{v}' is not a learning rate (a positive number)")),
+    })
 }
 
 pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
@@ -146,7 +161,8 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         epochs: args.epochs.default,
         phase_epochs: args.epochs.per_modality.clone(),
         batch_size: args.batch_size,
-        lr: args.lr,
+        lr: args.lr.default,
+        phase_lr: args.lr.per_modality.clone(),
         seed: args.seed,
         init: args.init.clone(),
         ..TrainOptions::default()
@@ -211,7 +227,7 @@ mod tests {
     fn epochs_take_a_default_and_per_modality_counts() {
         assert_eq!(
             parse_epochs("7").unwrap(),
-            EpochPlan {
+            PhasePlan {
                 default: 7,
                 per_modality: vec![]
             }
@@ -226,7 +242,13 @@ mod tests {
         for bad in ["0", "text=0", "x", "smell=3", "text=two"] {
             assert!(parse_epochs(bad).is_err(), "{bad}");
         }
-        assert!(parse_epochs("vision=4").unwrap_err().contains("text=N"));
+        assert!(parse_epochs("vision=4").unwrap_err().contains("text="));
+        let lr = parse_lr("2e-3,depth=4e-3").unwrap();
+        assert_eq!(lr.default, 2e-3);
+        assert_eq!(lr.per_modality, vec![(Modality::Depth, 4e-3)]);
+        for bad in ["0", "-1e-3", "depth=nan", "fast"] {
+            assert!(parse_lr(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -239,5 +261,12 @@ mod tests {
         assert_eq!(opts.epochs_for(Modality::Text), 11);
         assert_eq!(opts.epochs_for(Modality::Depth), 5);
         assert_eq!(opts.epochs_for(Modality::Audio), 3);
+        let opts = TrainOptions {
+            lr: 2e-3,
+            phase_lr: vec![(Modality::Thermal, 4e-3)],
+            ..TrainOptions::default()
+        };
+        assert_eq!(opts.lr_for(Modality::Thermal), 4e-3);
+        assert_eq!(opts.lr_for(Modality::Text), 2e-3);
     }
 }

@@ -42,8 +42,11 @@ pub struct TrainOptions {
     #[serde(default)]
     pub phase_epochs: Vec<(Modality, usize)>,
     pub batch_size: usize,
-    /// Peak learning rate (AdamW).
+    /// Peak learning rate (AdamW), unless `phase_lr` names the phase's modality.
     pub lr: f64,
+    /// Per-modality overrides of `lr`.
+    #[serde(default)]
+    pub phase_lr: Vec<(Modality, f64)>,
     pub weight_decay: f64,
     /// Fraction of each phase's steps spent warming up.
     pub warmup: f64,
@@ -66,6 +69,7 @@ impl Default for TrainOptions {
             ],
             epochs: 10,
             phase_epochs: Vec::new(),
+            phase_lr: Vec::new(),
             batch_size: 64,
             lr: 2e-3,
             weight_decay: 0.05,
@@ -85,6 +89,15 @@ impl TrainOptions {
             .rev()
             .find(|(k, _)| *k == m)
             .map_or(self.epochs, |&(_, n)| n)
+    }
+
+    /// Peak learning rate of the phase that binds `m`.
+    pub fn lr_for(&self, m: Modality) -> f64 {
+        self.phase_lr
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == m)
+            .map_or(self.lr, |&(_, lr)| lr)
     }
 }
 
@@ -293,7 +306,7 @@ pub fn train(
                     continue;
                 }
                 let global = epoch * steps_per_epoch + b;
-                lr = learning_rate(global, total, warmup, opts.lr);
+                lr = learning_rate(global, total, warmup, opts.lr_for(phase.modality));
                 let t0 = Instant::now();
                 let x = other.batch(batch, &ad);
                 let v_input = if phase.joint {

@@ -99,7 +99,7 @@ impl ObjectInstance {
 
     /// How far (in mm) the surface at local (u, v) stands out of the base plane.
     pub(crate) fn relief_mm(&self, u: f32, v: f32) -> f32 {
-        0.6 * self.size_mm * relief(self.concept().relief, u, v) + 15.0 * self.surface_at(u, v)
+        0.6 * self.size_mm * relief(self.concept().relief, u, v) + 35.0 * self.surface_at(u, v)
     }
 
     /// The surface structure at local (u, v), about −1…1. Its period is in pixels, not in
