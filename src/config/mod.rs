@@ -243,6 +243,16 @@ impl ModelConfig {
                 "{m}: preprocessing makes {made:?} but the stem takes {taken:?}"
             ));
         }
+        let (mean, std) = match m {
+            Modality::Depth => (p.depth.mean, p.depth.std),
+            Modality::Thermal => (p.thermal.mean, p.thermal.std),
+            _ => (0.0, 1.0),
+        };
+        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+            return Err(format!(
+                "{m}: normalisation needs a finite mean and a positive std, got {mean} / {std}"
+            ));
+        }
         Ok(())
     }
 }

@@ -175,4 +175,16 @@ mod tests {
         }
         assert!(ModelConfig::preset("gigantic").is_none());
     }
+
+    #[test]
+    fn a_zero_normalisation_std_is_refused() {
+        let mut c = ModelConfig::tiny();
+        c.validate().unwrap();
+        c.preprocess.thermal.std = 0.0;
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("thermal") && err.contains("positive std"),
+            "{err}"
+        );
+    }
 }
