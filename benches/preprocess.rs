@@ -7,6 +7,8 @@
 //! (80 px PNGs, 2–2.5 s 16 kHz WAVs, 16-bit depth PNGs, 8-bit thermal PNGs, 400-row IMU CSVs,
 //! inline captions).
 
+mod common;
+
 use std::time::Instant;
 
 use mmbind::Modality;
@@ -15,24 +17,11 @@ use mmbind::dataset::{Dataset, Split};
 use mmbind::embed::{Embedder, Item};
 use mmbind::model::Model;
 use mmbind_modalities::Prepared;
-use mmbind_world::{WorldConfig, generate};
 use rayon::prelude::*;
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let world = dir.path().join("world");
-    let scenes = if quick { 64 } else { 256 };
-    generate(
-        &world,
-        &WorldConfig {
-            scenes,
-            seed: 0,
-            ..WorldConfig::default()
-        },
-        &mut |_, _| {},
-    )
-    .expect("world");
+    let quick = common::quick();
+    let (_dir, world) = common::world(if quick { 64 } else { 256 });
     let data = Dataset::open(&world).expect("dataset");
     let device = mmbind::backend::ndarray_device();
     let threads = rayon::current_num_threads();

@@ -5,10 +5,11 @@
 //! 240 with --quick) and reports the second epoch of each phase (the first pays one-off
 //! costs: kernel compilation on wgpu, page faults on the feature caches).
 
+mod common;
+
 use mmbind::backend::{self, BackendChoice};
 use mmbind::config::ModelConfig;
 use mmbind::train::{EpochMetrics, Observer, TrainOptions, train};
-use mmbind_world::{WorldConfig, generate};
 
 #[derive(Default)]
 struct Collect(Vec<EpochMetrics>);
@@ -20,20 +21,8 @@ impl Observer for Collect {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let world = dir.path().join("world");
-    let scenes = if quick { 240 } else { 600 };
-    generate(
-        &world,
-        &WorldConfig {
-            scenes,
-            seed: 0,
-            ..WorldConfig::default()
-        },
-        &mut |_, _| {},
-    )
-    .expect("world");
+    let quick = common::quick();
+    let (dir, world) = common::world(if quick { 240 } else { 600 });
     let mut devices = vec![("ndarray".to_string(), mmbind::backend::ndarray_device())];
     match backend::select(BackendChoice::Wgpu) {
         Ok(c) => devices.push((

@@ -84,21 +84,22 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// Epochs of the phase that binds `m`.
     pub fn epochs_for(&self, m: Modality) -> usize {
-        self.phase_epochs
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == m)
-            .map_or(self.epochs, |&(_, n)| n)
+        for_phase(&self.phase_epochs, m, self.epochs)
     }
 
     /// Peak learning rate of the phase that binds `m`.
     pub fn lr_for(&self, m: Modality) -> f64 {
-        self.phase_lr
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == m)
-            .map_or(self.lr, |&(_, lr)| lr)
+        for_phase(&self.phase_lr, m, self.lr)
     }
+}
+
+/// The last override naming `m`, else `default`.
+fn for_phase<T: Copy>(overrides: &[(Modality, T)], m: Modality, default: T) -> T {
+    overrides
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == m)
+        .map_or(default, |&(_, v)| v)
 }
 
 /// One stage of training: `modality` against vision; `joint` trains vision as well.
