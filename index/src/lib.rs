@@ -734,9 +734,14 @@ impl Index {
                 let h = self.approx_for(&m).ok_or_else(|| {
                     self.corrupt("HNSW graph file is current but does not load".into())
                 })?;
-                if h.len() != files {
+                let distinct = m
+                    .vector_ids()
+                    .iter()
+                    .collect::<std::collections::HashSet<_>>()
+                    .len();
+                if h.len() != distinct {
                     return Err(self.corrupt(format!(
-                        "HNSW graph has {} entries, database {files} files",
+                        "HNSW graph has {} entries, the database {distinct} distinct vectors",
                         h.len()
                     )));
                 }
@@ -777,9 +782,11 @@ fn approx_rows(
     }
     let ef = ef.unwrap_or_else(|| h.params.ef_for(h.len())).max(k);
     let rf = Index::row_filter(m, filter);
+    // Every row of a vector has the vector's modality, so its first row decides.
     let allow = |key: u64| {
-        m.row_of_file(key as i64)
-            .is_some_and(|r| rf.row_ok(r as u32))
+        h.rows_of(m, key as i64)
+            .next()
+            .is_some_and(|r| rf.row_ok(r))
     };
     let found = h.search(
         query,
@@ -793,10 +800,10 @@ fn approx_rows(
     )?;
     let mut out: Vec<Scored> = found
         .into_iter()
-        .filter_map(|(key, _)| m.row_of_file(key as i64))
+        .flat_map(|(key, _)| h.rows_of(m, key as i64))
         .map(|r| Scored {
-            score: kernels::dot(query, m.row(r)),
-            row: r as u32,
+            score: kernels::dot(query, m.row(r as usize)),
+            row: r,
         })
         .filter(|s| filter.min_score.is_none_or(|t| s.score >= t))
         .collect();

@@ -291,9 +291,6 @@ impl Matrix {
     pub fn is_persisted(&self) -> bool {
         self.on_disk
     }
-    pub(crate) fn row_of_file(&self, file_id: i64) -> Option<usize> {
-        self.file_ids().binary_search(&file_id).ok()
-    }
 }
 
 /// Catalog of the rows, read from SQLite.

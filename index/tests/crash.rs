@@ -43,6 +43,17 @@ fn modality_of(p: &str) -> &'static str {
     }
 }
 
+/// One `path\thash` line in one write: a kill between the pieces of a formatted write would
+/// glue the next process's first line onto a torn one.
+fn log_version(log: &mut std::fs::File, path: &Path, content: &[u8]) {
+    let line = format!(
+        "{}\t{}\n",
+        path.display(),
+        ContentHash::of_bytes(content).hex()
+    );
+    log.write_all(line.as_bytes()).unwrap();
+}
+
 /// Child: mutate the file tree and index it, round after round (forever unless
 /// CRASH_ROUNDS is set). Every content version is logged before it is written.
 #[test]
@@ -77,13 +88,7 @@ fn child_writer() {
         // leaves a torn file whose content was never logged.
         let staging = root.join("staging");
         let write = |path: &Path, content: Vec<u8>, log: &mut std::fs::File| {
-            writeln!(
-                log,
-                "{}\t{}",
-                path.display(),
-                ContentHash::of_bytes(&content).hex()
-            )
-            .unwrap();
+            log_version(log, path, &content);
             let tmp = staging.join("w");
             write_file(&tmp, &content);
             let f = std::fs::File::options().write(true).open(&tmp).unwrap();
@@ -114,13 +119,7 @@ fn child_writer() {
                 let to = files.join(format!("moved/m{}.{ext}", r.below(1000)));
                 if let Ok(bytes) = std::fs::read(&s.path) {
                     if r.below(2) == 0 {
-                        writeln!(
-                            log,
-                            "{}\t{}",
-                            to.display(),
-                            ContentHash::of_bytes(&bytes).hex()
-                        )
-                        .unwrap();
+                        log_version(&mut log, &to, &bytes);
                         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
                         let _ = std::fs::rename(&s.path, &to);
                     } else {
@@ -177,13 +176,29 @@ fn verify(root: &Path) -> CheckReport {
         );
         // Searching for its vector finds a file with that exact vector.
         let hit = &ix.search(&rec.vector, 1, &Filter::default()).unwrap()[0];
-        assert!((hit.score - 1.0).abs() < 1e-5);
+        assert!(
+            (hit.score - 1.0).abs() < 1e-5,
+            "searching {path}'s vector: best hit {} scores {} (norm² {}), report {rep:?}",
+            hit.path,
+            hit.score,
+            rec.vector.iter().map(|x| x * x).sum::<f32>()
+        );
         assert_eq!(ix.get(&hit.path).unwrap().unwrap().vector, rec.vector);
         if rep.approx == ApproxState::Fresh && rep.files > 0 {
-            let hit = &ix
+            let hits = ix
                 .search_approx(&rec.vector, 1, &Filter::default(), Some(64))
-                .unwrap()[0];
-            assert!((hit.score - 1.0).abs() < 1e-5);
+                .unwrap();
+            let hit = &hits[0];
+            if (hit.score - 1.0).abs() >= 1e-5 {
+                let h5 = ix
+                    .search_approx(&rec.vector, 5, &Filter::default(), Some(200))
+                    .unwrap();
+                panic!(
+                    "approx search for {path}: {:?}; top5 ef200 {:?}; report {rep:?}",
+                    hits.iter().map(|h| (&h.path, h.score)).collect::<Vec<_>>(),
+                    h5.iter().map(|h| (&h.path, h.score)).collect::<Vec<_>>()
+                );
+            }
         }
     }
     rep
