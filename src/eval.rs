@@ -26,6 +26,10 @@ pub struct PairMetrics {
     pub r10: f64,
     /// The top hit holds the same set of concepts.
     pub concept_p1: f64,
+    /// `concept_p1` over the queries from one-concept and from two-concept scenes (`None`
+    /// when there are none): two-object scenes are where small models fail.
+    pub concept_p1_one: Option<f64>,
+    pub concept_p1_two: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,6 +173,8 @@ fn retrieval(
         return None;
     }
     let (mut r1, mut r5, mut r10, mut p1) = (0, 0, 0, 0);
+    // (hits, queries) by the query scene's number of concepts, 1 or 2.
+    let mut by_count = [(0usize, 0usize); 2];
     for &i in &queries {
         let qv = q[i].as_ref().expect("filtered");
         let mut scored: Vec<(f32, usize)> = gallery
@@ -183,8 +189,14 @@ fn retrieval(
         r1 += usize::from(rank < 1);
         r5 += usize::from(rank < 5);
         r10 += usize::from(rank < 10);
-        p1 += usize::from(concept_set(rows[scored[0].1]) == concept_set(rows[i]));
+        let hit = usize::from(concept_set(rows[scored[0].1]) == concept_set(rows[i]));
+        p1 += hit;
+        if let Some(c) = by_count.get_mut(rows[i].concepts.len().wrapping_sub(1)) {
+            c.0 += hit;
+            c.1 += 1;
+        }
     }
+    let share = |(h, n): (usize, usize)| (n > 0).then(|| h as f64 / n as f64);
     let n = queries.len() as f64;
     Some(PairMetrics {
         query: qm,
@@ -195,6 +207,8 @@ fn retrieval(
         r5: r5 as f64 / n,
         r10: r10 as f64 / n,
         concept_p1: p1 as f64 / n,
+        concept_p1_one: share(by_count[0]),
+        concept_p1_two: share(by_count[1]),
     })
 }
 
@@ -253,16 +267,19 @@ impl EvalReport {
             },
             self.scenes
         );
-        s += "retrieval       kind       R@1    R@5   R@10  concept P@1\n";
+        s += "retrieval       kind       R@1    R@5   R@10  concept P@1  (1 object  2 objects)\n";
+        let opt = |x: Option<f64>| x.map_or("    -".to_string(), |x| format!("{x:.3}"));
         for p in &self.pairs {
             s += &format!(
-                "{:<15} {:<9} {:>5.3} {:>6.3} {:>6.3} {:>8.3}\n",
+                "{:<15} {:<9} {:>5.3} {:>6.3} {:>6.3} {:>8.3}     {:>9} {:>10}\n",
                 format!("{}→{}", p.query, p.target),
                 p.kind,
                 p.r1,
                 p.r5,
                 p.r10,
-                p.concept_p1
+                p.concept_p1,
+                opt(p.concept_p1_one),
+                opt(p.concept_p1_two)
             );
         }
         if !self.zero_shot.is_empty() {
@@ -283,5 +300,104 @@ impl EvalReport {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scene: &str, concepts: &[&str]) -> Row {
+        Row {
+            id: scene.into(),
+            scene: scene.into(),
+            split: Split::Test,
+            views: BTreeMap::new(),
+            label: Some(concepts[0].into()),
+            concepts: concepts.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn views(v: &[[f32; 3]]) -> Vec<Option<Vec<f32>>> {
+        v.iter().map(|x| Some(unit(x))).collect()
+    }
+
+    /// s1 {a}, s2 {b}, s3 {a, b}, s4 {a}.
+    fn scenes() -> Vec<Row> {
+        vec![
+            row("s1", &["a"]),
+            row("s2", &["b"]),
+            row("s3", &["b", "a"]),
+            row("s4", &["a"]),
+        ]
+    }
+
+    const A: [f32; 3] = [1.0, 0.0, 0.0];
+    const B: [f32; 3] = [0.0, 1.0, 0.0];
+    const AB: [f32; 3] = [1.0, 1.0, 0.0];
+    const A2: [f32; 3] = [0.9, 0.0, 0.43];
+
+    #[test]
+    fn retrieval_counts_scenes_and_concept_sets_by_object_count() {
+        let rows = scenes();
+        let rows: Vec<&Row> = rows.iter().collect();
+        let target = views(&[A, B, AB, A2]);
+        // Queries: s1 and s4 both look like A (s4's top hit is s1: right concepts, wrong
+        // scene); s3's query misses its second concept and finds s1.
+        let query = views(&[A, B, A, A2]);
+        let p = retrieval(
+            &rows,
+            &query,
+            &target,
+            Modality::Audio,
+            Modality::Vision,
+            "x",
+        )
+        .expect("metrics");
+        assert_eq!(p.queries, 4);
+        assert_eq!((p.r1, p.r5, p.r10), (0.75, 1.0, 1.0));
+        assert_eq!(p.concept_p1, 0.75);
+        assert_eq!(p.concept_p1_one, Some(1.0));
+        assert_eq!(p.concept_p1_two, Some(0.0));
+
+        // Without two-concept scenes, there is no two-object figure (not a zero).
+        let single: Vec<&Row> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.concepts.len() == 1)
+            .collect();
+        let pick = |v: &[Option<Vec<f32>>]| vec![v[0].clone(), v[1].clone(), v[3].clone()];
+        let p = retrieval(
+            &single,
+            &pick(&query),
+            &pick(&target),
+            Modality::Audio,
+            Modality::Vision,
+            "x",
+        )
+        .expect("metrics");
+        assert_eq!(p.concept_p1_two, None);
+        assert_eq!(p.concept_p1_one, Some(1.0));
+    }
+
+    #[test]
+    fn arithmetic_finds_the_scene_holding_both_concepts() {
+        let rows = scenes();
+        let rows: Vec<&Row> = rows.iter().collect();
+        let mut v: Views = BTreeMap::new();
+        v.insert(Modality::Vision, views(&[A, B, AB, A2]));
+        v.insert(Modality::Audio, views(&[A, B, AB, A2]));
+        // image(s1: a) + audio(s2: b) and image(s2: b) + audio(s1: a): s3 wins both times.
+        let a = arithmetic(&rows, &v).expect("trials");
+        assert_eq!((a.success, a.trials), (1.0, 2));
+
+        // When the two-object image does not look like both, the A-like s4 wins instead.
+        v.insert(Modality::Vision, views(&[A, B, [0.0, 0.0, 1.0], A2]));
+        let a = arithmetic(&rows, &v).expect("trials");
+        assert_eq!((a.success, a.trials), (0.0, 2));
+
+        // No audio, no arithmetic.
+        v.remove(&Modality::Audio);
+        assert!(arithmetic(&rows, &v).is_none());
     }
 }

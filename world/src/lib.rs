@@ -50,7 +50,7 @@ pub use objects::ObjectInstance;
 use util::{Stream, rng_for};
 
 /// Version of the generator; bumped whenever the same configuration would give other bytes.
-pub const GENERATOR_VERSION: u32 = 2;
+pub const GENERATOR_VERSION: u32 = 3;
 /// Name written to `world.json` (and looked for before writing into a non-empty directory).
 pub const GENERATOR_NAME: &str = "mmbind-world";
 /// Side of the vision, depth and thermal images, in pixels.
@@ -653,7 +653,7 @@ fn world_json(cfg: &WorldConfig, specs: &[SceneSpec]) -> serde_json::Value {
         "concepts": concepts,
         "geometry": {
             "vision": {"path": "vision/ID.png", "width": IMAGE_SIZE, "height": IMAGE_SIZE, "format": "PNG, 8-bit RGB"},
-            "depth": {"path": "depth/ID.png", "width": IMAGE_SIZE, "height": IMAGE_SIZE, "format": "PNG, 16-bit grayscale", "unit": "mm", "no_reading": 0, "background_mm": [3000, 5000], "objects_mm": [1000, 2000]},
+            "depth": {"path": "depth/ID.png", "width": IMAGE_SIZE, "height": IMAGE_SIZE, "format": "PNG, 16-bit grayscale", "unit": "mm", "no_reading": 0, "background_mm": [3000, 5000], "objects_mm": [1000, 1600]},
             "thermal": {"path": "thermal/ID.png", "width": IMAGE_SIZE, "height": IMAGE_SIZE, "format": "PNG, 8-bit grayscale", "unit": "relative temperature level 0-255", "background": [40, 70]},
             "audio": {"path": "audio/ID.wav", "sample_rate": SAMPLE_RATE, "channels": 1, "bits_per_sample": 16, "seconds": [2.0, 2.5]},
             "imu": {"path": "imu/ID.csv", "rate_hz": IMU_RATE_HZ, "rows": IMU_ROWS, "seconds": IMU_ROWS as f64 / IMU_RATE_HZ as f64, "columns": ["t", "ax", "ay", "az", "gx", "gy", "gz"], "units": {"t": "s", "acceleration": "m/s^2 (gravity on az)", "rotation": "rad/s"}},

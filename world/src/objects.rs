@@ -150,8 +150,8 @@ pub(crate) fn sample_object(
     placed: &[ObjectInstance],
 ) -> ObjectInstance {
     let c = &CONCEPTS[concept];
-    let distance_mm = rng.uni(1000.0, 2000.0);
-    let size_mm = rng.uni(160.0, 220.0);
+    let distance_mm = rng.uni(1000.0, 1600.0);
+    let size_mm = rng.uni(200.0, 260.0);
     let radius_px = FOCAL_PX * size_mm / distance_mm;
     let n = IMAGE_SIZE as f32;
     let margin = 0.8 * radius_px;
