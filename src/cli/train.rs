@@ -41,8 +41,10 @@ pub struct TrainArgs {
     /// is the joint vision+text one; unnamed phases get the bare number, default 10).
     #[arg(long, default_value = "10", value_parser = parse_epochs, value_name = "N|MOD=N,...")]
     pub epochs: PhasePlan<usize>,
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
+    /// Pairs per step: one for every phase, or per modality as for --epochs, e.g.
+    /// "32,depth=16" (at least 2: each pair's negatives are the others in its batch).
+    #[arg(long, default_value = "64", value_parser = parse_batch_size, value_name = "B|MOD=B,...")]
+    pub batch_size: PhasePlan<usize>,
     /// Peak learning rate: one for every phase, or per modality as for --epochs, e.g.
     /// "2e-3,depth=4e-3".
     #[arg(long, default_value = "2e-3", value_parser = parse_lr, value_name = "LR|MOD=LR,...")]
@@ -100,7 +102,7 @@ impl Observer for CliObserver {
     }
 }
 
-/// `--epochs` / `--lr`: a default and per-modality overrides.
+/// `--epochs` / `--batch-size` / `--lr`: a default and per-modality overrides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhasePlan<T> {
     pub default: T,
@@ -138,6 +140,15 @@ fn parse_epochs(s: &str) -> Result<PhasePlan<usize>, String> {
     })
 }
 
+fn parse_batch_size(s: &str) -> Result<PhasePlan<usize>, String> {
+    parse_plan(s, 64, |v| match v.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err(format!(
+            "'{v}' is not a batch size (2 or more: contrastive pairs need negatives)"
+        )),
+    })
+}
+
 fn parse_lr(s: &str) -> Result<PhasePlan<f64>, String> {
     parse_plan(s, 2e-3, |v| match v.parse::<f64>() {
         Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
@@ -146,10 +157,6 @@ fn parse_lr(s: &str) -> Result<PhasePlan<f64>, String> {
 }
 
 pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(
-        args.batch_size >= 2,
-        "--batch-size must be at least 2 (contrastive pairs need negatives)"
-    );
     let config = ModelConfig::preset(&args.preset).ok_or_else(|| {
         anyhow::anyhow!(
             "unknown preset '{}' (known: {})",
@@ -160,7 +167,8 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let mut opts = TrainOptions {
         epochs: args.epochs.default,
         phase_epochs: args.epochs.per_modality.clone(),
-        batch_size: args.batch_size,
+        batch_size: args.batch_size.default,
+        phase_batch_size: args.batch_size.per_modality.clone(),
         lr: args.lr.default,
         phase_lr: args.lr.per_modality.clone(),
         seed: args.seed,
@@ -249,6 +257,16 @@ mod tests {
         for bad in ["0", "-1e-3", "depth=nan", "fast"] {
             assert!(parse_lr(bad).is_err(), "{bad}");
         }
+        let b = parse_batch_size("32,depth=16,thermal=16").unwrap();
+        assert_eq!(b.default, 32);
+        assert_eq!(
+            b.per_modality,
+            vec![(Modality::Depth, 16), (Modality::Thermal, 16)]
+        );
+        for bad in ["1", "depth=1", "0", "big"] {
+            let e = parse_batch_size(bad).unwrap_err();
+            assert!(e.contains("negatives"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -268,5 +286,12 @@ mod tests {
         };
         assert_eq!(opts.lr_for(Modality::Thermal), 4e-3);
         assert_eq!(opts.lr_for(Modality::Text), 2e-3);
+        let opts = TrainOptions {
+            batch_size: 32,
+            phase_batch_size: vec![(Modality::Depth, 16)],
+            ..TrainOptions::default()
+        };
+        assert_eq!(opts.batch_size_for(Modality::Depth), 16);
+        assert_eq!(opts.batch_size_for(Modality::Text), 32);
     }
 }

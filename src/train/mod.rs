@@ -41,7 +41,11 @@ pub struct TrainOptions {
     /// Per-modality overrides of `epochs` (the joint phase is text's).
     #[serde(default)]
     pub phase_epochs: Vec<(Modality, usize)>,
+    /// Pairs per step, unless `phase_batch_size` names the phase's modality.
     pub batch_size: usize,
+    /// Per-modality overrides of `batch_size`.
+    #[serde(default)]
+    pub phase_batch_size: Vec<(Modality, usize)>,
     /// Peak learning rate (AdamW), unless `phase_lr` names the phase's modality.
     pub lr: f64,
     /// Per-modality overrides of `lr`.
@@ -71,6 +75,7 @@ impl Default for TrainOptions {
             phase_epochs: Vec::new(),
             phase_lr: Vec::new(),
             batch_size: 64,
+            phase_batch_size: Vec::new(),
             lr: 2e-3,
             weight_decay: 0.05,
             warmup: 0.1,
@@ -85,6 +90,11 @@ impl TrainOptions {
     /// Epochs of the phase that binds `m`.
     pub fn epochs_for(&self, m: Modality) -> usize {
         for_phase(&self.phase_epochs, m, self.epochs)
+    }
+
+    /// Batch size of the phase that binds `m` (at least 2: contrastive pairs need negatives).
+    pub fn batch_size_for(&self, m: Modality) -> usize {
+        for_phase(&self.phase_batch_size, m, self.batch_size).max(2)
     }
 
     /// Peak learning rate of the phase that binds `m`.
@@ -271,8 +281,9 @@ pub fn train(
                 &mut |d, t| obs.preparing("vision anchor embeddings", d, t),
             )?)
         };
-        let steps_per_epoch = usable.len() / opts.batch_size.max(2)
-            + usize::from(usable.len() % opts.batch_size.max(2) >= 2);
+        let batch_size = opts.batch_size_for(phase.modality);
+        let steps_per_epoch =
+            usable.len() / batch_size + usize::from(usable.len() % batch_size >= 2);
         let epochs = opts.epochs_for(phase.modality);
         let total = steps_per_epoch * epochs;
         let warmup = ((total as f64) * opts.warmup).ceil() as usize;
@@ -302,7 +313,7 @@ pub fn train(
             let start = Instant::now();
             let (mut loss_sum, mut n_steps, mut lr) = (0.0, 0usize, 0.0);
             let (mut t_load, mut t_fwd, mut t_bwd) = (0.0, 0.0, 0.0);
-            for (b, batch) in order.chunks(opts.batch_size.max(2)).enumerate() {
+            for (b, batch) in order.chunks(batch_size).enumerate() {
                 if batch.len() < 2 {
                     continue;
                 }
@@ -376,7 +387,7 @@ pub fn train(
                 n_steps += 1;
                 steps_run += 1;
                 state.step += 1;
-                let seen = (b + 1) * opts.batch_size;
+                let seen = (b + 1) * batch_size;
                 obs.step(
                     global + 1,
                     loss_value,
