@@ -131,6 +131,26 @@ fn embed_without_a_model_dir_explains() {
 }
 
 #[test]
+fn world_and_train_refuse_bad_shares_and_batch_sizes() {
+    let dir = tempdir();
+    mmbind()
+        .args(["world", "--scenes", "10", "--two-objects", "1.5", "--out"])
+        .arg(dir.path().join("w"))
+        .assert()
+        .code(2)
+        .stderr(contains("'1.5' is not a fraction between 0 and 1"));
+    mmbind()
+        .args(["train", "--batch-size", "32,depth=1", "--data"])
+        .arg(dir.path())
+        .arg("--model")
+        .arg(dir.path().join("m"))
+        .assert()
+        .code(2)
+        .stderr(contains("'1' is not a batch size"));
+    assert!(!dir.path().join("w").exists() && !dir.path().join("m").exists());
+}
+
+#[test]
 fn help_teaches_the_commands() {
     mmbind()
         .arg("--help")

@@ -30,15 +30,30 @@ pub struct WorldArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Share of two-object scenes in the validation and test splits.
+    #[arg(long, value_name = "F", value_parser = parse_fraction, default_value_t = WorldConfig::default().two_object_fraction)]
+    pub two_objects: f64,
+    /// Share of two-object scenes in the training split.
+    #[arg(long, value_name = "F", value_parser = parse_fraction, default_value_t = WorldConfig::default().train_two_object_fraction)]
+    pub train_two_objects: f64,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("'{s}' is not a fraction between 0 and 1")),
+    }
 }
 
 pub fn run(args: &WorldArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let cfg = WorldConfig {
         scenes: args.scenes,
         seed: args.seed,
+        two_object_fraction: args.two_objects,
+        train_two_object_fraction: args.train_two_objects,
         ..WorldConfig::default()
     };
     let bar = progress_bar(args.scenes, "writing scenes", global.quiet);

@@ -28,10 +28,13 @@ impl ModelConfig {
     /// on small inputs (64×64 images and maps, one 2 s clip of 64 mel bins, 400 IMU samples,
     /// 32 text tokens). Trains on a 2-core CPU in minutes.
     pub fn tiny() -> Self {
-        let trunk = |add_bias_kv, pre_norm| TrunkConfig {
+        // Vision and text get 8 heads of 8 dims, the others 4 of 16: in the demo, 8 heads let
+        // the vision encoder tell the two objects of a scene apart (text→vision P@1 0.80 →
+        // 0.84, two-object audio→vision 0.39 → 0.51) for 23% more time per vision+text step.
+        let trunk = |n_heads, add_bias_kv, pre_norm| TrunkConfig {
             d_model: 64,
             n_blocks: 2,
-            n_heads: 4,
+            n_heads,
             add_bias_kv,
             pre_norm,
             drop_path: 0.0,
@@ -62,7 +65,7 @@ impl ModelConfig {
                     image_size: image,
                     patch: [2, 8, 8],
                 },
-                trunk(false, true),
+                trunk(8, false, true),
                 ScaleConfig::None,
             )),
             text: Some(encoder(
@@ -70,7 +73,7 @@ impl ModelConfig {
                     vocab_size: 49408,
                     context_length: context,
                 },
-                trunk(false, false),
+                trunk(8, false, false),
                 ScaleConfig::Logit {
                     max: Some(TEXT_MAX_LOGIT_SCALE),
                     init: (1.0f64 / 0.07).ln(),
@@ -83,18 +86,18 @@ impl ModelConfig {
                     kernel: 16,
                     stride: 16,
                 },
-                trunk(true, false),
+                trunk(4, true, false),
                 fixed(20.0),
             )),
-            depth: Some(encoder(map(image), trunk(true, false), fixed(5.0))),
-            thermal: Some(encoder(map(image), trunk(true, false), fixed(10.0))),
+            depth: Some(encoder(map(image), trunk(4, true, false), fixed(5.0))),
+            thermal: Some(encoder(map(image), trunk(4, true, false), fixed(10.0))),
             imu: Some(encoder(
                 StemConfig::Imu {
                     channels: 6,
                     length: imu_length,
                     kernel: 20,
                 },
-                trunk(true, false),
+                trunk(4, true, false),
                 fixed(5.0),
             )),
             preprocess: Preprocess {

