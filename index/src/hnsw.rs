@@ -8,9 +8,9 @@
 //! usearch 2.26: measured on random 24-d unit vectors, 100 graphs each, a search for a node's
 //! own vector (ef 200) missed it 5 times in 6,000 at 60 nodes and 12 in 9,000 at 90 nodes, and
 //! never with one thread. Such a file could never be found by approximate search, so inserts
-//! run on one thread up to `PARALLEL_INSERT_MIN` (at 10k 1024-d vectors one thread is no
-//! slower: 8.4 s against 9.4 s on two). Larger builds keep every thread and a miss rate of
-//! about 0.1%; whether one thread costs more there is not measured yet.
+//! run on one thread up to `PARALLEL_INSERT_MIN`. On 1024-d benchmark vectors one thread is
+//! no slower at 10k (8.4 s against 9.4 s on two) but twice as slow at 100k (76 s against 38 s),
+//! so larger builds keep every thread and a miss rate of about 0.1%.
 //!
 //! usearch is built without its `numkong` SIMD library (which takes minutes to compile); the
 //! graph uses our own AVX2/FMA inner product through usearch's custom-metric hook instead
