@@ -31,6 +31,18 @@ impl Encoders {
             Modality::Imu => self.imu.as_ref(),
         }
     }
+
+    /// The slot of `m`'s encoder, to take it out (e.g. to train it alone) and put it back.
+    pub fn slot_mut(&mut self, m: Modality) -> &mut Option<Encoder> {
+        match m {
+            Modality::Vision => &mut self.vision,
+            Modality::Text => &mut self.text,
+            Modality::Audio => &mut self.audio,
+            Modality::Depth => &mut self.depth,
+            Modality::Thermal => &mut self.thermal,
+            Modality::Imu => &mut self.imu,
+        }
+    }
 }
 
 /// A configured model with its weights on a device.

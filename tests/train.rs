@@ -300,16 +300,7 @@ fn one_step_gradients(
     let config = ModelConfig::tiny();
     let mut model = Model::random(config.clone(), 3, &ad).unwrap();
     let before = model.to_tensors();
-    fn slot(model: &mut Model, m: Modality) -> &mut Option<Encoder> {
-        match m {
-            Modality::Audio => &mut model.encoders.audio,
-            Modality::Depth => &mut model.encoders.depth,
-            Modality::Thermal => &mut model.encoders.thermal,
-            Modality::Imu => &mut model.encoders.imu,
-            _ => &mut model.encoders.vision,
-        }
-    }
-    let enc = slot(&mut model, m).take().unwrap();
+    let enc = model.encoders.slot_mut(m).take().unwrap();
     let n = inputs.len();
     let x = enc
         .forward(mmbind::embed::stack(inputs, &ad).unwrap())
@@ -322,7 +313,7 @@ fn one_step_gradients(
     let value: f32 = loss.clone().into_scalar();
     let grads = GradientsParams::from_grads(loss.backward(), &enc);
     let enc = SgdConfig::new().init().step(1.0, enc, grads);
-    *slot(&mut model, m) = Some(enc);
+    *model.encoders.slot_mut(m) = Some(enc);
     let after = model.to_tensors();
     let tag = format!(".{m}.");
     let diffs = after

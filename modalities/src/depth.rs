@@ -52,7 +52,7 @@ pub struct DepthPreprocess {
     /// `(disparity - mean) / std` after resizing; 0 and 1 (none) for ImageBind.
     #[serde(default)]
     pub mean: f32,
-    #[serde(default = "crate::thermal::one")]
+    #[serde(default = "crate::unit_std")]
     pub std: f32,
 }
 

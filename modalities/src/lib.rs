@@ -11,6 +11,11 @@ pub mod modality;
 pub use error::{Error, Result};
 pub use modality::Modality;
 
+/// Serde default of the `std` of a preprocessing's `(x - mean) / std`: none.
+pub(crate) fn unit_std() -> f32 {
+    1.0
+}
+
 pub mod audio;
 pub mod bpe;
 pub mod depth;

@@ -38,12 +38,8 @@ pub struct ThermalPreprocess {
     /// `(x - mean) / std` after resizing; 0 and 1 (none) for ImageBind (see the module doc).
     #[serde(default)]
     pub mean: f32,
-    #[serde(default = "one")]
+    #[serde(default = "crate::unit_std")]
     pub std: f32,
-}
-
-pub(crate) fn one() -> f32 {
-    1.0
 }
 
 impl Default for ThermalPreprocess {

@@ -282,6 +282,7 @@ pub fn train(
             )?)
         };
         let batch_size = opts.batch_size_for(phase.modality);
+        let peak_lr = opts.lr_for(phase.modality);
         let steps_per_epoch =
             usable.len() / batch_size + usize::from(usable.len() % batch_size >= 2);
         let epochs = opts.epochs_for(phase.modality);
@@ -318,7 +319,7 @@ pub fn train(
                     continue;
                 }
                 let global = epoch * steps_per_epoch + b;
-                lr = learning_rate(global, total, warmup, opts.lr_for(phase.modality));
+                lr = learning_rate(global, total, warmup, peak_lr);
                 let t0 = Instant::now();
                 let x = other.batch(batch, &ad);
                 let v_input = if phase.joint {
@@ -492,24 +493,16 @@ struct JointPair {
     other: Encoder,
 }
 
-fn slot(model: &mut Model, m: Modality) -> &mut Option<Encoder> {
-    let e = &mut model.encoders;
-    match m {
-        Modality::Vision => &mut e.vision,
-        Modality::Text => &mut e.text,
-        Modality::Audio => &mut e.audio,
-        Modality::Depth => &mut e.depth,
-        Modality::Thermal => &mut e.thermal,
-        Modality::Imu => &mut e.imu,
-    }
-}
-
 fn take_trainable(model: &mut Model, phase: Phase) -> Result<Trainable> {
-    let other = slot(model, phase.modality)
+    let other = model
+        .encoders
+        .slot_mut(phase.modality)
         .take()
         .ok_or(Error::NoEncoder(phase.modality))?;
     if phase.joint {
-        let vision = slot(model, Modality::Vision)
+        let vision = model
+            .encoders
+            .slot_mut(Modality::Vision)
             .take()
             .ok_or(Error::NoEncoder(Modality::Vision))?;
         Ok(Trainable::Joint { vision, other })
@@ -521,9 +514,9 @@ fn take_trainable(model: &mut Model, phase: Phase) -> Result<Trainable> {
 fn put_back(model: &mut Model, phase: Phase, t: &Trainable) {
     match t {
         Trainable::Joint { vision, other } => {
-            *slot(model, Modality::Vision) = Some(vision.clone());
-            *slot(model, phase.modality) = Some(other.clone());
+            *model.encoders.slot_mut(Modality::Vision) = Some(vision.clone());
+            *model.encoders.slot_mut(phase.modality) = Some(other.clone());
         }
-        Trainable::Single(enc) => *slot(model, phase.modality) = Some(enc.clone()),
+        Trainable::Single(enc) => *model.encoders.slot_mut(phase.modality) = Some(enc.clone()),
     }
 }
