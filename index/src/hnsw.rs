@@ -17,15 +17,16 @@
 //! (distance = 1 − ⟨a, b⟩). Results are re-scored exactly against the matrix.
 //!
 //! File `hnsw.usearch`: usearch's own serialisation from byte 0 (so it can be memory-mapped and
-//! *viewed* without a copy), then our trailer: the graph's vector ids, ascending (to update the
-//! graph incrementally next time), then a 4096-byte footer with magic, the
-//! `(uid, generation)` stamp, the parameters and the section lengths. Written to a temp file,
-//! fsynced and renamed, like the matrix.
+//! *viewed* without a copy), then our trailer: `(vector id, matrix row)` for every row, sorted
+//! (to map search results to rows without a sort at open, and to update the graph
+//! incrementally next time), then a 4096-byte footer with magic, the `(uid, generation)`
+//! stamp, the parameters and the section lengths. Written to a temp file, fsynced and
+//! renamed, like the matrix.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -38,7 +39,7 @@ use crate::matrix::{Matrix, Stamp};
 
 pub(crate) const HNSW_FILE: &str = "hnsw.usearch";
 const MAGIC: &[u8; 8] = b"MMBXHNS1";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const FOOTER: usize = 4096;
 /// Fewer inserts than this run on one thread (see the module notes).
 const PARALLEL_INSERT_MIN: usize = 20_000;
@@ -98,10 +99,9 @@ pub struct Hnsw {
     pub(crate) dim: usize,
     pub(crate) count: usize,
     tombstones: usize,
-    /// Vector ids in the graph, ascending.
-    keys: Vec<i64>,
-    /// `(vector id, matrix row)` sorted, built on first search from the matrix of the same stamp.
-    rows: OnceLock<Vec<(i64, u32)>>,
+    /// `(vector id, row)` of every row of the matrix with this graph's stamp, sorted; the
+    /// distinct vector ids are the graph's keys.
+    rows: Vec<(i64, u64)>,
     search_lock: Mutex<()>,
 }
 
@@ -170,6 +170,7 @@ fn get_u64(b: &[u8], at: usize) -> u64 {
 struct Footer {
     dim: usize,
     count: usize,
+    rows: usize,
     stamp: Stamp,
     params: HnswParams,
     tombstones: usize,
@@ -191,6 +192,7 @@ fn footer_bytes(f: &Footer) -> Vec<u8> {
     put_u64(&mut h, 72, f.tombstones as u64);
     put_u64(&mut h, 80, f.payload_len as u64);
     put_u64(&mut h, 88, f.keys_off as u64);
+    put_u64(&mut h, 96, f.rows as u64);
     let c = blake3::hash(&h[..128]);
     h[128..136].copy_from_slice(&c.as_bytes()[..8]);
     h
@@ -224,9 +226,10 @@ fn parse_footer(b: &[u8]) -> Option<Footer> {
         tombstones: get_u64(h, 72) as usize,
         payload_len: get_u64(h, 80) as usize,
         keys_off: get_u64(h, 88) as usize,
+        rows: get_u64(h, 96) as usize,
     };
     if f.keys_off < f.payload_len
-        || f.keys_off + f.count * 8 + FOOTER != b.len()
+        || f.keys_off + f.rows * 16 + FOOTER != b.len()
         || !f.keys_off.is_multiple_of(8)
     {
         return None;
@@ -244,9 +247,14 @@ impl Hnsw {
         if footer.stamp != stamp || footer.dim != dim {
             return None;
         }
-        let keys: Vec<i64> = map[footer.keys_off..footer.keys_off + footer.count * 8]
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        let rows: Vec<(i64, u64)> = map[footer.keys_off..footer.keys_off + footer.rows * 16]
+            .chunks_exact(16)
+            .map(|c| {
+                (
+                    i64::from_le_bytes(c[..8].try_into().unwrap()),
+                    u64::from_le_bytes(c[8..].try_into().unwrap()),
+                )
+            })
             .collect();
         let mut index = usearch::Index::new(&options(dim, &footer.params)).ok()?;
         // SAFETY: `map` is stored next to `index` in the returned struct and dropped after it.
@@ -264,8 +272,7 @@ impl Hnsw {
             dim,
             count: footer.count,
             tombstones: footer.tombstones,
-            keys,
-            rows: OnceLock::new(),
+            rows,
             search_lock: Mutex::new(()),
         })
     }
@@ -308,14 +315,15 @@ impl Hnsw {
         to_disk: bool,
     ) -> Result<(Hnsw, bool)> {
         let dim = matrix.dim();
-        // One node per distinct vector: its id and the first row holding it.
-        let mut firsts: Vec<(i64, usize)> = matrix
+        let mut rows: Vec<(i64, u64)> = matrix
             .vector_ids()
             .iter()
             .enumerate()
-            .map(|(r, &v)| (v, r))
+            .map(|(r, &v)| (v, r as u64))
             .collect();
-        firsts.sort_unstable();
+        rows.sort_unstable();
+        // One node per distinct vector: its id and the first row holding it.
+        let mut firsts: Vec<(i64, usize)> = rows.iter().map(|&(v, r)| (v, r as usize)).collect();
         firsts.dedup_by_key(|e| e.0);
         let n = firsts.len();
 
@@ -332,7 +340,7 @@ impl Hnsw {
             let mut removes: Vec<u64> = Vec::new();
             let mut adds: Vec<(i64, usize)> = Vec::new();
             let (mut i, mut j) = (0usize, 0usize);
-            let ok = &o.keys;
+            let ok: Vec<i64> = o.keys().collect();
             while i < ok.len() || j < n {
                 if j == n || (i < ok.len() && ok[i] < firsts[j].0) {
                     removes.push(ok[i] as u64);
@@ -374,7 +382,6 @@ impl Hnsw {
             }
         };
         index.change_expansion_search(params.ef_search);
-        let keys: Vec<i64> = firsts.iter().map(|e| e.0).collect();
 
         if !to_disk {
             let h = Hnsw {
@@ -385,8 +392,7 @@ impl Hnsw {
                 dim,
                 count: n,
                 tombstones,
-                keys,
-                rows: OnceLock::new(),
+                rows,
                 search_lock: Mutex::new(()),
             };
             return Ok((h, incremental));
@@ -407,13 +413,15 @@ impl Hnsw {
             let payload_len = f.metadata().map_err(|e| Error::io(&tmp, e))?.len() as usize;
             let keys_off = payload_len.div_ceil(8) * 8;
             let mut trailer = vec![0u8; keys_off - payload_len];
-            trailer.reserve(keys.len() * 8 + FOOTER);
-            for v in &keys {
+            trailer.reserve(rows.len() * 16 + FOOTER);
+            for (v, r) in &rows {
                 trailer.extend_from_slice(&v.to_le_bytes());
+                trailer.extend_from_slice(&r.to_le_bytes());
             }
             trailer.extend_from_slice(&footer_bytes(&Footer {
                 dim,
                 count: n,
+                rows: rows.len(),
                 stamp: matrix.stamp,
                 params,
                 tombstones,
@@ -434,24 +442,23 @@ impl Hnsw {
         Ok(buf)
     }
 
-    /// The matrix rows holding vector `v` (`m` must carry this graph's stamp).
-    pub(crate) fn rows_of(&self, m: &Matrix, v: i64) -> impl Iterator<Item = u32> + '_ {
-        debug_assert_eq!(m.stamp, self.stamp);
-        let rows = self.rows.get_or_init(|| {
-            let mut rows: Vec<(i64, u32)> = m
-                .vector_ids()
-                .iter()
-                .enumerate()
-                .map(|(r, &v)| (v, r as u32))
-                .collect();
-            rows.sort_unstable();
-            rows
-        });
-        let start = rows.partition_point(|e| e.0 < v);
-        rows[start..]
+    /// The graph's keys: the distinct vector ids, ascending.
+    fn keys(&self) -> impl Iterator<Item = i64> + '_ {
+        let mut last = None;
+        self.rows.iter().filter_map(move |&(v, _)| {
+            let new = last != Some(v);
+            last = Some(v);
+            new.then_some(v)
+        })
+    }
+
+    /// The matrix rows holding vector `v` (rows of the matrix with this graph's stamp).
+    pub(crate) fn rows_of(&self, v: i64) -> impl Iterator<Item = u32> + '_ {
+        let start = self.rows.partition_point(|e| e.0 < v);
+        self.rows[start..]
             .iter()
             .take_while(move |e| e.0 == v)
-            .map(|e| e.1)
+            .map(|e| e.1 as u32)
     }
 
     /// Nearest vector ids (best first) with their approximate scores.

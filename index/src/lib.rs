@@ -783,11 +783,7 @@ fn approx_rows(
     let ef = ef.unwrap_or_else(|| h.params.ef_for(h.len())).max(k);
     let rf = Index::row_filter(m, filter);
     // Every row of a vector has the vector's modality, so its first row decides.
-    let allow = |key: u64| {
-        h.rows_of(m, key as i64)
-            .next()
-            .is_some_and(|r| rf.row_ok(r))
-    };
+    let allow = |key: u64| h.rows_of(key as i64).next().is_some_and(|r| rf.row_ok(r));
     let found = h.search(
         query,
         k,
@@ -800,7 +796,7 @@ fn approx_rows(
     )?;
     let mut out: Vec<Scored> = found
         .into_iter()
-        .flat_map(|(key, _)| h.rows_of(m, key as i64))
+        .flat_map(|(key, _)| h.rows_of(key as i64))
         .map(|r| Scored {
             score: kernels::dot(query, m.row(r as usize)),
             row: r,
