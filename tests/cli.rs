@@ -147,6 +147,14 @@ fn world_and_train_refuse_bad_shares_and_batch_sizes() {
         .assert()
         .code(2)
         .stderr(contains("'1' is not a batch size"));
+    mmbind()
+        .args(["train", "--jobs", "0", "--data"])
+        .arg(dir.path())
+        .arg("--model")
+        .arg(dir.path().join("m"))
+        .assert()
+        .code(2)
+        .stderr(contains("invalid value '0' for '--jobs <N>'"));
     assert!(!dir.path().join("w").exists() && !dir.path().join("m").exists());
 }
 

@@ -13,7 +13,8 @@ use mmbind::embed::{Embedder, Item};
 use mmbind::model::Model;
 use mmbind::nn::Encoder;
 use mmbind::train::{
-    Features, Observer, TrainOptions, anchor_embeddings, anchor_hash, symmetric_info_nce, train,
+    Features, Observer, Phase, TrainOptions, anchor_embeddings, anchor_hash, symmetric_info_nce,
+    train,
 };
 use mmbind::weights::ModelDir;
 use mmbind_world::{WorldConfig, generate};
@@ -101,7 +102,7 @@ struct StopAt {
 }
 
 impl Observer for StopAt {
-    fn step(&mut self, _step: usize, _loss: f64, _sps: f64) {
+    fn step(&mut self, _phase: &Phase, _step: usize, _loss: f64, _sps: f64) {
         self.seen += 1;
     }
     fn interrupted(&self) -> bool {
@@ -124,6 +125,7 @@ fn resuming_equals_uninterrupted_training_and_models_reload() {
         config.clone(),
         &opts(),
         false,
+        1,
         &device,
         &mut Quiet,
     )
@@ -138,6 +140,7 @@ fn resuming_equals_uninterrupted_training_and_models_reload() {
         config.clone(),
         &opts(),
         false,
+        1,
         &device,
         &mut StopAt {
             step: steps_per_epoch + 1,
@@ -152,30 +155,31 @@ fn resuming_equals_uninterrupted_training_and_models_reload() {
         config.clone(),
         &opts(),
         false,
+        1,
         &device,
         &mut Quiet,
     )
     .unwrap_err()
     .to_string();
     assert!(err.contains("--resume"), "{err}");
-    let resumed = train(world(), &parts, config, &opts(), true, &device, &mut Quiet).unwrap();
+    let resumed = train(
+        world(),
+        &parts,
+        config,
+        &opts(),
+        true,
+        1,
+        &device,
+        &mut Quiet,
+    )
+    .unwrap();
     assert_eq!(
         stopped.steps - 1 + resumed.steps,
         summary.steps,
         "the interrupted epoch is redone"
     );
 
-    let a = ModelDir::new(&full).tensors().unwrap();
-    let b = ModelDir::new(&parts).tensors().unwrap();
-    let mut worst = 0f32;
-    for (k, ta) in &a.0 {
-        let tb = b.get(k).unwrap();
-        worst = ta
-            .data
-            .iter()
-            .zip(&tb.data)
-            .fold(worst, |m, (x, y)| m.max((x - y).abs()));
-    }
+    let worst = max_weight_difference(&full, &parts);
     assert!(worst <= 1e-6, "resumed weights differ by {worst}");
 
     // The saved model reloads and embeds exactly as before.
@@ -204,6 +208,113 @@ fn resuming_equals_uninterrupted_training_and_models_reload() {
     assert_eq!(
         metrics.lines().count(),
         4,
+        "one line per epoch of each phase"
+    );
+}
+
+/// The largest difference between two model directories' weights (same names required).
+fn max_weight_difference(a: &Path, b: &Path) -> f32 {
+    let (a, b) = (
+        ModelDir::new(a).tensors().unwrap(),
+        ModelDir::new(b).tensors().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0f32;
+    for (k, ta) in &a.0 {
+        let tb = b.get(k).unwrap();
+        worst = ta
+            .data
+            .iter()
+            .zip(&tb.data)
+            .fold(worst, |m, (x, y)| m.max((x - y).abs()));
+    }
+    worst
+}
+
+#[test]
+fn frozen_phases_side_by_side_give_the_same_weights_and_resume_exactly() {
+    let device = mmbind::backend::ndarray_device();
+    let dir = tempdir();
+    let config = ModelConfig::tiny();
+    let opts = TrainOptions {
+        modalities: vec![Modality::Text, Modality::Imu, Modality::Thermal],
+        epochs: 2,
+        batch_size: 16,
+        ..TrainOptions::default()
+    };
+    let run = |name: &str, jobs: usize, obs: &mut dyn Observer| {
+        train(
+            world(),
+            &dir.path().join(name),
+            config.clone(),
+            &opts,
+            false,
+            jobs,
+            &device,
+            obs,
+        )
+        .unwrap()
+    };
+    let one = run("one", 1, &mut Quiet);
+    let two = run("two", 2, &mut Quiet);
+    assert_eq!(one.steps, two.steps);
+    assert_eq!(
+        one.content_hash, two.content_hash,
+        "phases side by side give the same weights as one at a time"
+    );
+
+    // Stop while both frozen phases run: each has taken about one epoch of steps, so the
+    // last checkpoint holds one phase's optimizer state carried beside the other's.
+    let per_epoch = one.steps / 6;
+    let stopped = run(
+        "parts",
+        2,
+        &mut StopAt {
+            step: 2 * per_epoch + 2 * per_epoch + 1,
+            seen: 0,
+        },
+    );
+    assert!(stopped.interrupted);
+    // Every phase started and not finished has its optimizer state in the last checkpoint.
+    let ckpt = dir.path().join("parts/checkpoints");
+    let latest = ckpt.join(std::fs::read_to_string(ckpt.join("LATEST")).unwrap().trim());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(latest.join("state.json")).unwrap()).unwrap();
+    let progress: Vec<u64> = state["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        progress[0], 2,
+        "vision+text finished before the frozen phases"
+    );
+    for (q, &done) in progress.iter().enumerate() {
+        assert_eq!(
+            latest.join(format!("optimizer-{q}.bpk")).is_file(),
+            done == 1,
+            "phase {q} after {done} of 2 epochs"
+        );
+    }
+    let resumed = train(
+        world(),
+        &dir.path().join("parts"),
+        config.clone(),
+        &opts,
+        true,
+        2,
+        &device,
+        &mut Quiet,
+    )
+    .unwrap();
+    assert!(!resumed.interrupted);
+    let worst = max_weight_difference(&dir.path().join("one"), &dir.path().join("parts"));
+    assert!(worst <= 1e-6, "resumed weights differ by {worst}");
+    let metrics = std::fs::read_to_string(dir.path().join("parts/metrics.jsonl")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        6,
         "one line per epoch of each phase"
     );
 }

@@ -1,9 +1,11 @@
+use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
-use indicatif::ProgressBar;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use mmbind_modalities::Modality;
 
 use super::report::progress_bar;
@@ -57,44 +59,65 @@ pub struct TrainArgs {
     /// Start from this model directory (e.g. an imported ImageBind); its vision encoder stays frozen.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
+    /// Frozen phases (audio, depth, ... bound to the trained vision encoder) to run at once.
+    /// They are independent, and one keeps about one CPU core busy. Default: the number of
+    /// cores with the ndarray backend, 1 with wgpu. The weights are the same for any value.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+/// One frozen phase per core on the CPU; a GPU is one device the phases would queue on.
+fn default_jobs(backend: &str) -> usize {
+    if backend == "ndarray" {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
 }
 
 struct CliObserver {
     quiet: bool,
-    bar: Option<ProgressBar>,
+    /// One bar per running phase (the frozen phases run side by side).
+    bars: MultiProgress,
+    running: HashMap<String, ProgressBar>,
     stop: Arc<AtomicBool>,
 }
 
 impl Observer for CliObserver {
     fn message(&mut self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            let _ = self.bars.println(text);
+            if self.bars.is_hidden() {
+                eprintln!("{text}");
+            }
         }
     }
     fn phase_started(&mut self, phase: &Phase, steps: usize) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-        let bar = progress_bar(steps.max(32), &phase.name(), self.quiet);
+        let bar = self
+            .bars
+            .add(progress_bar(steps.max(32), &phase.name(), self.quiet));
         bar.set_length(steps as u64);
-        self.bar = Some(bar);
+        self.running.insert(phase.name(), bar);
     }
-    fn step(&mut self, step: usize, loss: f64, samples_per_s: f64) {
-        if let Some(b) = &self.bar {
+    fn step(&mut self, phase: &Phase, step: usize, loss: f64, samples_per_s: f64) {
+        if let Some(b) = self.running.get(&phase.name()) {
             b.set_position(step as u64);
-            b.set_message(format!("loss {loss:.3} · {samples_per_s:.0} samples/s"));
+            b.set_message(format!(
+                "{} · loss {loss:.3} · {samples_per_s:.0} samples/s",
+                phase.name()
+            ));
         }
     }
     fn epoch_finished(&mut self, m: &EpochMetrics) {
-        if !self.quiet {
-            let line = format!(
-                "{:<16} epoch {:>3}  loss {:.4}  {:>6.0} samples/s  (load {:.1} ms, forward {:.1} ms, backward {:.1} ms per step)",
-                m.phase, m.epoch, m.loss, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms
-            );
-            match &self.bar {
-                Some(b) if !b.is_hidden() => b.println(line),
-                _ => eprintln!("{line}"),
-            }
+        self.message(&format!(
+            "{:<16} epoch {:>3}  loss {:.4}  {:>6.0} samples/s  (load {:.1} ms, forward {:.1} ms, backward {:.1} ms per step)",
+            m.phase, m.epoch, m.loss, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms
+        ));
+    }
+    fn phase_finished(&mut self, phase: &Phase) {
+        if let Some(b) = self.running.remove(&phase.name()) {
+            b.finish_and_clear();
+            self.bars.remove(&b);
         }
     }
     fn interrupted(&self) -> bool {
@@ -189,11 +212,19 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         }
         eprintln!("\ninterrupted: stopping after this step (press Ctrl-C again to quit at once)");
     });
+    let bars = MultiProgress::new();
+    if global.quiet || !std::io::stderr().is_terminal() {
+        bars.set_draw_target(ProgressDrawTarget::hidden());
+    }
     let mut obs = CliObserver {
         quiet: global.quiet,
-        bar: None,
+        bars,
+        running: HashMap::new(),
         stop,
     };
+    let jobs = args
+        .jobs
+        .map_or_else(|| default_jobs(compute.backend), usize::from);
     let start = std::time::Instant::now();
     let summary = train(
         &args.data,
@@ -201,10 +232,11 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         config,
         &opts,
         args.resume,
+        jobs,
         &compute.device,
         &mut obs,
     )?;
-    if let Some(b) = obs.bar.take() {
+    for (_, b) in obs.running.drain() {
         b.finish_and_clear();
     }
     if summary.interrupted {

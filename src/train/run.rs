@@ -1,0 +1,526 @@
+//! Running the phases. The joint vision+text phase goes first and alone: it shapes the space
+//! every other modality binds to. The frozen phases only read that space, so they run side by
+//! side, `jobs` at a time: one phase's steps are small tensors that keep about one core busy.
+//! Each phase is seeded by its own index and starts from the same frozen vision encoder, so
+//! the weights do not depend on `jobs` or on which phase finishes an epoch first.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use mmbind_modalities::Modality;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use super::{
+    AnchorEmbeddings, Checkpoint, EpochMetrics, Features, Observer, Phase, TrainOptions,
+    TrainState, TrainSummary, anchor_embeddings, anchor_hash, cache_dir, learning_rate, phases,
+    symmetric_info_nce,
+};
+use crate::config::ModelConfig;
+use crate::dataset::{Dataset, Split};
+use crate::embed::Item;
+use crate::model::Model;
+use crate::nn::Encoder;
+use crate::weights::{ModelDir, Provenance, TensorMap};
+use crate::{Error, Result};
+
+/// Trains into `model_dir`. With `resume`, continues exactly from the last checkpoint
+/// there. `device` is a plain (non-autodiff) device; gradients run on its autodiff twin.
+/// Up to `jobs` frozen phases train at once (see the module doc).
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    data: &Path,
+    model_dir: &Path,
+    config: ModelConfig,
+    opts: &TrainOptions,
+    resume: bool,
+    jobs: usize,
+    device: &Device,
+    obs: &mut dyn Observer,
+) -> Result<TrainSummary> {
+    let dataset = Dataset::open(data)?;
+    let ckpt = Checkpoint::new(model_dir);
+    let (mut state, tensors) = if resume {
+        ckpt.load()?
+    } else {
+        if ckpt.exists() {
+            return Err(Error::ModelDir {
+                path: model_dir.to_path_buf(),
+                reason: "already holds a training run; pass --resume to continue it or choose another directory".into(),
+            });
+        }
+        let tensors = initial_tensors(&config, opts, device)?;
+        (TrainState::new(config, opts.clone()), tensors)
+    };
+    state.config.validate().map_err(Error::Config)?;
+    let phases = phases(&state.options);
+    let epochs: Vec<usize> = phases
+        .iter()
+        .map(|p| state.options.epochs_for(p.modality))
+        .collect();
+    state.fill_progress(&epochs);
+    if resume {
+        obs.message(&format!(
+            "resuming {} at epoch {} of phase {}",
+            model_dir.display(),
+            state.epochs_done + 1,
+            state.phase + 1
+        ));
+    }
+    let run = Run {
+        dataset,
+        ckpt,
+        config: state.config.clone(),
+        opts: state.options.clone(),
+        cache: cache_dir(model_dir),
+        phases,
+        epochs,
+        device: device.clone(),
+        ad: device.clone().autodiff(),
+        shared: Mutex::new(Shared { state, tensors }),
+        obs: Mutex::new(obs),
+        stop: AtomicBool::new(false),
+        steps_run: AtomicUsize::new(0),
+    };
+    run.all(jobs)?;
+    let steps = run.steps_run.load(Ordering::Relaxed);
+    if run.stop.load(Ordering::Relaxed) {
+        return Ok(TrainSummary {
+            steps,
+            interrupted: true,
+            content_hash: String::new(),
+        });
+    }
+    let shared = lock(&run.shared);
+    let provenance = Provenance {
+        source: "train".into(),
+        checkpoint: None,
+        checkpoint_format: None,
+        imagebind_kwargs: None,
+    };
+    let manifest = ModelDir::new(model_dir).write(&run.config, &shared.tensors, provenance)?;
+    Ok(TrainSummary {
+        steps,
+        interrupted: false,
+        content_hash: manifest.content_hash,
+    })
+}
+
+/// One training run: what every phase reads, and what they share.
+struct Run<'o> {
+    dataset: Dataset,
+    ckpt: Checkpoint,
+    config: ModelConfig,
+    opts: TrainOptions,
+    cache: std::path::PathBuf,
+    phases: Vec<Phase>,
+    /// Epochs of each phase.
+    epochs: Vec<usize>,
+    device: Device,
+    ad: Device,
+    shared: Mutex<Shared>,
+    obs: Mutex<&'o mut dyn Observer>,
+    /// Set when the observer asks to stop or a phase fails: every phase stops after its step.
+    stop: AtomicBool,
+    steps_run: AtomicUsize,
+}
+
+/// The state of the last checkpoint: every phase's finished epochs and the weights as of them.
+struct Shared {
+    state: TrainState,
+    tensors: TensorMap,
+}
+
+/// A phase's cached inputs, built before it runs.
+struct PhaseInputs {
+    vision: Features,
+    other: Features,
+    /// Rows where both views could be read.
+    usable: Vec<usize>,
+    /// The frozen vision embeddings (none for the joint phase).
+    anchor: Option<AnchorEmbeddings>,
+}
+
+/// A poisoned lock means another phase panicked; its panic is re-raised when it is joined.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Run<'_> {
+    fn all(&self, jobs: usize) -> Result<()> {
+        let pending: Vec<usize> = {
+            let shared = lock(&self.shared);
+            (0..self.phases.len())
+                .filter(|&i| shared.state.progress[i] < self.epochs[i])
+                .collect()
+        };
+        let (joint, frozen): (Vec<usize>, Vec<usize>) =
+            pending.into_iter().partition(|&i| self.phases[i].joint);
+        for i in joint {
+            if let Some(inputs) = self.prepare(i)? {
+                self.phase(i, inputs)?;
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+        // Inputs are prepared one phase at a time: phases may share cache files (the vision
+        // features and anchor embeddings of the same images).
+        let mut lanes = Vec::new();
+        for i in frozen {
+            if let Some(inputs) = self.prepare(i)? {
+                lanes.push((i, inputs));
+            }
+        }
+        let workers = jobs.clamp(1, lanes.len().max(1));
+        let queue = Mutex::new(lanes.into_iter());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| s.spawn(|| self.lane(&queue)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<()>>>()
+        })?;
+        Ok(())
+    }
+
+    /// Runs queued phases one after another until the queue is empty or training stops.
+    fn lane(&self, queue: &Mutex<impl Iterator<Item = (usize, PhaseInputs)>>) -> Result<()> {
+        loop {
+            let next = lock(queue).next();
+            let Some((i, inputs)) = next else {
+                return Ok(());
+            };
+            if let Err(e) = self.phase(i, inputs) {
+                self.stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Builds (or opens) phase `i`'s cached inputs; `None` if it has nothing to train on.
+    fn prepare(&self, i: usize) -> Result<Option<PhaseInputs>> {
+        let phase = self.phases[i];
+        let rows = self
+            .dataset
+            .pairs(Split::Train, Modality::Vision, phase.modality);
+        let mut obs = lock(&self.obs);
+        if rows.len() < 2 {
+            obs.message(&format!(
+                "skipping {}: fewer than two training pairs",
+                phase.name()
+            ));
+            lock(&self.shared).state.skip(i, &self.epochs);
+            return Ok(None);
+        }
+        let items = |m: Modality| -> Vec<Item> {
+            rows.iter()
+                .map(|r| r.item(m).expect("pairs have both views"))
+                .collect()
+        };
+        let mut features = |m: Modality| {
+            Features::build_or_open(
+                &self.cache,
+                m,
+                &items(m),
+                &self.config.preprocess,
+                &mut |_, _| {},
+                &mut |e: &str| obs.message(&format!("skipped {e}")),
+            )
+        };
+        let vision = features(Modality::Vision)?;
+        let other = features(phase.modality)?;
+        let usable = (0..rows.len())
+            .filter(|&r| vision.ok[r] && other.ok[r])
+            .collect();
+        let anchor = if phase.joint {
+            None
+        } else {
+            let tensors = lock(&self.shared).tensors.clone();
+            let inference = Model::from_tensors(self.config.clone(), &tensors, &self.device)?;
+            Some(anchor_embeddings(
+                &self.cache,
+                &anchor_hash(&tensors),
+                &vision,
+                inference.encoder(Modality::Vision)?,
+                &self.device,
+                &mut |d, t| obs.preparing("vision anchor embeddings", d, t),
+            )?)
+        };
+        Ok(Some(PhaseInputs {
+            vision,
+            other,
+            usable,
+            anchor,
+        }))
+    }
+
+    /// Trains phase `i` from its last finished epoch to its end (or until training stops),
+    /// checkpointing after every epoch.
+    fn phase(&self, i: usize, inputs: PhaseInputs) -> Result<()> {
+        let phase = self.phases[i];
+        let PhaseInputs {
+            vision,
+            other,
+            usable,
+            anchor,
+        } = inputs;
+        let opts = &self.opts;
+        let mut optim = AdamWConfig::new()
+            .with_weight_decay(opts.weight_decay as f32)
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(opts.clip_norm)))
+            .init();
+        // Under the lock: another phase's checkpoint would otherwise replace the one read.
+        let (tensors, first_epoch) = {
+            let shared = lock(&self.shared);
+            let done = shared.state.progress[i];
+            if done > 0 {
+                optim = self.ckpt.load_optimizer(i, optim)?;
+            }
+            (shared.tensors.clone(), done)
+        };
+        let mut model = Model::from_tensors(self.config.clone(), &tensors, &self.ad)?;
+        let batch_size = opts.batch_size_for(phase.modality);
+        let peak_lr = opts.lr_for(phase.modality);
+        let steps_per_epoch =
+            usable.len() / batch_size + usize::from(usable.len() % batch_size >= 2);
+        let total = steps_per_epoch * self.epochs[i];
+        let warmup = ((total as f64) * opts.warmup).ceil() as usize;
+        lock(&self.obs).phase_started(&phase, total);
+        let mut trainable = take_trainable(&mut model, phase)?;
+
+        for epoch in first_epoch..self.epochs[i] {
+            let mut order = usable.clone();
+            let mut rng =
+                rand::rngs::StdRng::seed_from_u64(opts.seed ^ ((i as u64) << 32) ^ epoch as u64);
+            order.shuffle(&mut rng);
+            let start = Instant::now();
+            let (mut loss_sum, mut n_steps, mut lr) = (0.0, 0usize, 0.0);
+            let (mut t_load, mut t_fwd, mut t_bwd) = (0.0, 0.0, 0.0);
+            for (b, batch) in order.chunks(batch_size).enumerate() {
+                if batch.len() < 2 {
+                    continue;
+                }
+                let global = epoch * steps_per_epoch + b;
+                lr = learning_rate(global, total, warmup, peak_lr);
+                let t0 = Instant::now();
+                let x = other.batch(batch, &self.ad);
+                let v_input = phase.joint.then(|| vision.batch(batch, &self.ad));
+                let t1 = Instant::now();
+                let logits = match (&trainable, &anchor) {
+                    (
+                        Trainable::Joint {
+                            vision: venc,
+                            other: enc,
+                        },
+                        _,
+                    ) => {
+                        let v = venc.forward(v_input.expect("joint phase has vision input"))?;
+                        v.matmul(enc.forward(x)?.transpose())
+                    }
+                    (Trainable::Single(enc), Some(anchor)) => {
+                        let v = Tensor::<2>::from_data(
+                            TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
+                            &self.ad,
+                        );
+                        enc.forward(x)?.matmul(v.transpose())
+                    }
+                    (Trainable::Single(_), None) => {
+                        unreachable!("a single-encoder phase has an anchor")
+                    }
+                };
+                let loss = symmetric_info_nce(logits);
+                let t2 = Instant::now();
+                let loss_value = loss
+                    .clone()
+                    .into_data()
+                    .convert::<f64>()
+                    .try_into_vec::<f64>()
+                    .expect("scalar")[0];
+                let grads = loss.backward();
+                trainable = match trainable {
+                    Trainable::Joint {
+                        vision: v,
+                        other: o,
+                    } => {
+                        let pair = JointPair {
+                            vision: v,
+                            other: o,
+                        };
+                        let g = GradientsParams::from_grads(grads, &pair);
+                        let pair = optim.step(lr, pair, g);
+                        Trainable::Joint {
+                            vision: pair.vision,
+                            other: pair.other,
+                        }
+                    }
+                    Trainable::Single(enc) => {
+                        let g = GradientsParams::from_grads(grads, &enc);
+                        Trainable::Single(optim.step(lr, enc, g))
+                    }
+                };
+                let t3 = Instant::now();
+                t_load += (t1 - t0).as_secs_f64();
+                t_fwd += (t2 - t1).as_secs_f64();
+                t_bwd += (t3 - t2).as_secs_f64();
+                loss_sum += loss_value;
+                n_steps += 1;
+                self.steps_run.fetch_add(1, Ordering::Relaxed);
+                let seen = (b + 1) * batch_size;
+                let mut obs = lock(&self.obs);
+                obs.step(
+                    &phase,
+                    global + 1,
+                    loss_value,
+                    seen as f64 / start.elapsed().as_secs_f64(),
+                );
+                if obs.interrupted() {
+                    self.stop.store(true, Ordering::Relaxed);
+                }
+                if self.stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let per = |t: f64| 1e3 * t / n_steps.max(1) as f64;
+            let metrics = EpochMetrics {
+                phase: phase.name(),
+                epoch: epoch + 1,
+                steps: n_steps,
+                loss: loss_sum / n_steps.max(1) as f64,
+                lr,
+                samples_per_s: usable.len() as f64 / seconds,
+                seconds,
+                load_ms: per(t_load),
+                forward_ms: per(t_fwd),
+                backward_ms: per(t_bwd),
+            };
+            put_back(&mut model, phase, &trainable);
+            self.checkpoint(i, &model.to_tensors(), n_steps, &optim, &metrics)?;
+            lock(&self.obs).epoch_finished(&metrics);
+        }
+        lock(&self.obs).phase_finished(&phase);
+        Ok(())
+    }
+
+    /// Records phase `i`'s finished epoch: its encoders' weights, its optimizer state (the
+    /// other running phases' states are carried over as of their own last epoch).
+    fn checkpoint(
+        &self,
+        i: usize,
+        phase_tensors: &TensorMap,
+        steps: usize,
+        optim: &ModuleOptimizer,
+        metrics: &EpochMetrics,
+    ) -> Result<()> {
+        let phase = self.phases[i];
+        let mut tags = vec![format!(".{}.", phase.modality)];
+        if phase.joint {
+            tags.push(format!(".{}.", Modality::Vision));
+        }
+        let mut shared = lock(&self.shared);
+        for (k, v) in &phase_tensors.0 {
+            if tags.iter().any(|t| k.contains(t.as_str())) {
+                shared.tensors.insert(k.clone(), v.clone());
+            }
+        }
+        shared.state.epoch_done(i, steps, &self.epochs);
+        let running = shared.state.progress[i] < self.epochs[i];
+        let carried: Vec<usize> = shared
+            .state
+            .in_progress(&self.epochs)
+            .into_iter()
+            .filter(|&q| q != i)
+            .collect();
+        self.ckpt.save(
+            &shared.state,
+            &shared.tensors,
+            running.then_some((i, optim)),
+            &carried,
+            metrics,
+        )
+    }
+}
+
+/// The weights training starts from: a fresh model, with an `--init` model's encoders
+/// copied over where the configurations agree.
+fn initial_tensors(
+    config: &ModelConfig,
+    opts: &TrainOptions,
+    device: &Device,
+) -> Result<TensorMap> {
+    let fresh = Model::random(config.clone(), opts.seed, device)?.to_tensors();
+    let Some(init) = &opts.init else {
+        return Ok(fresh);
+    };
+    let dir = ModelDir::new(init);
+    let manifest = dir.manifest()?;
+    let init_tensors = dir.tensors()?;
+    let mut out = fresh;
+    for m in Modality::ALL {
+        if config.encoder(m).is_some() && config.encoder(m) == manifest.config.encoder(m) {
+            let tag = format!(".{m}.");
+            for (k, v) in init_tensors.0.iter().filter(|(k, _)| k.contains(&tag)) {
+                out.insert(k.clone(), v.clone());
+            }
+        } else if m == Modality::Vision {
+            return Err(Error::Config(format!(
+                "--init {}: its vision encoder differs from the configuration being trained; train with the same preset",
+                init.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The encoders a phase updates.
+enum Trainable {
+    Joint { vision: Encoder, other: Encoder },
+    Single(Encoder),
+}
+
+/// Vision and text as one module, so one optimizer updates both.
+#[derive(Module, Debug)]
+struct JointPair {
+    vision: Encoder,
+    other: Encoder,
+}
+
+fn take_trainable(model: &mut Model, phase: Phase) -> Result<Trainable> {
+    let other = model
+        .encoders
+        .slot_mut(phase.modality)
+        .take()
+        .ok_or(Error::NoEncoder(phase.modality))?;
+    if phase.joint {
+        let vision = model
+            .encoders
+            .slot_mut(Modality::Vision)
+            .take()
+            .ok_or(Error::NoEncoder(Modality::Vision))?;
+        Ok(Trainable::Joint { vision, other })
+    } else {
+        Ok(Trainable::Single(other))
+    }
+}
+
+fn put_back(model: &mut Model, phase: Phase, t: &Trainable) {
+    match t {
+        Trainable::Joint { vision, other } => {
+            *model.encoders.slot_mut(Modality::Vision) = Some(vision.clone());
+            *model.encoders.slot_mut(phase.modality) = Some(other.clone());
+        }
+        Trainable::Single(enc) => *model.encoders.slot_mut(phase.modality) = Some(enc.clone()),
+    }
+}
