@@ -102,10 +102,6 @@ impl Checkpoint {
         }
     }
 
-    pub fn model_dir(&self) -> &Path {
-        &self.model_dir
-    }
-
     fn root(&self) -> PathBuf {
         self.model_dir.join("checkpoints")
     }
