@@ -4,7 +4,7 @@
 //! Each phase is seeded by its own index and starts from the same frozen vision encoder, so
 //! the weights do not depend on `jobs` or on which phase finishes an epoch first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -118,7 +118,7 @@ struct Run<'o> {
     ckpt: Checkpoint,
     config: ModelConfig,
     opts: TrainOptions,
-    cache: std::path::PathBuf,
+    cache: PathBuf,
     phases: Vec<Phase>,
     /// Epochs of each phase.
     epochs: Vec<usize>,
