@@ -319,6 +319,78 @@ fn frozen_phases_side_by_side_give_the_same_weights_and_resume_exactly() {
     );
 }
 
+/// Keeps the observer's messages.
+#[derive(Default)]
+struct Messages(Vec<String>);
+
+impl Observer for Messages {
+    fn message(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
+}
+
+#[test]
+fn a_phase_whose_files_cannot_be_read_is_skipped_with_a_message() {
+    let device = mmbind::backend::ndarray_device();
+    let dir = tempdir();
+    let data = dir.path().join("world");
+    let cfg = WorldConfig {
+        scenes: 40,
+        seed: 3,
+        ..WorldConfig::default()
+    };
+    generate(&data, &cfg, &mut |_, _| {}).unwrap();
+    // One training recording stays readable: with none, preparing the inputs fails outright
+    // ("none of the 32 inputs could be used"); with one, there is no pair to contrast it with.
+    for entry in std::fs::read_dir(data.join("audio")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.ends_with("s0001.wav") {
+            std::fs::write(path, b"not a wav file").unwrap();
+        }
+    }
+    let opts = TrainOptions {
+        modalities: vec![Modality::Text, Modality::Audio, Modality::Imu],
+        epochs: 1,
+        batch_size: 8,
+        ..TrainOptions::default()
+    };
+    let mut obs = Messages::default();
+    let model = dir.path().join("model");
+    let summary = train(
+        &data,
+        &model,
+        ModelConfig::tiny(),
+        &opts,
+        false,
+        2,
+        &device,
+        &mut obs,
+    )
+    .unwrap();
+    assert!(!summary.interrupted);
+    assert!(
+        obs.0
+            .iter()
+            .any(|m| m == "skipping audio→vision: fewer than two training pairs could be read"),
+        "{:?}",
+        obs.0
+    );
+    let metrics = std::fs::read_to_string(model.join("metrics.jsonl")).unwrap();
+    let phases: Vec<&str> = metrics
+        .lines()
+        .map(|l| {
+            if l.contains("vision+text") {
+                "vision+text"
+            } else if l.contains("imu") {
+                "imu"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert_eq!(phases, ["vision+text", "imu"]);
+}
+
 #[test]
 fn anchor_cache_follows_the_anchor_weights() {
     let device = mmbind::backend::ndarray_device();

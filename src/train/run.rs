@@ -147,6 +147,18 @@ struct PhaseInputs {
     anchor: Option<AnchorEmbeddings>,
 }
 
+/// Stops the other phases when one panics (its panic is re-raised when its thread is joined,
+/// which would otherwise wait for them to finish).
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A poisoned lock means another phase panicked; its panic is re-raised when it is joined.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -194,6 +206,7 @@ impl Run<'_> {
 
     /// Runs queued phases one after another until the queue is empty or training stops.
     fn lane(&self, queue: &Mutex<impl Iterator<Item = (usize, PhaseInputs)>>) -> Result<()> {
+        let _stop_on_panic = StopOnPanic(&self.stop);
         loop {
             let next = lock(queue).next();
             let Some((i, inputs)) = next else {
@@ -241,9 +254,18 @@ impl Run<'_> {
         };
         let vision = features(Modality::Vision)?;
         let other = features(phase.modality)?;
-        let usable = (0..rows.len())
+        let usable: Vec<usize> = (0..rows.len())
             .filter(|&r| vision.ok[r] && other.ok[r])
             .collect();
+        if usable.len() < 2 {
+            // An epoch would take no step, and its checkpoint would overwrite the last one.
+            obs.message(&format!(
+                "skipping {}: fewer than two training pairs could be read",
+                phase.name()
+            ));
+            lock(&self.shared).state.skip(i, &self.epochs);
+            return Ok(None);
+        }
         let anchor = if phase.joint {
             None
         } else {
@@ -430,26 +452,31 @@ impl Run<'_> {
             tags.push(format!(".{}.", Modality::Vision));
         }
         let mut shared = lock(&self.shared);
+        // The new state is built aside and kept only once it is on disk: after a failed
+        // save, another phase's checkpoint must not record this epoch without its optimizer.
+        let mut tensors = shared.tensors.clone();
         for (k, v) in &phase_tensors.0 {
             if tags.iter().any(|t| k.contains(t.as_str())) {
-                shared.tensors.insert(k.clone(), v.clone());
+                tensors.insert(k.clone(), v.clone());
             }
         }
-        shared.state.epoch_done(i, steps, &self.epochs);
-        let running = shared.state.progress[i] < self.epochs[i];
-        let carried: Vec<usize> = shared
-            .state
+        let mut state = shared.state.clone();
+        state.epoch_done(i, steps, &self.epochs);
+        let running = state.progress[i] < self.epochs[i];
+        let carried: Vec<usize> = state
             .in_progress(&self.epochs)
             .into_iter()
             .filter(|&q| q != i)
             .collect();
         self.ckpt.save(
-            &shared.state,
-            &shared.tensors,
+            &state,
+            &tensors,
             running.then_some((i, optim)),
             &carried,
             metrics,
-        )
+        )?;
+        *shared = Shared { state, tensors };
+        Ok(())
     }
 }
 
