@@ -204,18 +204,24 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let compute = global.compute()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let bars = MultiProgress::new();
+    if global.quiet || !std::io::stderr().is_terminal() {
+        bars.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let notice = bars.clone();
     // The first Ctrl-C asks for a clean stop after the current step; the checkpoint of the
     // last finished epoch is already on disk.
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::Relaxed) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: stopping after this step (press Ctrl-C again to quit at once)");
+        let text = "interrupted: stopping after this step (press Ctrl-C again to quit at once)";
+        if notice.is_hidden() {
+            eprintln!("\n{text}");
+        } else {
+            let _ = notice.println(text);
+        }
     });
-    let bars = MultiProgress::new();
-    if global.quiet || !std::io::stderr().is_terminal() {
-        bars.set_draw_target(ProgressDrawTarget::hidden());
-    }
     let mut obs = CliObserver {
         quiet: global.quiet,
         bars,
