@@ -139,22 +139,19 @@ fn world_and_train_refuse_bad_shares_and_batch_sizes() {
         .assert()
         .code(2)
         .stderr(contains("'1.5' is not a fraction between 0 and 1"));
-    mmbind()
-        .args(["train", "--batch-size", "32,depth=1", "--data"])
-        .arg(dir.path())
-        .arg("--model")
-        .arg(dir.path().join("m"))
-        .assert()
-        .code(2)
-        .stderr(contains("'1' is not a batch size"));
-    mmbind()
-        .args(["train", "--jobs", "0", "--data"])
-        .arg(dir.path())
-        .arg("--model")
-        .arg(dir.path().join("m"))
-        .assert()
-        .code(2)
-        .stderr(contains("invalid value '0' for '--jobs <N>'"));
+    for (flag, value, error) in [
+        ("--batch-size", "32,depth=1", "'1' is not a batch size"),
+        ("--jobs", "0", "invalid value '0' for '--jobs <N>'"),
+    ] {
+        mmbind()
+            .args(["train", flag, value, "--data"])
+            .arg(dir.path())
+            .arg("--model")
+            .arg(dir.path().join("m"))
+            .assert()
+            .code(2)
+            .stderr(contains(error));
+    }
     assert!(!dir.path().join("w").exists() && !dir.path().join("m").exists());
 }
 

@@ -222,6 +222,13 @@ impl Run<'_> {
         }
     }
 
+    /// Marks phase `i` done without training it, and says why.
+    fn skip(&self, obs: &mut dyn Observer, i: usize, why: &str) -> Option<PhaseInputs> {
+        obs.message(&format!("skipping {}: {why}", self.phases[i].name()));
+        lock(&self.shared).state.skip(i, &self.epochs);
+        None
+    }
+
     /// Builds (or opens) phase `i`'s cached inputs; `None` if it has nothing to train on.
     fn prepare(&self, i: usize) -> Result<Option<PhaseInputs>> {
         let phase = self.phases[i];
@@ -230,12 +237,7 @@ impl Run<'_> {
             .pairs(Split::Train, Modality::Vision, phase.modality);
         let mut obs = lock(&self.obs);
         if rows.len() < 2 {
-            obs.message(&format!(
-                "skipping {}: fewer than two training pairs",
-                phase.name()
-            ));
-            lock(&self.shared).state.skip(i, &self.epochs);
-            return Ok(None);
+            return Ok(self.skip(&mut **obs, i, "fewer than two training pairs"));
         }
         let items = |m: Modality| -> Vec<Item> {
             rows.iter()
@@ -259,12 +261,7 @@ impl Run<'_> {
             .collect();
         if usable.len() < 2 {
             // An epoch would take no step, and its checkpoint would overwrite the last one.
-            obs.message(&format!(
-                "skipping {}: fewer than two training pairs could be read",
-                phase.name()
-            ));
-            lock(&self.shared).state.skip(i, &self.epochs);
-            return Ok(None);
+            return Ok(self.skip(&mut **obs, i, "fewer than two training pairs could be read"));
         }
         let anchor = if phase.joint {
             None
