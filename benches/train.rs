@@ -4,8 +4,9 @@
 //! Trains the tiny preset for 2 epochs per phase on a freshly generated world (600 scenes;
 //! 240 with --quick) and reports the second epoch of each phase (the first pays one-off
 //! costs: kernel compilation on wgpu, page faults on the feature caches). Phases run one at
-//! a time there; then, on ndarray, the frozen phases are timed one at a time against side by
-//! side (`--jobs`), from the same trained vision encoder.
+//! a time there, on one thread; then, on ndarray, one job is timed against one per core
+//! (`--jobs`): for the joint phase, vision and text on two threads; for the frozen phases,
+//! side by side, from the same trained vision encoder.
 
 mod common;
 
@@ -65,53 +66,66 @@ fn main() {
             );
         }
     }
-    frozen_phases_side_by_side(dir.path(), &world);
+    jobs_compared(dir.path(), &world);
 }
 
-/// Wall time of the four frozen phases at 1 job and at one per core, on ndarray.
-fn frozen_phases_side_by_side(dir: &std::path::Path, world: &std::path::Path) {
+/// Wall time at 1 job and at one per core, on ndarray, of the joint phase (vision and text on
+/// two threads) and of the four frozen phases (side by side, from the trained vision encoder).
+fn jobs_compared(dir: &std::path::Path, world: &std::path::Path) {
     let device = mmbind::backend::ndarray_device();
-    let anchor = dir.join("model-ndarray");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut runs = Vec::new();
-    for jobs in [1, cores.max(2)] {
-        let opts = TrainOptions {
-            modalities: vec![
+    let cases = [
+        ("vision+text", vec![Modality::Text], None),
+        (
+            "audio, depth, thermal, IMU",
+            vec![
                 Modality::Audio,
                 Modality::Depth,
                 Modality::Thermal,
                 Modality::Imu,
             ],
-            epochs: 2,
-            init: Some(anchor.clone()),
-            ..TrainOptions::default()
-        };
-        let start = std::time::Instant::now();
-        let summary = train(
-            world,
-            &dir.join(format!("frozen-{jobs}")),
-            ModelConfig::tiny(),
-            &opts,
-            false,
-            jobs,
-            &device,
-            &mut Collect::default(),
-        )
-        .expect("training");
-        runs.push((jobs, start.elapsed().as_secs_f64(), summary.content_hash));
-    }
+            Some(dir.join("model-ndarray")),
+        ),
+    ];
     println!();
-    println!("| frozen phases (ndarray) | jobs | wall s | content hash |");
+    println!("| phases (ndarray) | jobs | wall s | content hash |");
     println!("|---|---|---|---|");
-    for (jobs, s, hash) in &runs {
-        println!(
-            "| audio, depth, thermal, IMU | {jobs} | {s:.1} | {} |",
-            &hash[..16]
-        );
+    let mut ratios = Vec::new();
+    for (case, (label, modalities, init)) in cases.into_iter().enumerate() {
+        let mut runs = Vec::new();
+        for jobs in [1, cores.max(2)] {
+            let opts = TrainOptions {
+                modalities: modalities.clone(),
+                epochs: 2,
+                init: init.clone(),
+                ..TrainOptions::default()
+            };
+            let start = std::time::Instant::now();
+            let summary = train(
+                world,
+                &dir.join(format!("jobs-{case}-{jobs}")),
+                ModelConfig::tiny(),
+                &opts,
+                false,
+                jobs,
+                &device,
+                &mut Collect::default(),
+            )
+            .expect("training");
+            let s = start.elapsed().as_secs_f64();
+            println!(
+                "| {label} | {jobs} | {s:.1} | {} |",
+                &summary.content_hash[..16]
+            );
+            runs.push((s, summary.content_hash));
+        }
+        ratios.push(format!(
+            "{label}: {:.2}x faster, same weights: {}",
+            runs[0].0 / runs[1].0,
+            runs[0].1 == runs[1].1
+        ));
     }
-    println!(
-        "side by side: {:.2}x faster, same weights: {}",
-        runs[0].1 / runs[1].1,
-        runs[0].2 == runs[1].2
-    );
+    for r in ratios {
+        println!("{r}");
+    }
 }

@@ -232,7 +232,7 @@ fn max_weight_difference(a: &Path, b: &Path) -> f32 {
 }
 
 #[test]
-fn frozen_phases_side_by_side_give_the_same_weights_and_resume_exactly() {
+fn two_jobs_give_the_weights_of_one_and_resume_exactly() {
     let device = mmbind::backend::ndarray_device();
     let dir = tempdir();
     let config = ModelConfig::tiny();
@@ -260,7 +260,7 @@ fn frozen_phases_side_by_side_give_the_same_weights_and_resume_exactly() {
     assert_eq!(one.steps, two.steps);
     assert_eq!(
         one.content_hash, two.content_hash,
-        "phases side by side give the same weights as one at a time"
+        "vision and text on two threads, then the frozen phases side by side, give the weights of one job"
     );
 
     // Stop while both frozen phases run: each has taken about one epoch of steps, so the

@@ -59,9 +59,10 @@ pub struct TrainArgs {
     /// Start from this model directory (e.g. an imported ImageBind); its vision encoder stays frozen.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
-    /// Frozen phases (audio, depth, ... bound to the trained vision encoder) to run at once.
-    /// They are independent, and one keeps about one CPU core busy. Default: the number of
-    /// cores with the ndarray backend, 1 with wgpu. The weights are the same for any value.
+    /// Threads to train on: frozen phases (audio, depth, ... bound to the trained vision
+    /// encoder) to run at once, and from 2 up, vision and text on two threads in the joint
+    /// phase. One phase keeps about one CPU core busy. Default: the number of cores with the
+    /// ndarray backend, 1 with wgpu. The weights are the same for any value.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 }

@@ -4,6 +4,7 @@
 mod anchor;
 mod checkpoint;
 mod features;
+mod joint;
 mod loss;
 mod run;
 

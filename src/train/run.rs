@@ -1,8 +1,9 @@
 //! Running the phases. The joint vision+text phase goes first and alone: it shapes the space
-//! every other modality binds to. The frozen phases only read that space, so they run side by
-//! side, `jobs` at a time: one phase's steps are small tensors that keep about one core busy.
-//! Each phase is seeded by its own index and starts from the same frozen vision encoder, so
-//! the weights do not depend on `jobs` or on which phase finishes an epoch first.
+//! every other modality binds to (with `jobs` ≥ 2, its two encoders run on two threads; see
+//! `joint`). The frozen phases only read that space, so they run side by side, `jobs` at a
+//! time: one phase's steps are small tensors that keep about one core busy. Each phase is
+//! seeded by its own index and starts from the same frozen vision encoder, so the weights do
+//! not depend on `jobs` or on which phase finishes an epoch first.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use mmbind_modalities::Modality;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
+use super::joint::joint_step;
 use super::{
     AnchorEmbeddings, Checkpoint, EpochMetrics, Features, Observer, Phase, TrainOptions,
     TrainState, TrainSummary, anchor_embeddings, anchor_hash, cache_dir, learning_rate, phases,
@@ -32,7 +34,8 @@ use crate::{Error, Result};
 
 /// Trains into `model_dir`. With `resume`, continues exactly from the last checkpoint
 /// there. `device` is a plain (non-autodiff) device; gradients run on its autodiff twin.
-/// Up to `jobs` frozen phases train at once (see the module doc).
+/// Up to `jobs` frozen phases train at once (see the module doc); with two or more, the
+/// joint phase runs vision and text on two threads.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     data: &Path,
@@ -87,8 +90,9 @@ pub fn train(
         obs: Mutex::new(obs),
         stop: AtomicBool::new(false),
         steps_run: AtomicUsize::new(0),
+        jobs,
     };
-    run.all(jobs)?;
+    run.all()?;
     let steps = run.steps_run.load(Ordering::Relaxed);
     if run.stop.load(Ordering::Relaxed) {
         return Ok(TrainSummary {
@@ -129,6 +133,8 @@ struct Run<'o> {
     /// Set when the observer asks to stop or a phase fails: every phase stops after its step.
     stop: AtomicBool,
     steps_run: AtomicUsize,
+    /// Threads to train on: frozen phases side by side, or vision and text of the joint one.
+    jobs: usize,
 }
 
 /// The state of the last checkpoint: every phase's finished epochs and the weights as of them.
@@ -165,7 +171,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Run<'_> {
-    fn all(&self, jobs: usize) -> Result<()> {
+    fn all(&self) -> Result<()> {
         let pending: Vec<usize> = {
             let shared = lock(&self.shared);
             (0..self.phases.len())
@@ -190,7 +196,7 @@ impl Run<'_> {
                 lanes.push((i, inputs));
             }
         }
-        let workers = jobs.clamp(1, lanes.len().max(1));
+        let workers = self.jobs.clamp(1, lanes.len().max(1));
         let queue = Mutex::new(lanes.into_iter());
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
@@ -337,57 +343,54 @@ impl Run<'_> {
                 let x = other.batch(batch, &self.ad);
                 let v_input = phase.joint.then(|| vision.batch(batch, &self.ad));
                 let t1 = Instant::now();
-                let logits = match (&trainable, &anchor) {
+                let (loss_value, grads, t2) = match (&trainable, &anchor) {
                     (
                         Trainable::Joint {
                             vision: venc,
                             other: enc,
                         },
                         _,
-                    ) => {
-                        let v = venc.forward(v_input.expect("joint phase has vision input"))?;
-                        v.matmul(enc.forward(x)?.transpose())
-                    }
+                    ) => joint_step(
+                        venc,
+                        enc,
+                        v_input.expect("joint phase has vision input"),
+                        x,
+                        &self.ad,
+                        self.jobs > 1,
+                    )?,
                     (Trainable::Single(enc), Some(anchor)) => {
                         let v = Tensor::<2>::from_data(
                             TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
                             &self.ad,
                         );
-                        enc.forward(x)?.matmul(v.transpose())
+                        let loss = symmetric_info_nce(enc.forward(x)?.matmul(v.transpose()));
+                        let value = f64::from(loss.clone().into_scalar::<f32>());
+                        let t2 = Instant::now();
+                        (value, GradientsParams::from_grads(loss.backward(), enc), t2)
                     }
                     (Trainable::Single(_), None) => {
                         unreachable!("a single-encoder phase has an anchor")
                     }
                 };
-                let loss = symmetric_info_nce(logits);
-                let t2 = Instant::now();
-                let loss_value = loss
-                    .clone()
-                    .into_data()
-                    .convert::<f64>()
-                    .try_into_vec::<f64>()
-                    .expect("scalar")[0];
-                let grads = loss.backward();
                 trainable = match trainable {
                     Trainable::Joint {
                         vision: v,
                         other: o,
                     } => {
-                        let pair = JointPair {
-                            vision: v,
-                            other: o,
-                        };
-                        let g = GradientsParams::from_grads(grads, &pair);
-                        let pair = optim.step(lr, pair, g);
+                        let pair = optim.step(
+                            lr,
+                            JointPair {
+                                vision: v,
+                                other: o,
+                            },
+                            grads,
+                        );
                         Trainable::Joint {
                             vision: pair.vision,
                             other: pair.other,
                         }
                     }
-                    Trainable::Single(enc) => {
-                        let g = GradientsParams::from_grads(grads, &enc);
-                        Trainable::Single(optim.step(lr, enc, g))
-                    }
+                    Trainable::Single(enc) => Trainable::Single(optim.step(lr, enc, grads)),
                 };
                 let t3 = Instant::now();
                 t_load += (t1 - t0).as_secs_f64();

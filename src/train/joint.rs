@@ -1,0 +1,184 @@
+//! The joint vision+text step, with the two encoders on two threads.
+//!
+//! Vision and text meet only at the loss. So the loss's gradient with respect to each side's
+//! embeddings (a `[batch, dim]` tensor) is computed first, and each side then pushes it back
+//! through its own encoder, beside the other: the same gradients as one backward pass through
+//! everything, in about the time of the slower side. One step of the tiny preset keeps about
+//! 1.2 cores busy with the sides one after the other.
+
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+
+use super::symmetric_info_nce;
+use crate::Result;
+use crate::nn::{Encoder, EncoderInput};
+
+/// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`), the gradients of both
+/// encoders' parameters, and when the forward passes ended. `parallel` runs the two sides on
+/// two threads; the gradients are the same either way.
+pub(super) fn joint_step(
+    vision: &Encoder,
+    text: &Encoder,
+    vision_input: EncoderInput,
+    text_input: EncoderInput,
+    device: &Device,
+    parallel: bool,
+) -> Result<(f64, GradientsParams, Instant)> {
+    let (v, t) = both(
+        parallel,
+        || vision.forward(vision_input),
+        || text.forward(text_input),
+    );
+    let (v, t) = (v?, t?);
+    let (v_leaf, t_leaf) = (
+        v.clone().detach().require_grad(),
+        t.clone().detach().require_grad(),
+    );
+    let loss = symmetric_info_nce(v_leaf.clone().matmul(t_leaf.clone().transpose()));
+    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+    let forward_done = Instant::now();
+    let at_loss = loss.backward();
+    let upstream = |leaf: &Tensor<2>| {
+        let g = leaf
+            .grad(&at_loss)
+            .expect("the embeddings take part in the loss");
+        Tensor::<2>::from_data(g.into_data(), device)
+    };
+    let (g_v, g_t) = (upstream(&v_leaf), upstream(&t_leaf));
+    // Σ(embedding ⊙ upstream) has the upstream tensor as its gradient at the embeddings.
+    let (mut grads, text_grads) = both(
+        parallel,
+        || GradientsParams::from_grads((v * g_v).sum().backward(), vision),
+        || GradientsParams::from_grads((t * g_t).sum().backward(), text),
+    );
+    text.visit(&mut MoveGrads {
+        from: text_grads,
+        into: &mut grads,
+    });
+    Ok((loss_value, grads, forward_done))
+}
+
+/// `(a(), b())`, on two threads when `parallel`.
+fn both<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    if !parallel {
+        return (a(), b());
+    }
+    std::thread::scope(|s| {
+        let a = s.spawn(a);
+        let b = b();
+        (a.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), b)
+    })
+}
+
+/// Moves one module's parameter gradients into another set.
+struct MoveGrads<'a> {
+    from: GradientsParams,
+    into: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for MoveGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.from.remove::<D>(param.id) {
+            self.into.register(param.id, g);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, Int, TensorData};
+    use mmbind_modalities::Modality;
+
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::model::Model;
+
+    /// The largest difference between two gradient sets over one module's parameters, the
+    /// largest gradient, and how many parameters both sets hold.
+    struct Compare<'a> {
+        a: &'a GradientsParams,
+        b: &'a GradientsParams,
+        diff: f32,
+        scale: f32,
+        both: usize,
+    }
+
+    impl ModuleVisitor for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let (Some(a), Some(b)) = (self.a.get::<D>(param.id), self.b.get::<D>(param.id)) else {
+                return;
+            };
+            self.both += 1;
+            let diff: f32 = (a.clone() - b).abs().max().into_scalar();
+            let scale: f32 = a.abs().max().into_scalar();
+            self.diff = self.diff.max(diff);
+            self.scale = self.scale.max(scale);
+        }
+    }
+
+    fn compare(m: &Encoder, a: &GradientsParams, b: &GradientsParams) -> (f32, f32, usize) {
+        let mut c = Compare {
+            a,
+            b,
+            diff: 0.0,
+            scale: 0.0,
+            both: 0,
+        };
+        m.visit(&mut c);
+        (c.diff, c.scale, c.both)
+    }
+
+    #[test]
+    fn vision_and_text_on_two_threads_get_the_gradients_of_one_backward_pass() {
+        let ad = crate::backend::ndarray_device().autodiff();
+        let mut model = Model::random(ModelConfig::tiny(), 5, &ad).unwrap();
+        let vision = model.encoders.slot_mut(Modality::Vision).take().unwrap();
+        let text = model.encoders.slot_mut(Modality::Text).take().unwrap();
+        let images = Tensor::<4>::random([6, 3, 64, 64], Distribution::Normal(0.0, 1.0), &ad);
+        let ids: Vec<i64> = (0..6 * 32)
+            .map(|i| (i * 7919 % 49_000) as i64 + 1)
+            .collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [6, 32]), &ad);
+
+        let v = vision.forward(EncoderInput::Image(images.clone())).unwrap();
+        let t = text.forward(EncoderInput::Ids(ids.clone())).unwrap();
+        let loss = symmetric_info_nce(v.matmul(t.transpose()));
+        let expected_loss = f64::from(loss.clone().into_scalar::<f32>());
+        let mut g = loss.backward();
+        let direct = [
+            GradientsParams::from_module(&mut g, &vision),
+            GradientsParams::from_module(&mut g, &text),
+        ];
+
+        let step = |parallel| {
+            joint_step(
+                &vision,
+                &text,
+                EncoderInput::Image(images.clone()),
+                EncoderInput::Ids(ids.clone()),
+                &ad,
+                parallel,
+            )
+            .unwrap()
+        };
+        let (loss_one, one, _) = step(false);
+        let (loss_two, two, _) = step(true);
+        assert_eq!(loss_one, expected_loss);
+        assert_eq!(loss_two, expected_loss);
+        for (m, direct) in [(&vision, &direct[0]), (&text, &direct[1])] {
+            let (diff, _, n) = compare(m, &one, &two);
+            assert!(n > 10, "{n} parameters compared");
+            assert_eq!(diff, 0.0, "one thread and two differ");
+            let (diff, scale, n) = compare(m, direct, &one);
+            assert!(n > 10, "{n} parameters compared");
+            assert!(scale > 0.0, "no gradient reached the encoder");
+            assert!(
+                diff <= 1e-5 * scale,
+                "off by {diff} (largest gradient {scale})"
+            );
+        }
+    }
+}
