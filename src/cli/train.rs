@@ -102,7 +102,12 @@ impl Observer for CliObserver {
     }
     fn step(&mut self, phase: &Phase, step: usize, loss: f64, samples_per_s: f64) {
         if let Some(b) = self.running.get(&phase.name()) {
+            let resumed = b.position() == 0 && step > 1;
             b.set_position(step as u64);
+            if resumed {
+                // Its rate and ETA count from here, not from step 0.
+                b.reset_eta();
+            }
             b.set_message(format!(
                 "{} · loss {loss:.3} · {samples_per_s:.0} samples/s",
                 phase.name()
