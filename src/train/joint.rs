@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
 use super::symmetric_info_nce;
 use crate::Result;
@@ -25,7 +25,6 @@ pub(super) fn joint_step(
     text: &Encoder,
     vision_input: EncoderInput,
     text_input: EncoderInput,
-    device: &Device,
     parallel: bool,
 ) -> Result<(f64, GradientsParams, Instant)> {
     let (v, t) = both(
@@ -42,11 +41,10 @@ pub(super) fn joint_step(
     let loss_value = f64::from(loss.clone().into_scalar::<f32>());
     let forward_done = Instant::now();
     let at_loss = loss.backward();
+    // Gradients come without autodiff, so each side's product below treats them as constants.
     let upstream = |leaf: &Tensor<2>| {
-        let g = leaf
-            .grad(&at_loss)
-            .expect("the embeddings take part in the loss");
-        Tensor::<2>::from_data(g.into_data(), device)
+        leaf.grad(&at_loss)
+            .expect("the embeddings take part in the loss")
     };
     let (g_v, g_t) = (upstream(&v_leaf), upstream(&t_leaf));
     // Σ(embedding ⊙ upstream) has the upstream tensor as its gradient at the embeddings.
@@ -160,7 +158,6 @@ mod tests {
                 &text,
                 EncoderInput::Image(images.clone()),
                 EncoderInput::Ids(ids.clone()),
-                &ad,
                 parallel,
             )
             .unwrap()

@@ -355,7 +355,6 @@ impl Run<'_> {
                         enc,
                         v_input.expect("joint phase has vision input"),
                         x,
-                        &self.ad,
                         self.jobs > 1,
                     )?,
                     (Trainable::Single(enc), Some(anchor)) => {
