@@ -13,7 +13,7 @@ mod common;
 use mmbind::Modality;
 use mmbind::backend::{self, BackendChoice};
 use mmbind::config::ModelConfig;
-use mmbind::train::{EpochMetrics, Observer, TrainOptions, train};
+use mmbind::train::{EpochMetrics, Observer, TrainOptions, Training};
 
 #[derive(Default)]
 struct Collect(Vec<EpochMetrics>);
@@ -48,17 +48,9 @@ fn main() {
         let model = dir
             .path()
             .join(format!("model-{}", name.split(' ').next().unwrap_or("x")));
-        train(
-            &world,
-            &model,
-            ModelConfig::tiny(),
-            &opts,
-            false,
-            1,
-            &device,
-            &mut obs,
-        )
-        .expect("training");
+        Training::new(&world, &model, ModelConfig::tiny(), opts.clone())
+            .run(&device, &mut obs)
+            .expect("training");
         for m in obs.0.iter().filter(|m| m.epoch == 2) {
             println!(
                 "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
@@ -101,16 +93,14 @@ fn jobs_compared(dir: &std::path::Path, world: &std::path::Path) {
                 ..TrainOptions::default()
             };
             let start = std::time::Instant::now();
-            let summary = train(
+            let summary = Training::new(
                 world,
                 &dir.join(format!("jobs-{case}-{jobs}")),
                 ModelConfig::tiny(),
-                &opts,
-                false,
-                jobs,
-                &device,
-                &mut Collect::default(),
+                opts,
             )
+            .jobs(jobs)
+            .run(&device, &mut Collect::default())
             .expect("training");
             let s = start.elapsed().as_secs_f64();
             println!(

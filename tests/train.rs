@@ -13,8 +13,8 @@ use mmbind::embed::{Embedder, Item};
 use mmbind::model::Model;
 use mmbind::nn::Encoder;
 use mmbind::train::{
-    Features, Observer, Phase, TrainOptions, anchor_embeddings, anchor_hash, symmetric_info_nce,
-    train,
+    Features, Observer, Phase, TrainOptions, Training, anchor_embeddings, anchor_hash,
+    symmetric_info_nce,
 };
 use mmbind::weights::ModelDir;
 use mmbind_world::{WorldConfig, generate};
@@ -119,60 +119,29 @@ fn resuming_equals_uninterrupted_training_and_models_reload() {
     let dir = tempdir();
     let (full, parts) = (dir.path().join("full"), dir.path().join("parts"));
     let config = ModelConfig::tiny();
-    let summary = train(
-        world(),
-        &full,
-        config.clone(),
-        &opts(),
-        false,
-        1,
-        &device,
-        &mut Quiet,
-    )
-    .unwrap();
+    let summary = Training::new(world(), &full, config.clone(), opts())
+        .run(&device, &mut Quiet)
+        .unwrap();
     assert!(!summary.interrupted && summary.steps > 4);
 
     // Stop one step into the second epoch of the first phase: the epoch-1 checkpoint stays.
     let steps_per_epoch = summary.steps / 4;
-    let stopped = train(
-        world(),
-        &parts,
-        config.clone(),
-        &opts(),
-        false,
-        1,
-        &device,
-        &mut StopAt {
-            step: steps_per_epoch + 1,
-            seen: 0,
-        },
-    )
-    .unwrap();
+    let mut stop = StopAt {
+        step: steps_per_epoch + 1,
+        seen: 0,
+    };
+    let stopped = Training::new(world(), &parts, config.clone(), opts())
+        .run(&device, &mut stop)
+        .unwrap();
     assert!(stopped.interrupted);
-    let err = train(
-        world(),
-        &parts,
-        config.clone(),
-        &opts(),
-        false,
-        1,
-        &device,
-        &mut Quiet,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = Training::new(world(), &parts, config.clone(), opts())
+        .run(&device, &mut Quiet)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--resume"), "{err}");
-    let resumed = train(
-        world(),
-        &parts,
-        config,
-        &opts(),
-        true,
-        1,
-        &device,
-        &mut Quiet,
-    )
-    .unwrap();
+    let resumed = Training::resume(world(), &parts)
+        .run(&device, &mut Quiet)
+        .unwrap();
     assert_eq!(
         stopped.steps - 1 + resumed.steps,
         summary.steps,
@@ -243,16 +212,14 @@ fn two_jobs_give_the_weights_of_one_and_resume_exactly() {
         ..TrainOptions::default()
     };
     let run = |name: &str, jobs: usize, obs: &mut dyn Observer| {
-        train(
+        Training::new(
             world(),
             &dir.path().join(name),
             config.clone(),
-            &opts,
-            false,
-            jobs,
-            &device,
-            obs,
+            opts.clone(),
         )
+        .jobs(jobs)
+        .run(&device, obs)
         .unwrap()
     };
     let one = run("one", 1, &mut Quiet);
@@ -297,17 +264,10 @@ fn two_jobs_give_the_weights_of_one_and_resume_exactly() {
             "phase {q} after {done} of 2 epochs"
         );
     }
-    let resumed = train(
-        world(),
-        &dir.path().join("parts"),
-        config.clone(),
-        &opts,
-        true,
-        2,
-        &device,
-        &mut Quiet,
-    )
-    .unwrap();
+    let resumed = Training::resume(world(), &dir.path().join("parts"))
+        .jobs(2)
+        .run(&device, &mut Quiet)
+        .unwrap();
     assert!(!resumed.interrupted);
     let worst = max_weight_difference(&dir.path().join("one"), &dir.path().join("parts"));
     assert!(worst <= 1e-6, "resumed weights differ by {worst}");
@@ -356,17 +316,10 @@ fn a_phase_whose_files_cannot_be_read_is_skipped_with_a_message() {
     };
     let mut obs = Messages::default();
     let model = dir.path().join("model");
-    let summary = train(
-        &data,
-        &model,
-        ModelConfig::tiny(),
-        &opts,
-        false,
-        2,
-        &device,
-        &mut obs,
-    )
-    .unwrap();
+    let summary = Training::new(&data, &model, ModelConfig::tiny(), opts)
+        .jobs(2)
+        .run(&device, &mut obs)
+        .unwrap();
     assert!(!summary.interrupted);
     assert!(
         obs.0

@@ -11,7 +11,7 @@ use mmbind_modalities::Modality;
 use super::report::progress_bar;
 use super::{GlobalArgs, Outcome};
 use crate::config::ModelConfig;
-use crate::train::{EpochMetrics, Observer, Phase, TrainOptions, train};
+use crate::train::{EpochMetrics, Observer, Phase, TrainOptions, Training};
 
 /// Train the binding on a paired dataset.
 ///
@@ -238,16 +238,12 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         .jobs
         .map_or_else(|| default_jobs(compute.backend), usize::from);
     let start = std::time::Instant::now();
-    let summary = train(
-        &args.data,
-        &args.model,
-        config,
-        &opts,
-        args.resume,
-        jobs,
-        &compute.device,
-        &mut obs,
-    )?;
+    let training = if args.resume {
+        Training::resume(&args.data, &args.model)
+    } else {
+        Training::new(&args.data, &args.model, config, opts)
+    };
+    let summary = training.jobs(jobs).run(&compute.device, &mut obs)?;
     for (_, b) in obs.running.drain() {
         b.finish_and_clear();
     }

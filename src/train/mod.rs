@@ -12,7 +12,7 @@ pub use anchor::{AnchorEmbeddings, anchor_embeddings, anchor_hash};
 pub use checkpoint::{Checkpoint, TrainState};
 pub use features::{Features, cache_dir};
 pub use loss::{learning_rate, symmetric_info_nce};
-pub use run::train;
+pub use run::Training;
 
 use std::path::PathBuf;
 

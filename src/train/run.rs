@@ -32,34 +32,79 @@ use crate::nn::Encoder;
 use crate::weights::{ModelDir, Provenance, TensorMap};
 use crate::{Error, Result};
 
-/// Trains into `model_dir`. With `resume`, continues exactly from the last checkpoint
-/// there. `device` is a plain (non-autodiff) device; gradients run on its autodiff twin.
-/// Up to `jobs` frozen phases train at once (see the module doc); with two or more, the
-/// joint phase runs vision and text on two threads.
-#[allow(clippy::too_many_arguments)]
-pub fn train(
-    data: &Path,
-    model_dir: &Path,
-    config: ModelConfig,
-    opts: &TrainOptions,
-    resume: bool,
+/// A training run to start or to resume: `Training::new(data, model_dir, config, options)`
+/// or `Training::resume(data, model_dir)`, then `.jobs(n)` and `.run(device, observer)`.
+pub struct Training<'a> {
+    data: &'a Path,
+    model_dir: &'a Path,
+    /// `None` resumes from the checkpoint in `model_dir`, which holds the config and options.
+    fresh: Option<(ModelConfig, TrainOptions)>,
     jobs: usize,
-    device: &Device,
-    obs: &mut dyn Observer,
-) -> Result<TrainSummary> {
+}
+
+impl<'a> Training<'a> {
+    /// A new run; `model_dir` must not hold one already.
+    pub fn new(
+        data: &'a Path,
+        model_dir: &'a Path,
+        config: ModelConfig,
+        options: TrainOptions,
+    ) -> Self {
+        Self {
+            data,
+            model_dir,
+            fresh: Some((config, options)),
+            jobs: 1,
+        }
+    }
+
+    /// Continues exactly from the last checkpoint in `model_dir`, with its config and options.
+    pub fn resume(data: &'a Path, model_dir: &'a Path) -> Self {
+        Self {
+            data,
+            model_dir,
+            fresh: None,
+            jobs: 1,
+        }
+    }
+
+    /// Threads to train on (default 1): up to `jobs` frozen phases at once (see the module
+    /// doc); with two or more, the joint phase runs vision and text on two threads. The
+    /// weights do not depend on it.
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Trains into the model directory. `device` is a plain (non-autodiff) device; gradients
+    /// run on its autodiff twin.
+    pub fn run(self, device: &Device, obs: &mut dyn Observer) -> Result<TrainSummary> {
+        train(self, device, obs)
+    }
+}
+
+fn train(job: Training<'_>, device: &Device, obs: &mut dyn Observer) -> Result<TrainSummary> {
+    let Training {
+        data,
+        model_dir,
+        fresh,
+        jobs,
+    } = job;
     let dataset = Dataset::open(data)?;
     let ckpt = Checkpoint::new(model_dir);
-    let (mut state, tensors) = if resume {
-        ckpt.load()?
-    } else {
-        if ckpt.exists() {
-            return Err(Error::ModelDir {
+    let resume = fresh.is_none();
+    let (mut state, tensors) = match fresh {
+        None => ckpt.load()?,
+        Some((config, opts)) => {
+            if ckpt.exists() {
+                return Err(Error::ModelDir {
                 path: model_dir.to_path_buf(),
                 reason: "already holds a training run; pass --resume to continue it or choose another directory".into(),
             });
+            }
+            let tensors = initial_tensors(&config, &opts, device)?;
+            (TrainState::new(config, opts), tensors)
         }
-        let tensors = initial_tensors(&config, opts, device)?;
-        (TrainState::new(config, opts.clone()), tensors)
     };
     state.config.validate().map_err(Error::Config)?;
     let phases = phases(&state.options);
