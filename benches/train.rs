@@ -25,6 +25,8 @@ impl Observer for Collect {
 }
 
 fn main() {
+    // As `mmbind train` does: each training thread does its own matrix products.
+    backend::limit_matmul_threads(1);
     let quick = common::quick();
     let (dir, world) = common::world(if quick { 240 } else { 600 });
     let mut devices = vec![("ndarray".to_string(), mmbind::backend::ndarray_device())];

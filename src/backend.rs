@@ -40,6 +40,20 @@ pub fn ndarray_device() -> Device {
     Device::ndarray()
 }
 
+/// Caps the threads that each of ndarray's matrix products may split over (matrixmultiply's
+/// pool, read once per process from `MATMUL_NUM_THREADS`, which wins when already set). Call it
+/// before anything computes, while the process has one thread: it sets an environment variable.
+///
+/// Training runs `--jobs` threads of small products (tiny preset: a few thousand rows by 64),
+/// and handing each product to the pool cost more than it saved: frozen phases two at a time
+/// trained 1.31× faster with one thread per product (220 against 166 samples/s, same losses).
+pub fn limit_matmul_threads(threads: usize) {
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        // SAFETY: the caller runs this before any other thread exists.
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.max(1).to_string()) };
+    }
+}
+
 /// The wgpu adapter found at start-up (wgpu's runtime can be initialised once per process).
 #[derive(Debug, Clone)]
 struct WgpuProbe {

@@ -61,7 +61,8 @@ pub struct TrainArgs {
     pub init: Option<PathBuf>,
     /// Threads to train on: frozen phases (audio, depth, ... bound to the trained vision
     /// encoder) to run at once, and from 2 up, vision and text on two threads in the joint
-    /// phase. One phase keeps about one CPU core busy. Default: the number of cores with the
+    /// phase. One phase keeps about one CPU core busy: its matrix products stay on its own
+    /// thread (set MATMUL_NUM_THREADS to split them). Default: the number of cores with the
     /// ndarray backend, 1 with wgpu. The weights are the same for any value.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
