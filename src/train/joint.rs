@@ -60,16 +60,17 @@ pub(super) fn joint_step(
     Ok((loss_value, grads, forward_done))
 }
 
-/// `(a(), b())`, on two threads when `parallel`.
-fn both<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+/// `(a(), b())`, on two threads of the current rayon pool when `parallel` (the joint phase
+/// runs in a pool of two; see `run::lane_pool`).
+fn both<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
     if !parallel {
         return (a(), b());
     }
-    std::thread::scope(|s| {
-        let a = s.spawn(a);
-        let b = b();
-        (a.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), b)
-    })
+    rayon::join(a, b)
 }
 
 /// Moves one module's parameter gradients into another set.

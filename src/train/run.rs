@@ -198,6 +198,19 @@ struct PhaseInputs {
     anchor: Option<AnchorEmbeddings>,
 }
 
+/// The rayon pool a lane of training runs in. burn-ndarray splits each tensor op over the
+/// current rayon pool; called from a thread outside any pool, every op is handed to a worker
+/// while the caller waits, two context switches per op (about a fifth of a depth step's time in
+/// `perf`). Inside its own pool, a lane's ops stay on its threads: one per frozen phase, two for
+/// the joint phase's vision and text. Measured: see `Run::all`.
+fn lane_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("mmbind-train-{i}"))
+        .build()
+        .map_err(|e| Error::Backend(format!("cannot start training threads: {e}")))
+}
+
 /// Stops the other phases when one panics (its panic is re-raised when its thread is joined,
 /// which would otherwise wait for them to finish).
 struct StopOnPanic<'a>(&'a AtomicBool);
@@ -227,7 +240,8 @@ impl Run<'_> {
             pending.into_iter().partition(|&i| self.phases[i].joint);
         for i in joint {
             if let Some(inputs) = self.prepare(i)? {
-                self.phase(i, inputs)?;
+                let threads = if self.jobs >= 2 { 2 } else { 1 };
+                lane_pool(threads)?.install(|| self.phase(i, inputs))?;
             }
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
@@ -245,7 +259,7 @@ impl Run<'_> {
         let queue = Mutex::new(lanes.into_iter());
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
-                .map(|_| s.spawn(|| self.lane(&queue)))
+                .map(|_| s.spawn(|| lane_pool(1)?.install(|| self.lane(&queue))))
                 .collect();
             handles
                 .into_iter()
