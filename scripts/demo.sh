@@ -9,11 +9,10 @@ scenes=${MMBIND_DEMO_SCENES:-6000}
 # Most of the time budget goes to vision+text: every other modality binds to its vision space
 # (6 → 8 epochs took text→vision P@1 from 0.85 to 0.91; 7 and 8 now measure the same, 0.90
 # and 0.89). The frozen phases run two at a time; depth and thermal learn slowest and get
-# the most epochs (on the demo's vision encoder, zero-shot depth 0.49 / 0.60 / 0.75 after
-# 3 / 5 / 8 epochs, thermal 0.75 / 0.85 / 0.88). Depth's 6 epochs and then IMU's 5 take
-# about as long as audio's and thermal's, so the two lanes end together; 8 for depth would
-# take the demo past 10 minutes when this host runs slow.
-epochs=${MMBIND_DEMO_EPOCHS:-3,text=7,thermal=5,depth=6,imu=5}
+# the most epochs (on the demo's vision encoder, zero-shot depth 0.62 / 0.70 / 0.74 after
+# 6 / 8 / 10 epochs, thermal 0.86 / 0.88 after 5 / 7). Depth's 10 epochs take about as long
+# as audio's 3, thermal's 7 and IMU's 5 together, so the two lanes end together.
+epochs=${MMBIND_DEMO_EPOCHS:-3,text=7,thermal=7,depth=10,imu=5}
 lr=${MMBIND_DEMO_LR:-2e-3}
 # Depth and IMU learn more from twice the steps at half the batch, for the same time on depth.
 batch=${MMBIND_DEMO_BATCH:-32,depth=16,imu=16}

@@ -4,8 +4,9 @@
 //! embeddings (a `[batch, dim]` tensor) is computed first, and each side then pushes it back
 //! through its own encoder, beside the other: the same gradients as one backward pass through
 //! everything, in about the time of the slower side. Measured on the demo (tiny preset, batch
-//! 32): 31 s per epoch against 37 s with the sides one after the other; the AdamW step after
-//! it, mostly over the 3.2 M-parameter token table, stays serial.
+//! 32, each side on a thread of the phase's rayon pool): one epoch in 27.6 s against 41.4 s
+//! with the sides one after the other (174 against 116 samples/s, same weights); the AdamW
+//! step after it, mostly over the 3.2 M-parameter token table, stays serial.
 
 use std::time::Instant;
 
