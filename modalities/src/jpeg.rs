@@ -147,15 +147,9 @@ impl Decoder {
                     pos = self.scan(seg, data, pos)?;
                     self.scans += 1;
                 }
-                0xE0 => {
-                    if seg.len() >= 14 && seg.starts_with(b"JFIF\0") {
-                        self.saw_jfif = true;
-                    }
-                }
-                0xEE => {
-                    if seg.len() >= 12 && seg.starts_with(b"Adobe") {
-                        self.adobe_transform = Some(seg[11]);
-                    }
+                0xE0 if seg.len() >= 14 && seg.starts_with(b"JFIF\0") => self.saw_jfif = true,
+                0xEE if seg.len() >= 12 && seg.starts_with(b"Adobe") => {
+                    self.adobe_transform = Some(seg[11]);
                 }
                 _ => {}
             }
@@ -926,7 +920,7 @@ fn upsample(c: &Component, plane: &[u8], stride: usize, frame: &Frame) -> Vec<u8
     let row = |y: usize| &plane[y * stride..y * stride + dw];
     // The context rows above the first and below the last are copies of those rows.
     let neighbour = |y: usize| {
-        if y % 2 == 0 {
+        if y.is_multiple_of(2) {
             (y / 2).saturating_sub(1)
         } else {
             (y / 2 + 1).min(dh - 1)

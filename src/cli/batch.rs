@@ -120,11 +120,14 @@ struct ClassifyRequest {
     top_k: Option<usize>,
 }
 
+/// A classification's label set: (labels, prompt templates).
+type LabelSet = (Vec<String>, Vec<String>);
+
 struct Server<'a> {
     embedder: Embedder<'a>,
     index: Option<&'a Index>,
     /// Label embeddings by (labels, templates): scripts classify many inputs against the same labels.
-    labels: HashMap<(Vec<String>, Vec<String>), Vec<Vec<f32>>>,
+    labels: HashMap<LabelSet, Vec<Vec<f32>>>,
 }
 
 impl Server<'_> {

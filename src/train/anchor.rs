@@ -59,7 +59,7 @@ pub fn anchor_embeddings(
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        if !vision.is_empty() && data.len() % vision.len() == 0 {
+        if !vision.is_empty() && data.len().is_multiple_of(vision.len()) {
             return Ok(AnchorEmbeddings {
                 dim: data.len() / vision.len(),
                 data,
