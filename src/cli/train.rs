@@ -59,11 +59,12 @@ pub struct TrainArgs {
     /// Start from this model directory (e.g. an imported ImageBind); its vision encoder stays frozen.
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
-    /// Threads to train on: frozen phases (audio, depth, ... bound to the trained vision
-    /// encoder) to run at once, and from 2 up, vision and text on two threads in the joint
-    /// phase. One phase keeps about one CPU core busy: its matrix products stay on its own
-    /// thread (set MATMUL_NUM_THREADS to split them). Default: the number of cores with the
-    /// ndarray backend, 1 with wgpu. The weights are the same for any value.
+    /// Threads to train on. Up to N frozen phases (audio, depth, ... bound to the trained
+    /// vision encoder) run at once, sharing the N threads; from 2 up, the joint phase runs
+    /// vision and text side by side. One tiny-preset phase keeps about one core busy. Matrix
+    /// products stay on the thread that asks for them (set MATMUL_NUM_THREADS to split them).
+    /// Default: the number of cores with the ndarray backend, 1 with wgpu. The weights are
+    /// the same for any value.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 }
