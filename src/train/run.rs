@@ -97,10 +97,12 @@ fn train(job: Training<'_>, device: &Device, obs: &mut dyn Observer) -> Result<T
         None => ckpt.load()?,
         Some((config, opts)) => {
             if ckpt.exists() {
+                let reason = "already holds a training run; pass --resume to continue it or \
+                              choose another directory";
                 return Err(Error::ModelDir {
-                path: model_dir.to_path_buf(),
-                reason: "already holds a training run; pass --resume to continue it or choose another directory".into(),
-            });
+                    path: model_dir.to_path_buf(),
+                    reason: reason.into(),
+                });
             }
             let tensors = initial_tensors(&config, &opts, device)?;
             (TrainState::new(config, opts), tensors)
