@@ -2,16 +2,36 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use burn::tensor::{Device, Tensor};
 use mmbind::backend::{self, BackendChoice};
 use safetensors::{Dtype, SafeTensors};
 
+/// A fixture file's path. Large fixtures are stored gzipped (`NAME.gz`, to keep the repository
+/// small) and unpacked once per test process into cargo's scratch directory for tests.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    let stored = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let gz = stored.join(format!("{name}.gz"));
+    if !gz.is_file() {
+        return stored.join(name);
+    }
+    static UNPACKED: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut unpacked = UNPACKED.lock().unwrap_or_else(|e| e.into_inner());
+    unpacked
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+            std::fs::create_dir_all(&dir).unwrap();
+            let out = dir.join(name);
+            // Written aside and renamed: another test process may be reading the old copy.
+            let tmp = dir.join(format!("{name}.{}", std::process::id()));
+            let mut reader = flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap());
+            std::io::copy(&mut reader, &mut std::fs::File::create(&tmp).unwrap()).unwrap();
+            std::fs::rename(&tmp, &out).unwrap();
+            out
+        })
+        .clone()
 }
 
 /// A reference tensor from the fixtures.
