@@ -14,7 +14,7 @@ use mmbind::model::Model;
 use mmbind::nn::Encoder;
 use mmbind::train::{
     Features, Observer, Phase, TrainOptions, Training, anchor_embeddings, anchor_hash,
-    symmetric_info_nce,
+    bank_info_nce, symmetric_info_nce,
 };
 use mmbind::weights::ModelDir;
 use mmbind_world::{WorldConfig, generate};
@@ -422,7 +422,7 @@ fn anchor_cache_follows_the_anchor_weights() {
     assert_ne!(recomputed.data, first.data);
 }
 
-/// One SGD step (lr 1) of `m`'s encoder against fixed anchors, on `device`: the weights'
+/// One SGD step (lr 1) of `m`'s encoder against a fixed bank of anchors, on `device`: the weights'
 /// change is minus the gradient. Returns (loss, name → gradient).
 fn one_step_gradients(
     m: Modality,
@@ -431,7 +431,7 @@ fn one_step_gradients(
     device: &burn::tensor::Device,
 ) -> (f32, std::collections::BTreeMap<String, Vec<f32>>) {
     use burn::optim::{GradientsParams, SgdConfig};
-    use burn::tensor::{Tensor, TensorData};
+    use burn::tensor::{Int, Tensor, TensorData};
     let ad = device.clone().autodiff();
     let config = ModelConfig::tiny();
     let mut model = Model::random(config.clone(), 3, &ad).unwrap();
@@ -441,11 +441,15 @@ fn one_step_gradients(
     let x = enc
         .forward(mmbind::embed::stack(inputs, &ad).unwrap())
         .unwrap();
-    let a = Tensor::<2>::from_data(
-        TensorData::new(anchors.to_vec(), [n, anchors.len() / n]),
-        &ad,
-    );
-    let loss = symmetric_info_nce(x.matmul(a.transpose()));
+    // The loss the frozen phases train with (`--negatives all`): the anchors of the batch
+    // are every third row of a bank three times its size.
+    let dim = anchors.len() / (3 * n);
+    let bank = Tensor::<2>::from_data(TensorData::new(anchors.to_vec(), [3 * n, dim]), &ad);
+    let places: Vec<i64> = (0..n as i64).map(|k| 3 * k + 1).collect();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(places, [n]), &ad);
+    let a = bank.clone().select(0, targets.clone());
+    let logits = x.clone().matmul(a.transpose());
+    let loss = bank_info_nce(x, logits, bank, targets);
     let value: f32 = loss.clone().into_scalar();
     let grads = GradientsParams::from_grads(loss.backward(), &enc);
     let enc = SgdConfig::new().init().step(1.0, enc, grads);
@@ -494,7 +498,7 @@ fn frozen_phase_gradients_agree_across_backends() {
             .map(|r| config.preprocess.prepare(m, &r.views[&m]).unwrap())
             .collect();
         let dim = config.out_dim;
-        let anchors: Vec<f32> = (0..rows.len() * dim)
+        let anchors: Vec<f32> = (0..3 * rows.len() * dim)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) / (dim as f32).sqrt())
             .collect();
         let (l0, g0) = one_step_gradients(m, &inputs, &anchors, &devices[0].1);

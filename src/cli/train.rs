@@ -11,14 +11,15 @@ use mmbind_modalities::Modality;
 use super::report::progress_bar;
 use super::{GlobalArgs, Outcome};
 use crate::config::ModelConfig;
-use crate::train::{EpochMetrics, Observer, Phase, TrainOptions, Training};
+use crate::train::{EpochMetrics, Negatives, Observer, Phase, TrainOptions, Training};
 
 /// Train the binding on a paired dataset.
 ///
 /// First vision and text are trained together (CLIP-style symmetric InfoNCE with a learned
 /// temperature); then each other modality is bound to the frozen vision encoder (symmetric
 /// InfoNCE at ImageBind's fixed temperatures), with the vision embeddings computed once and
-/// cached. AdamW, warm-up + cosine schedule, gradient clipping, seeded. A checkpoint is
+/// cached; since they are all known, each step's X→vision half is told apart from every
+/// training pair's (--negatives). AdamW, warm-up + cosine schedule, gradient clipping, seeded. A checkpoint is
 /// written after every epoch (Ctrl-C keeps the last one; --resume continues exactly), and
 /// one JSON line of metrics per epoch goes to MODEL/metrics.jsonl.
 ///
@@ -67,6 +68,13 @@ pub struct TrainArgs {
     /// the same for any value.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+    /// Negatives of the X→vision half of the loss in the frozen phases: `all` takes them from
+    /// the frozen vision embeddings of every training pair (cached, so this costs one
+    /// [batch × pairs] product a step), `batch` from the other pairs of the batch only, as
+    /// ImageBind does. The loss printed is then larger with `all`: that half is a choice
+    /// among every pair (ln of their number at the start), not among the batch.
+    #[arg(long, value_enum, default_value = "all")]
+    pub negatives: Negatives,
 }
 
 /// One frozen phase per core on the CPU; a GPU is one device the phases would queue on.
@@ -204,6 +212,7 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         phase_lr: args.lr.per_modality.clone(),
         seed: args.seed,
         init: args.init.clone(),
+        negatives: args.negatives,
         ..TrainOptions::default()
     };
     if !args.modalities.is_empty() {

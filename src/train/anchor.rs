@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::features::Features;
 use crate::nn::Encoder;
@@ -90,4 +90,33 @@ pub fn anchor_embeddings(
         data,
         computed: true,
     })
+}
+
+/// The frozen embeddings of every training pair, on the device: the negatives of the
+/// `X → vision` half of a frozen phase's loss (see [`super::bank_info_nce`]).
+pub struct AnchorBank {
+    pub embeddings: Tensor<2>,
+    /// Dataset row → place in the bank.
+    place: Vec<usize>,
+}
+
+impl AnchorBank {
+    /// The bank of `rows` (dataset rows, each once), in that order.
+    pub fn new(anchor: &AnchorEmbeddings, rows: &[usize], device: &Device) -> Self {
+        let mut place = vec![usize::MAX; rows.iter().max().map_or(0, |m| m + 1)];
+        for (k, &r) in rows.iter().enumerate() {
+            place[r] = k;
+        }
+        let embeddings = Tensor::from_data(
+            TensorData::new(anchor.rows(rows), [rows.len(), anchor.dim]),
+            device,
+        );
+        Self { embeddings, place }
+    }
+
+    /// The bank places of a batch's rows (each must be one the bank was built from).
+    pub fn targets(&self, batch: &[usize], device: &Device) -> Tensor<1, Int> {
+        let ids: Vec<i64> = batch.iter().map(|&r| self.place[r] as i64).collect();
+        Tensor::from_data(TensorData::new(ids, [batch.len()]), device)
+    }
 }

@@ -8,10 +8,10 @@ mod joint;
 mod loss;
 mod run;
 
-pub use anchor::{AnchorEmbeddings, anchor_embeddings, anchor_hash};
+pub use anchor::{AnchorBank, AnchorEmbeddings, anchor_embeddings, anchor_hash};
 pub use checkpoint::{Checkpoint, TrainState};
 pub use features::{Features, cache_dir};
-pub use loss::{learning_rate, symmetric_info_nce};
+pub use loss::{bank_info_nce, learning_rate, symmetric_info_nce};
 pub use run::Training;
 
 use std::path::PathBuf;
@@ -47,6 +47,28 @@ pub struct TrainOptions {
     pub seed: u64,
     /// A model directory to start from; its vision encoder stays frozen.
     pub init: Option<PathBuf>,
+    /// Where the `X → vision` half of a frozen phase's loss takes its negatives from.
+    /// Runs saved before this option existed used the batch.
+    #[serde(default = "Negatives::batch")]
+    pub negatives: Negatives,
+}
+
+/// The negatives of the `X → vision` half of a frozen phase's InfoNCE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Negatives {
+    /// The other pairs of the batch (ImageBind).
+    Batch,
+    /// The frozen vision embeddings of every training pair: known once the vision encoder
+    /// is frozen, so each step can be told apart from all of them, not only from the
+    /// batch's few.
+    All,
+}
+
+impl Negatives {
+    fn batch() -> Self {
+        Negatives::Batch
+    }
 }
 
 impl Default for TrainOptions {
@@ -70,6 +92,7 @@ impl Default for TrainOptions {
             clip_norm: 1.0,
             seed: 0,
             init: None,
+            negatives: Negatives::All,
         }
     }
 }
@@ -172,4 +195,18 @@ pub struct TrainSummary {
     pub steps: usize,
     pub interrupted: bool,
     pub content_hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_saved_before_negatives_existed_resume_with_the_batch_and_new_runs_use_all() {
+        let mut json = serde_json::to_value(TrainOptions::default()).unwrap();
+        assert_eq!(json["negatives"], "all");
+        json.as_object_mut().unwrap().remove("negatives");
+        let old: TrainOptions = serde_json::from_value(json).unwrap();
+        assert_eq!(old.negatives, Negatives::Batch);
+    }
 }

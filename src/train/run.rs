@@ -20,9 +20,9 @@ use rand::seq::SliceRandom;
 
 use super::joint::joint_step;
 use super::{
-    AnchorEmbeddings, Checkpoint, EpochMetrics, Features, Observer, Phase, TrainOptions,
-    TrainState, TrainSummary, anchor_embeddings, anchor_hash, cache_dir, learning_rate, phases,
-    symmetric_info_nce,
+    AnchorBank, AnchorEmbeddings, Checkpoint, EpochMetrics, Features, Negatives, Observer, Phase,
+    TrainOptions, TrainState, TrainSummary, anchor_embeddings, anchor_hash, bank_info_nce,
+    cache_dir, learning_rate, phases, symmetric_info_nce,
 };
 use crate::config::ModelConfig;
 use crate::dataset::{Dataset, Split};
@@ -387,6 +387,10 @@ impl Run<'_> {
         let warmup = ((total as f64) * opts.warmup).ceil() as usize;
         lock(&self.obs).phase_started(&phase, total);
         let mut trainable = take_trainable(&mut model, phase)?;
+        let bank = anchor
+            .as_ref()
+            .filter(|_| opts.negatives == Negatives::All)
+            .map(|a| AnchorBank::new(a, &usable, &self.ad));
 
         for epoch in first_epoch..self.epochs[i] {
             let mut order = usable.clone();
@@ -425,7 +429,17 @@ impl Run<'_> {
                             TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
                             &self.ad,
                         );
-                        let loss = symmetric_info_nce(enc.forward(x)?.matmul(v.transpose()));
+                        let e = enc.forward(x)?;
+                        let logits = e.clone().matmul(v.transpose());
+                        let loss = match &bank {
+                            Some(bank) => bank_info_nce(
+                                e,
+                                logits,
+                                bank.embeddings.clone(),
+                                bank.targets(batch, &self.ad),
+                            ),
+                            None => symmetric_info_nce(logits),
+                        };
                         let value = f64::from(loss.clone().into_scalar::<f32>());
                         let t2 = Instant::now();
                         (value, GradientsParams::from_grads(loss.backward(), enc), t2)
