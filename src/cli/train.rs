@@ -18,10 +18,10 @@ use crate::train::{EpochMetrics, Negatives, Observer, Phase, TrainOptions, Train
 /// First vision and text are trained together (CLIP-style symmetric InfoNCE with a learned
 /// temperature); then each other modality is bound to the frozen vision encoder (symmetric
 /// InfoNCE at ImageBind's fixed temperatures), with the vision embeddings computed once and
-/// cached; since they are all known, each step's X→vision half is told apart from every
-/// training pair's (--negatives). AdamW, warm-up + cosine schedule, gradient clipping, seeded. A checkpoint is
-/// written after every epoch (Ctrl-C keeps the last one; --resume continues exactly), and
-/// one JSON line of metrics per epoch goes to MODEL/metrics.jsonl.
+/// cached; as they are all known, the X→vision half of the loss weighs each step against
+/// every training pair (--negatives). AdamW, warm-up + cosine schedule, gradient clipping,
+/// seeded. A checkpoint is written after every epoch (Ctrl-C keeps the last one; --resume
+/// continues exactly), and one JSON line of metrics per epoch goes to MODEL/metrics.jsonl.
 ///
 /// Example:
 ///   mmbind world --out data/world && mmbind train --data data/world --model models/tiny
