@@ -519,3 +519,51 @@ fn frozen_phase_gradients_agree_across_backends() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// `--negatives` reaches the frozen phases: the IMU encoder trained against every pair's
+/// vision embedding differs from the one trained against the batch's, the jointly trained
+/// vision and text encoders (no frozen anchor) do not, and a resumed run keeps the choice.
+#[test]
+fn negatives_flag_changes_only_the_frozen_phases_and_is_kept_for_resume() {
+    let dir = tempdir();
+    let train = |negatives: &str| {
+        let model = dir.path().join(negatives);
+        crate::cli::mmbind()
+            .args(["--backend", "ndarray", "-q", "train", "--data"])
+            .arg(world())
+            .arg("--model")
+            .arg(&model)
+            .args([
+                "--modalities",
+                "text,imu",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+            ])
+            .args(["--negatives", negatives])
+            .assert()
+            .success();
+        model
+    };
+    let (all, batch) = (train("all"), train("batch"));
+    let (a, b) = (
+        ModelDir::new(&all).tensors().unwrap(),
+        ModelDir::new(&batch).tensors().unwrap(),
+    );
+    let differ = |tag: &str| {
+        a.0.iter()
+            .filter(|(k, _)| k.contains(tag))
+            .any(|(k, t)| t.data != b.get(k).unwrap().data)
+    };
+    assert!(!differ(".vision.") && !differ(".text."));
+    assert!(differ(".imu."));
+    let state = std::fs::read_to_string(batch.join("checkpoints/LATEST")).unwrap();
+    let state = batch
+        .join("checkpoints")
+        .join(state.trim())
+        .join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    assert_eq!(state["options"]["negatives"], "batch");
+}
