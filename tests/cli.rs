@@ -142,6 +142,11 @@ fn world_and_train_refuse_bad_shares_and_batch_sizes() {
     for (flag, value, error) in [
         ("--batch-size", "32,depth=1", "'1' is not a batch size"),
         ("--jobs", "0", "invalid value '0' for '--jobs <N>'"),
+        (
+            "--negatives",
+            "some",
+            "invalid value 'some' for '--negatives <NEGATIVES>'",
+        ),
     ] {
         mmbind()
             .args(["train", flag, value, "--data"])

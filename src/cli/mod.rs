@@ -110,15 +110,16 @@ impl GlobalArgs {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    if let Command::Train(_) = cli.command {
+        // Training's own threads (`--jobs`) each do their matrix products, whatever
+        // --threads says (it still caps the threads of the tensor ops).
+        backend::limit_matmul_threads(1);
+    }
     if let Some(n) = cli.global.threads {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         // SAFETY: set before any thread pool exists (nothing has computed yet).
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
         backend::limit_matmul_threads(n);
-    }
-    if let Command::Train(_) = cli.command {
-        // Training's own threads (`--jobs`) each do their matrix products.
-        backend::limit_matmul_threads(1);
     }
     match &cli.command {
         Command::Import(args) => import::run(args, &cli.global),

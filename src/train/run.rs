@@ -425,20 +425,22 @@ impl Run<'_> {
                         self.jobs > 1,
                     )?,
                     (Trainable::Single(enc), Some(anchor)) => {
-                        let v = Tensor::<2>::from_data(
-                            TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
-                            &self.ad,
-                        );
                         let e = enc.forward(x)?;
-                        let logits = e.clone().matmul(v.transpose());
                         let loss = match &bank {
-                            Some(bank) => bank_info_nce(
-                                e,
-                                logits,
-                                bank.embeddings.clone(),
-                                bank.targets(batch, &self.ad),
-                            ),
-                            None => symmetric_info_nce(logits),
+                            // The batch's anchors are rows of the bank, already on the device.
+                            Some(bank) => {
+                                let targets = bank.targets(batch, &self.ad);
+                                let v = bank.embeddings.clone().select(0, targets.clone());
+                                let logits = e.clone().matmul(v.transpose());
+                                bank_info_nce(e, logits, bank.embeddings.clone(), targets)
+                            }
+                            None => {
+                                let v = Tensor::<2>::from_data(
+                                    TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
+                                    &self.ad,
+                                );
+                                symmetric_info_nce(e.matmul(v.transpose()))
+                            }
                         };
                         let value = f64::from(loss.clone().into_scalar::<f32>());
                         let t2 = Instant::now();
