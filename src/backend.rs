@@ -90,12 +90,6 @@ fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
 /// `auto` never picks a software wgpu adapter (lavapipe/llvmpipe): it is correct but about
 /// 15× slower than ndarray on the CPU (see README, "Backends").
 pub fn select(choice: BackendChoice) -> Result<Compute> {
-    let ndarray = |notice| Compute {
-        device: ndarray_device(),
-        backend: "ndarray",
-        adapter: None,
-        notice,
-    };
     match choice {
         BackendChoice::Ndarray => Ok(ndarray(None)),
         BackendChoice::Wgpu => match probe_wgpu() {
@@ -109,20 +103,86 @@ pub fn select(choice: BackendChoice) -> Result<Compute> {
                 "--backend wgpu: no wgpu adapter ({e}); install a GPU driver or Debian's mesa-vulkan-drivers, or use --backend ndarray"
             ))),
         },
-        BackendChoice::Auto => match probe_wgpu() {
-            Ok(p) if !p.software => Ok(Compute {
-                device: p.device.clone(),
-                backend: "wgpu",
-                adapter: Some(p.adapter.clone()),
-                notice: None,
-            }),
-            Ok(p) => Ok(ndarray(Some(format!(
-                "note: wgpu found only a software adapter ({}); using ndarray, which is faster on the CPU (--backend wgpu forces it)",
-                p.adapter
-            )))),
-            Err(_) => Ok(ndarray(Some(
-                "note: no GPU adapter found; using the ndarray CPU backend".into(),
-            ))),
+        // Only a hardware adapter is worth burn's wgpu runtime: once started, its server
+        // thread wakes every 150 µs for the rest of the process, which cost a 2-core machine
+        // ~7% of its CPU while training on ndarray.
+        BackendChoice::Auto => match list_adapters() {
+            Adapters::SoftwareOnly(name) => Ok(ndarray(Some(software_notice(&name)))),
+            Adapters::None => Ok(ndarray(Some(NO_ADAPTER_NOTICE.into()))),
+            Adapters::Hardware => auto_from_probe(),
         },
+    }
+}
+
+fn ndarray(notice: Option<String>) -> Compute {
+    Compute {
+        device: ndarray_device(),
+        backend: "ndarray",
+        adapter: None,
+        notice,
+    }
+}
+
+fn software_notice(adapter: &str) -> String {
+    format!(
+        "note: wgpu found only a software adapter ({adapter}); using ndarray, which is faster on the CPU (--backend wgpu forces it)"
+    )
+}
+
+const NO_ADAPTER_NOTICE: &str = "note: no GPU adapter found; using the ndarray CPU backend";
+
+/// What wgpu's graphics APIs offer on this machine, asked without starting burn's runtime.
+#[derive(Debug, PartialEq)]
+enum Adapters {
+    /// At least one adapter that is not a CPU rasterizer.
+    Hardware,
+    /// Only software rasterizers (lavapipe, llvmpipe); the first one's name.
+    SoftwareOnly(String),
+    None,
+}
+
+/// Asks each graphics API burn's `auto` would try (Vulkan, Metal, DX12, then GL) for its
+/// adapters, as cubecl does before it picks one.
+fn list_adapters() -> Adapters {
+    use burn::tensor::wgpu::wgpu;
+    let listed = std::panic::catch_unwind(|| {
+        let mut software = None;
+        for api in [
+            wgpu::Backend::Vulkan,
+            wgpu::Backend::Metal,
+            wgpu::Backend::Dx12,
+            wgpu::Backend::Gl,
+        ] {
+            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+                backends: api.into(),
+                ..wgpu::InstanceDescriptor::new_without_display_handle()
+            });
+            for adapter in pollster::block_on(instance.enumerate_adapters(api.into())) {
+                let info = adapter.get_info();
+                if info.device_type != wgpu::DeviceType::Cpu {
+                    return Adapters::Hardware;
+                }
+                software.get_or_insert_with(|| {
+                    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+                });
+            }
+        }
+        software.map_or(Adapters::None, Adapters::SoftwareOnly)
+    });
+    // A driver that panics while listing gets the full probe, which reports it properly.
+    listed.unwrap_or(Adapters::Hardware)
+}
+
+/// `auto` on a machine with a hardware adapter: burn's own choice, unless that is software.
+fn auto_from_probe() -> Result<Compute> {
+    match probe_wgpu() {
+        Ok(p) if !p.software => Ok(Compute {
+            device: p.device.clone(),
+            backend: "wgpu",
+            adapter: Some(p.adapter.clone()),
+            notice: None,
+        }),
+        Ok(p) => Ok(ndarray(Some(software_notice(&p.adapter)))),
+        Err(_) => Ok(ndarray(Some(NO_ADAPTER_NOTICE.into()))),
     }
 }

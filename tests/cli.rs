@@ -58,6 +58,47 @@ fn import_then_embed_raw_tensors_matches_pytorch() {
     }
 }
 
+/// `auto` never computes on a software rasterizer: it runs on ndarray and says why, or on a
+/// hardware adapter. Either way the embeddings are ImageBind's.
+#[test]
+fn auto_runs_on_ndarray_with_a_reason_or_on_a_hardware_gpu() {
+    let dir = tempdir();
+    let model = dir.path().join("tiny");
+    import_tiny(&model);
+    let out = dir.path().join("emb.safetensors");
+    let run = mmbind()
+        .args(["--backend", "auto", "-v", "embed", "--model"])
+        .arg(&model)
+        .arg("--tensors")
+        .arg(fixture("inputs_outputs.safetensors"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    if stderr.contains("backend: ndarray\n") {
+        let software = "note: wgpu found only a software adapter (";
+        let none = "note: no GPU adapter found; using the ndarray CPU backend";
+        assert!(
+            stderr.contains(software) || stderr.contains(none),
+            "no reason given: {stderr}"
+        );
+    } else {
+        let line = stderr.lines().find(|l| l.starts_with("backend: wgpu on "));
+        assert!(
+            line.is_some_and(|l| !l.ends_with("Cpu)")),
+            "not a hardware adapter: {stderr}"
+        );
+    }
+    let ours = references(out.to_str().unwrap());
+    for m in ["vision", "text", "audio", "depth", "thermal", "imu"] {
+        let key = format!("{m}.embedding");
+        let err = relative_max_error(&ours[&key].f32, &inputs_outputs()[&key].f32);
+        assert!(err <= 1e-5, "{key}: {err:.3e}");
+    }
+}
+
 #[test]
 fn bad_checkpoint_exits_2_naming_the_file() {
     let dir = tempdir();
