@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
+use burn::tensor::wgpu::wgpu;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -54,6 +55,11 @@ pub fn limit_matmul_threads(threads: usize) {
     }
 }
 
+/// How notices and `-v` name an adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
 /// The wgpu adapter found at start-up (wgpu's runtime can be initialised once per process).
 #[derive(Debug, Clone)]
 struct WgpuProbe {
@@ -62,8 +68,9 @@ struct WgpuProbe {
     software: bool,
 }
 
+static PROBE: OnceLock<Result<WgpuProbe, String>> = OnceLock::new();
+
 fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
-    static PROBE: OnceLock<Result<WgpuProbe, String>> = OnceLock::new();
     PROBE.get_or_init(|| {
         // A lazily created wgpu device panics on first use when no adapter exists; an
         // explicit init fails fast instead. Guard against a panic in the driver stack too.
@@ -71,12 +78,10 @@ fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
         match init {
             Ok(Ok((device, setup))) => {
                 let info = setup.adapter.get_info();
-                let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
-                let adapter = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
                 Ok(WgpuProbe {
                     device,
-                    adapter,
-                    software,
+                    adapter: describe(&info),
+                    software: info.device_type == wgpu::DeviceType::Cpu,
                 })
             }
             Ok(Err(e)) => Err(e.to_string()),
@@ -104,11 +109,15 @@ pub fn select(choice: BackendChoice) -> Result<Compute> {
             ))),
         },
         // Only a hardware adapter is worth burn's wgpu runtime: once started, its server
-        // thread wakes every 150 µs for the rest of the process, which cost a 2-core machine
-        // ~7% of its CPU while training on ndarray.
+        // thread wakes every 150 µs for the rest of the process, which slowed training on
+        // ndarray by 12–20% on a 2-core machine (README, "Backends").
         BackendChoice::Auto => match list_adapters() {
             Adapters::SoftwareOnly(name) => Ok(ndarray(Some(software_notice(&name)))),
             Adapters::None => Ok(ndarray(Some(NO_ADAPTER_NOTICE.into()))),
+            Adapters::ListingPanicked => Ok(ndarray(Some(
+                "note: the wgpu driver panicked while listing adapters; using the ndarray CPU backend"
+                    .into(),
+            ))),
             Adapters::Hardware => auto_from_probe(),
         },
     }
@@ -136,41 +145,60 @@ const NO_ADAPTER_NOTICE: &str = "note: no GPU adapter found; using the ndarray C
 enum Adapters {
     /// At least one adapter that is not a CPU rasterizer.
     Hardware,
-    /// Only software rasterizers (lavapipe, llvmpipe); the first one's name.
+    /// Only software rasterizers (lavapipe, llvmpipe); the first one's description.
     SoftwareOnly(String),
     None,
+    ListingPanicked,
 }
 
-/// Asks each graphics API burn's `auto` would try (Vulkan, Metal, DX12, then GL) for its
-/// adapters, as cubecl does before it picks one.
+/// Sorts listed adapters the way cubecl's `auto` does: any adapter that is not a CPU
+/// rasterizer is a GPU worth starting the runtime for.
+fn classify(listed: impl IntoIterator<Item = wgpu::AdapterInfo>) -> Adapters {
+    let mut software = None;
+    for info in listed {
+        if info.device_type != wgpu::DeviceType::Cpu {
+            return Adapters::Hardware;
+        }
+        software.get_or_insert_with(|| describe(&info));
+    }
+    software.map_or(Adapters::None, Adapters::SoftwareOnly)
+}
+
+/// Lists the adapters of every graphics API, each through a bare instance that starts no
+/// runtime. The list is a superset of the APIs cubecl's `auto` tries (Vulkan, DX12 and GL;
+/// Metal on macOS): an API not compiled in lists nothing. On a GPU machine the adapters are
+/// listed twice (here, then by cubecl), a few milliseconds.
+///
+/// Call it from one thread while no wgpu device exists, as `select` is called at start-up:
+/// the Vulkan loader crashes when instances come and go on several threads at once. Once
+/// burn's runtime is up (`PROBE` set), its answer is used instead.
 fn list_adapters() -> Adapters {
-    use burn::tensor::wgpu::wgpu;
+    if let Some(probe) = PROBE.get() {
+        return match probe {
+            Ok(p) if p.software => Adapters::SoftwareOnly(p.adapter.clone()),
+            Ok(_) => Adapters::Hardware,
+            Err(_) => Adapters::None,
+        };
+    }
+    let apis = [
+        wgpu::Backend::Vulkan,
+        wgpu::Backend::Metal,
+        wgpu::Backend::Dx12,
+        wgpu::Backend::Gl,
+    ];
     let listed = std::panic::catch_unwind(|| {
-        let mut software = None;
-        for api in [
-            wgpu::Backend::Vulkan,
-            wgpu::Backend::Metal,
-            wgpu::Backend::Dx12,
-            wgpu::Backend::Gl,
-        ] {
+        let mut infos = Vec::new();
+        for api in apis {
             let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
                 backends: api.into(),
                 ..wgpu::InstanceDescriptor::new_without_display_handle()
             });
-            for adapter in pollster::block_on(instance.enumerate_adapters(api.into())) {
-                let info = adapter.get_info();
-                if info.device_type != wgpu::DeviceType::Cpu {
-                    return Adapters::Hardware;
-                }
-                software.get_or_insert_with(|| {
-                    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
-                });
-            }
+            let adapters = pollster::block_on(instance.enumerate_adapters(api.into()));
+            infos.extend(adapters.iter().map(wgpu::Adapter::get_info));
         }
-        software.map_or(Adapters::None, Adapters::SoftwareOnly)
+        infos
     });
-    // A driver that panics while listing gets the full probe, which reports it properly.
-    listed.unwrap_or(Adapters::Hardware)
+    listed.map_or(Adapters::ListingPanicked, classify)
 }
 
 /// `auto` on a machine with a hardware adapter: burn's own choice, unless that is software.
@@ -184,5 +212,43 @@ fn auto_from_probe() -> Result<Compute> {
         }),
         Ok(p) => Ok(ndarray(Some(software_notice(&p.adapter)))),
         Err(_) => Ok(ndarray(Some(NO_ADAPTER_NOTICE.into()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter(name: &str, device_type: wgpu::DeviceType, api: wgpu::Backend) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            name: name.into(),
+            ..wgpu::AdapterInfo::new(device_type, api)
+        }
+    }
+
+    #[test]
+    fn only_an_adapter_that_is_not_a_cpu_rasterizer_starts_wgpu() {
+        use wgpu::{Backend::*, DeviceType::*};
+        let lavapipe = adapter("llvmpipe (LLVM 15.0.6, 256 bits)", Cpu, Vulkan);
+        let gl_llvmpipe = adapter("llvmpipe", Cpu, Gl);
+        assert_eq!(
+            classify([lavapipe.clone(), gl_llvmpipe.clone()]),
+            Adapters::SoftwareOnly("llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".into())
+        );
+        assert_eq!(classify([]), Adapters::None);
+        // A GPU on any API counts, wherever it is listed (a VM passing one through to GL
+        // while Vulkan has only lavapipe), and so does a type wgpu cannot name.
+        for gpu in [
+            adapter("NVIDIA H100 80GB HBM3", DiscreteGpu, Vulkan),
+            adapter("Intel(R) Iris(R) Xe", IntegratedGpu, Gl),
+            adapter("virgl", VirtualGpu, Gl),
+            adapter("Mali", Other, Gl),
+        ] {
+            assert_eq!(
+                classify([lavapipe.clone(), gl_llvmpipe.clone(), gpu.clone()]),
+                Adapters::Hardware,
+                "{gpu:?}"
+            );
+        }
     }
 }

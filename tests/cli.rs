@@ -77,7 +77,8 @@ fn auto_runs_on_ndarray_with_a_reason_or_on_a_hardware_gpu() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
-    if stderr.contains("backend: ndarray\n") {
+    let on_ndarray = stderr.contains("backend: ndarray\n");
+    if on_ndarray {
         let software = "note: wgpu found only a software adapter (";
         let none = "note: no GPU adapter found; using the ndarray CPU backend";
         assert!(
@@ -95,7 +96,10 @@ fn auto_runs_on_ndarray_with_a_reason_or_on_a_hardware_gpu() {
     for m in ["vision", "text", "audio", "depth", "thermal", "imu"] {
         let key = format!("{m}.embedding");
         let err = relative_max_error(&ours[&key].f32, &inputs_outputs()[&key].f32);
-        assert!(err <= 1e-5, "{key}: {err:.3e}");
+        assert!(
+            err <= if on_ndarray { 2e-6 } else { 1e-5 },
+            "{key}: {err:.3e}"
+        );
     }
 }
 
