@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use mmbind::Modality;
-use mmbind::backend::{self, BackendChoice};
 use mmbind::config::{ImageBindKwargs, ModelConfig, StemConfig};
 use mmbind::model::Model;
 use mmbind::nn::EncoderInput;
+
+mod common;
 
 const BATCH: usize = 8;
 
@@ -109,50 +110,50 @@ fn main() {
     } else {
         Duration::from_secs(3)
     };
-    let mut devices = vec![("ndarray".to_string(), mmbind::backend::ndarray_device())];
-    match backend::select(BackendChoice::Wgpu) {
-        Ok(c) => devices.push((
-            format!("wgpu ({})", c.adapter.unwrap_or_default()),
-            c.device,
-        )),
-        Err(e) => eprintln!("wgpu skipped: {e}"),
-    }
     println!("| config | backend | modality | ms/batch of {BATCH} | embeddings/s | peak RSS MiB |");
     println!("|---|---|---|---|---|---|");
+    // ndarray first: wgpu's runtime, once started, slows the CPU (see `common::wgpu_device`).
+    let ndarray = ("ndarray".to_string(), mmbind::backend::ndarray_device());
+    for_each_config(&ndarray, budget);
+    if let Some(wgpu) = common::wgpu_device() {
+        for_each_config(&wgpu, budget);
+    }
+}
+
+/// Every modality of both configurations on one backend, a row each.
+fn for_each_config((backend, device): &(String, Device), budget: Duration) {
     for (config_name, config) in [
         ("tiny-fixture", ModelConfig::imagebind_tiny_fixture()),
         ("mid-384x12", mid_config()),
     ] {
-        for (backend, device) in &devices {
-            // On a software adapter (lavapipe) the mid-size model takes minutes per batch
-            // (and autotuning far longer): skipped unless asked for.
-            if config_name != "tiny-fixture"
-                && backend.contains("(Vulkan, Cpu)")
-                && !std::env::args().any(|a| a == "--all")
-            {
-                eprintln!("{config_name} on {backend} skipped (software adapter; --all runs it)");
-                continue;
-            }
-            let model = Model::random(config.clone(), 0, device).unwrap();
-            for m in Modality::ALL {
-                reset_peak_rss();
-                let input = random_input(&model, m, device);
-                // Warm-up: first calls compile and autotune kernels on wgpu.
+        // On a software adapter (lavapipe) the mid-size model takes minutes per batch
+        // (and autotuning far longer): skipped unless asked for.
+        if config_name != "tiny-fixture"
+            && backend.contains("(Vulkan, Cpu)")
+            && !std::env::args().any(|a| a == "--all")
+        {
+            eprintln!("{config_name} on {backend} skipped (software adapter; --all runs it)");
+            continue;
+        }
+        let model = Model::random(config.clone(), 0, device).unwrap();
+        for m in Modality::ALL {
+            reset_peak_rss();
+            let input = random_input(&model, m, device);
+            // Warm-up: first calls compile and autotune kernels on wgpu.
+            let _ = model.embed(m, input.clone()).unwrap().into_data();
+            let mut runs = 0u32;
+            let start = Instant::now();
+            while runs < 2 || start.elapsed() < budget {
                 let _ = model.embed(m, input.clone()).unwrap().into_data();
-                let mut runs = 0u32;
-                let start = Instant::now();
-                while runs < 2 || start.elapsed() < budget {
-                    let _ = model.embed(m, input.clone()).unwrap().into_data();
-                    runs += 1;
-                }
-                let per_batch = start.elapsed().as_secs_f64() / runs as f64;
-                println!(
-                    "| {config_name} | {backend} | {m} | {:.1} | {:.1} | {:.0} |",
-                    per_batch * 1e3,
-                    BATCH as f64 / per_batch,
-                    peak_rss_mib()
-                );
+                runs += 1;
             }
+            let per_batch = start.elapsed().as_secs_f64() / runs as f64;
+            println!(
+                "| {config_name} | {backend} | {m} | {:.1} | {:.1} | {:.0} |",
+                per_batch * 1e3,
+                BATCH as f64 / per_batch,
+                peak_rss_mib()
+            );
         }
     }
 }

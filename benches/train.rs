@@ -6,12 +6,14 @@
 //! costs: kernel compilation on wgpu, page faults on the feature caches). Phases run one at
 //! a time there, on one thread; then, on ndarray, one job is timed against one per core
 //! (`--jobs`): for the joint phase, vision and text on two threads; for the frozen phases,
-//! side by side, from the same trained vision encoder.
+//! side by side, from the same trained vision encoder. wgpu runs last, in a table of its own
+//! (see `common::wgpu_device`).
 
 mod common;
 
+use burn::tensor::Device;
 use mmbind::Modality;
-use mmbind::backend::{self, BackendChoice};
+use mmbind::backend;
 use mmbind::config::ModelConfig;
 use mmbind::train::{EpochMetrics, Observer, TrainOptions, Training};
 
@@ -29,38 +31,43 @@ fn main() {
     backend::limit_matmul_threads(1);
     let quick = common::quick();
     let (dir, world) = common::world(if quick { 240 } else { 600 });
-    let mut devices = vec![("ndarray".to_string(), mmbind::backend::ndarray_device())];
-    match backend::select(BackendChoice::Wgpu) {
-        Ok(c) => devices.push((
-            format!("wgpu ({})", c.adapter.unwrap_or_default()),
-            c.device,
-        )),
-        Err(e) => eprintln!("wgpu skipped: {e}"),
-    }
     println!(
         "| backend | phase | samples/s | load ms/step | forward ms/step | backward+step ms/step | batch |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for (name, device) in devices {
-        let opts = TrainOptions {
-            epochs: 2,
-            ..TrainOptions::default()
-        };
-        let mut obs = Collect::default();
-        let model = dir
-            .path()
-            .join(format!("model-{}", name.split(' ').next().unwrap_or("x")));
-        Training::new(&world, &model, ModelConfig::tiny(), opts.clone())
-            .run(&device, &mut obs)
-            .expect("training");
-        for m in obs.0.iter().filter(|m| m.epoch == 2) {
-            println!(
-                "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
-                m.phase, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms, opts.batch_size
-            );
-        }
-    }
+    phases_on(
+        dir.path(),
+        &world,
+        "ndarray",
+        &mmbind::backend::ndarray_device(),
+    );
     jobs_compared(dir.path(), &world);
+    if let Some((name, device)) = common::wgpu_device() {
+        println!(
+            "\n| backend | phase | samples/s | load ms/step | forward ms/step | backward+step ms/step | batch |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        phases_on(dir.path(), &world, &name, &device);
+    }
+}
+
+/// Two epochs of every phase on `device`; prints the second epoch's rows.
+fn phases_on(dir: &std::path::Path, world: &std::path::Path, name: &str, device: &Device) {
+    let opts = TrainOptions {
+        epochs: 2,
+        ..TrainOptions::default()
+    };
+    let mut obs = Collect::default();
+    let model = dir.join(format!("model-{}", name.split(' ').next().unwrap_or("x")));
+    Training::new(world, &model, ModelConfig::tiny(), opts.clone())
+        .run(device, &mut obs)
+        .expect("training");
+    for m in obs.0.iter().filter(|m| m.epoch == 2) {
+        println!(
+            "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+            m.phase, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms, opts.batch_size
+        );
+    }
 }
 
 /// Wall time at 1 job and at one per core, on ndarray, of the joint phase (vision and text on
