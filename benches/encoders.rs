@@ -104,8 +104,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let budget = if quick {
+    let budget = if common::quick() {
         Duration::from_millis(500)
     } else {
         Duration::from_secs(3)

@@ -12,7 +12,7 @@
 //! no slower at 10k (8.4 s against 9.4 s on two) but twice as slow at 100k (76 s against 38 s),
 //! so larger builds keep every thread, then search every inserted vector for itself and
 //! insert the ones not found again, one at a time (`relink_lost`). At 20k × 1024 on two
-//! threads the check takes 2–4 s of a 10–12 s build (8 s without it).
+//! threads the check costs about 2 s (8.9–12.6 s builds after, 8.2 s before, on a noisy host).
 //!
 //! usearch is built without its `numkong` SIMD library (which takes minutes to compile); the
 //! graph uses our own AVX2/FMA inner product through usearch's custom-metric hook instead
@@ -51,13 +51,11 @@ const RELINK_EF: usize = 16;
 /// Fewer inserts than this run on one thread (see the module notes).
 const PARALLEL_INSERT_MIN: usize = 20_000;
 
-/// Insert `(vector id, matrix row)` pairs. Returns how many nodes were inserted twice (each
-/// leaves a dead slot in the graph, like a removal).
-fn insert(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<usize> {
+/// Insert `(vector id, matrix row)` pairs.
+fn insert(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<()> {
     let add = |&(v, r): &(i64, usize)| ix.add(v as u64, matrix.row(r)).map_err(err);
     if items.len() < PARALLEL_INSERT_MIN {
-        items.iter().try_for_each(add)?;
-        return Ok(0);
+        return items.iter().try_for_each(add);
     }
     items.par_iter().try_for_each(add)?;
     relink_lost(ix, matrix, items)
@@ -65,27 +63,39 @@ fn insert(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Resul
 
 /// Parallel inserts leave a few nodes that no search reaches (module notes; 7 to 9 of 20,000
 /// in the recall test). Each inserted vector is searched for; the ones not in their own top
-/// 10 are removed and inserted again, one at a time, which links them.
-fn relink_lost(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<usize> {
+/// 10 are removed and inserted again, one at a time, which links them. usearch reuses the
+/// freed slot, so nothing is left dead. A re-insert can in turn prune a neighbour's edge, so
+/// the re-inserted ones are checked again, up to three rounds.
+fn relink_lost(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<()> {
     ix.change_expansion_search(RELINK_EF);
-    let lost: Vec<(i64, usize)> = items
-        .par_iter()
-        .filter(|&&(v, r)| {
-            ix.search(matrix.row(r), 10)
-                .map_or(true, |m| !m.keys.contains(&(v as u64)))
-        })
-        .copied()
-        .collect();
-    if lost.is_empty() {
-        return Ok(0);
+    let mut check = items.to_vec();
+    for _ in 0..3 {
+        let found = check
+            .par_iter()
+            .map(|&(v, r)| {
+                Ok(ix
+                    .search(matrix.row(r), 10)
+                    .map_err(err)?
+                    .keys
+                    .contains(&(v as u64)))
+            })
+            .collect::<Result<Vec<bool>>>()?;
+        let lost: Vec<(i64, usize)> = check
+            .iter()
+            .zip(found)
+            .filter(|(_, f)| !f)
+            .map(|(item, _)| *item)
+            .collect();
+        for &(v, r) in &lost {
+            ix.remove(v as u64).map_err(err)?;
+            ix.add(v as u64, matrix.row(r)).map_err(err)?;
+        }
+        if lost.is_empty() {
+            break;
+        }
+        check = lost;
     }
-    ix.reserve_capacity_and_threads(ix.capacity() + lost.len(), threads())
-        .map_err(err)?;
-    for &(v, r) in &lost {
-        ix.remove(v as u64).map_err(err)?;
-        ix.add(v as u64, matrix.row(r)).map_err(err)?;
-    }
-    Ok(lost.len())
+    Ok(())
 }
 
 /// HNSW parameters. Defaults: M = 16, ef_construction = 128, ef_search = 64; on 100k clustered
@@ -399,7 +409,8 @@ impl Hnsw {
                 }
                 ix.reserve_capacity_and_threads(ix.size() + adds.len() + 16, threads())
                     .map_err(err)?;
-                tombstones = new_tomb + insert(&ix, matrix, &adds)?;
+                insert(&ix, matrix, &adds)?;
+                tombstones = new_tomb;
                 index = Some(ix);
             }
         }
@@ -410,7 +421,7 @@ impl Hnsw {
                 let ix = new_index(dim, &params)?;
                 ix.reserve_capacity_and_threads(n.max(16), threads())
                     .map_err(err)?;
-                tombstones = insert(&ix, matrix, &firsts)?;
+                insert(&ix, matrix, &firsts)?;
                 ix
             }
         };
