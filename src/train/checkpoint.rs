@@ -31,6 +31,10 @@ pub struct TrainState {
     /// time; [`TrainState::fill_progress`] derives it from `phase` and `epochs_done`.
     #[serde(default)]
     pub progress: Vec<usize>,
+    /// Whether phases that train a text encoder train only its token table's used rows
+    /// (`token_rows`); runs started before it kept optimizer state for the whole table.
+    #[serde(default)]
+    pub token_rows: bool,
 }
 
 impl TrainState {
@@ -43,6 +47,7 @@ impl TrainState {
             epochs_done: 0,
             step: 0,
             progress: Vec::new(),
+            token_rows: true,
         }
     }
 

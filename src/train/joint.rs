@@ -5,8 +5,8 @@
 //! through its own encoder, beside the other: the same gradients as one backward pass through
 //! everything, in about the time of the slower side. Measured on the demo (tiny preset, batch
 //! 32, each side on a thread of the phase's rayon pool): one epoch in 27.6 s against 41.4 s
-//! with the sides one after the other (174 against 116 samples/s, same weights); the AdamW
-//! step after it, mostly over the 3.2 M-parameter token table, stays serial.
+//! with the sides one after the other (174 against 116 samples/s, same weights). The AdamW
+//! step after it stays serial; it covers only the token rows the captions use (`token_rows`).
 
 use std::time::Instant;
 

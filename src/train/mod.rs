@@ -7,6 +7,7 @@ mod features;
 mod joint;
 mod loss;
 mod run;
+mod token_rows;
 
 pub use anchor::{AnchorBank, AnchorEmbeddings, anchor_embeddings, anchor_hash};
 pub use checkpoint::{Checkpoint, TrainState};
@@ -208,5 +209,15 @@ mod tests {
         json.as_object_mut().unwrap().remove("negatives");
         let old: TrainOptions = serde_json::from_value(json).unwrap();
         assert_eq!(old.negatives, Negatives::Batch);
+    }
+
+    #[test]
+    fn runs_saved_before_token_rows_existed_resume_with_the_whole_table() {
+        let state = TrainState::new(crate::config::ModelConfig::tiny(), TrainOptions::default());
+        let mut json = serde_json::to_value(state).unwrap();
+        assert_eq!(json["token_rows"], true);
+        json.as_object_mut().unwrap().remove("token_rows");
+        let old: TrainState = serde_json::from_value(json).unwrap();
+        assert!(!old.token_rows);
     }
 }

@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use super::joint::joint_step;
+use super::token_rows::TokenRows;
 use super::{
     AnchorBank, AnchorEmbeddings, Checkpoint, EpochMetrics, Features, Negatives, Observer, Phase,
     TrainOptions, TrainState, TrainSummary, anchor_embeddings, anchor_hash, bank_info_nce,
@@ -387,6 +388,15 @@ impl Run<'_> {
         let warmup = ((total as f64) * opts.warmup).ceil() as usize;
         lock(&self.obs).phase_started(&phase, total);
         let mut trainable = take_trainable(&mut model, phase)?;
+        let mut tokens = if lock(&self.shared).state.token_rows {
+            match &mut trainable {
+                Trainable::Joint { other: enc, .. } | Trainable::Single(enc) => {
+                    TokenRows::compact(enc, usable.iter().map(|&r| other.row(r)))
+                }
+            }
+        } else {
+            None
+        };
         let bank = anchor
             .as_ref()
             .filter(|_| opts.negatives == Negatives::All)
@@ -407,7 +417,10 @@ impl Run<'_> {
                 let global = epoch * steps_per_epoch + b;
                 lr = learning_rate(global, total, warmup, peak_lr);
                 let t0 = Instant::now();
-                let x = other.batch(batch, &self.ad);
+                let x = match &tokens {
+                    Some(t) => t.batch(&other, batch, &self.ad),
+                    None => other.batch(batch, &self.ad),
+                };
                 let v_input = phase.joint.then(|| vision.batch(batch, &self.ad));
                 let t1 = Instant::now();
                 let (loss_value, grads, t2) = match (&trainable, &anchor) {
@@ -470,6 +483,9 @@ impl Run<'_> {
                     }
                     Trainable::Single(enc) => Trainable::Single(optim.step(lr, enc, grads)),
                 };
+                if let Some(t) = &mut tokens {
+                    t.stepped(lr, opts.weight_decay as f32);
+                }
                 let t3 = Instant::now();
                 t_load += (t1 - t0).as_secs_f64();
                 t_fwd += (t2 - t1).as_secs_f64();
@@ -507,6 +523,15 @@ impl Run<'_> {
                 backward_ms: per(t_bwd),
             };
             put_back(&mut model, phase, &trainable);
+            if let Some(t) = &mut tokens {
+                t.expand(
+                    model
+                        .encoders
+                        .slot_mut(phase.modality)
+                        .as_mut()
+                        .expect("put back"),
+                );
+            }
             self.checkpoint(i, &model.to_tensors(), n_steps, &optim, &metrics)?;
             lock(&self.obs).epoch_finished(&metrics);
         }
