@@ -10,9 +10,19 @@
 //! never with one thread. Such a file could never be found by approximate search, so inserts
 //! run on one thread up to `PARALLEL_INSERT_MIN`. On 1024-d benchmark vectors one thread is
 //! no slower at 10k (8.4 s against 9.4 s on two) but twice as slow at 100k (76 s against 38 s),
-//! so larger builds keep every thread, then search every inserted vector for itself and
-//! insert the ones not found again, one at a time (`relink_lost`). At 20k × 1024 on two
-//! threads the check costs about 2 s (8.9–12.6 s builds after, 8.2 s before, on a noisy host).
+//! so larger builds keep every thread, then search every node's vector for itself and insert
+//! the ones not found again, one at a time (`relink_lost`). At 20k × 1024 on two threads the
+//! check costs about 2 s (8.9–12.6 s builds after, 8.2 s before, on a noisy host).
+//!
+//! Inserting again does not always help: HNSW's neighbour pruning can drop the edges to a node
+//! in a dense cluster as soon as they are made. On 256-d clustered vectors the check (ef 16)
+//! still missed 8 of its first 15 nodes after three rounds at 20k, and 90 of 109 at 40k (of
+//! which 10 were missed even at ef 128). Those that remain are the graph's *stranded* nodes:
+//! kept in the file and scored exactly at every search (about two per thousand nodes), so
+//! every file stays findable. An incremental update that inserts in parallel checks every
+//! node while the graph is at most four times its new nodes, and only the new ones beyond
+//! that: checking a large graph would cost far more than the update, so old nodes that the
+//! new edges strand (2 to 4 of 20,000 when as many were added) stay unchecked there.
 //!
 //! usearch is built without its `numkong` SIMD library (which takes minutes to compile); the
 //! graph uses our own AVX2/FMA inner product through usearch's custom-metric hook instead
@@ -21,9 +31,9 @@
 //! File `hnsw.usearch`: usearch's own serialisation from byte 0 (so it can be memory-mapped and
 //! *viewed* without a copy), then our trailer: `(vector id, matrix row)` for every row, sorted
 //! (to map search results to rows without a sort at open, and to update the graph
-//! incrementally next time), then a 4096-byte footer with magic, the `(uid, generation)`
-//! stamp, the parameters and the section lengths. Written to a temp file, fsynced and
-//! renamed, like the matrix.
+//! incrementally next time), the stranded nodes' vector ids, sorted, then a 4096-byte footer
+//! with magic, the `(uid, generation)` stamp, the parameters and the section lengths. Written
+//! to a temp file, fsynced and renamed, like the matrix.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -41,7 +51,7 @@ use crate::matrix::{Matrix, Stamp};
 
 pub(crate) const HNSW_FILE: &str = "hnsw.usearch";
 const MAGIC: &[u8; 8] = b"MMBXHNS1";
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const FOOTER: usize = 4096;
 /// Search breadth of the reachability check after parallel inserts. At 16 it flags about
 /// twice the nodes a search at 128 cannot find (16 against 9 of 20,000); inserting a
@@ -51,25 +61,27 @@ const RELINK_EF: usize = 16;
 /// Fewer inserts than this run on one thread (see the module notes).
 const PARALLEL_INSERT_MIN: usize = 20_000;
 
-/// Insert `(vector id, matrix row)` pairs.
-fn insert(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<()> {
+/// Insert `(vector id, matrix row)` pairs; true when they went in on several threads.
+fn insert(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<bool> {
     let add = |&(v, r): &(i64, usize)| ix.add(v as u64, matrix.row(r)).map_err(err);
     if items.len() < PARALLEL_INSERT_MIN {
-        return items.iter().try_for_each(add);
+        items.iter().try_for_each(add)?;
+        return Ok(false);
     }
     items.par_iter().try_for_each(add)?;
-    relink_lost(ix, matrix, items)
+    Ok(true)
 }
 
-/// Parallel inserts leave a few nodes that no search reaches (module notes; 7 to 9 of 20,000
-/// in the recall test). Each inserted vector is searched for; the ones not in their own top
-/// 10 are removed and inserted again, one at a time, which links them. usearch reuses the
-/// freed slot, so nothing is left dead. A re-insert can in turn prune a neighbour's edge, so
-/// the re-inserted ones are checked again, up to three rounds.
-fn relink_lost(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Result<()> {
+/// Parallel inserts leave a few nodes that no search reaches (module notes). Every node of
+/// `nodes` is searched for; the ones not in their own top 10 are removed and inserted again,
+/// one at a time, which links most of them. usearch reuses the freed slot, so nothing is
+/// left dead. A re-insert can in turn prune a neighbour's edge, so the re-inserted ones are
+/// checked again, up to three rounds. Returns the ones still not found (the stranded nodes),
+/// sorted.
+fn relink_lost(ix: &usearch::Index, matrix: &Matrix, nodes: &[(i64, usize)]) -> Result<Vec<i64>> {
     ix.change_expansion_search(RELINK_EF);
-    let mut check = items.to_vec();
-    for _ in 0..3 {
+    let mut check = nodes.to_vec();
+    for round in 0..4 {
         let found = check
             .par_iter()
             .map(|&(v, r)| {
@@ -86,16 +98,18 @@ fn relink_lost(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> 
             .filter(|(_, f)| !f)
             .map(|(item, _)| *item)
             .collect();
+        if round == 3 || lost.is_empty() {
+            let mut stranded: Vec<i64> = lost.iter().map(|&(v, _)| v).collect();
+            stranded.sort_unstable();
+            return Ok(stranded);
+        }
         for &(v, r) in &lost {
             ix.remove(v as u64).map_err(err)?;
             ix.add(v as u64, matrix.row(r)).map_err(err)?;
         }
-        if lost.is_empty() {
-            break;
-        }
         check = lost;
     }
-    Ok(())
+    unreachable!("the last round returns")
 }
 
 /// HNSW parameters. Defaults: M = 16, ef_construction = 128, ef_search = 64; on 100k clustered
@@ -146,6 +160,8 @@ pub struct Hnsw {
     /// `(vector id, row)` of every row of the matrix with this graph's stamp, sorted; the
     /// distinct vector ids are the graph's keys.
     rows: Vec<(i64, u64)>,
+    /// Vector ids that graph search may not reach, sorted; scored exactly at every search.
+    stranded: Vec<i64>,
     search_lock: Mutex<()>,
 }
 
@@ -220,6 +236,7 @@ struct Footer {
     tombstones: usize,
     payload_len: usize,
     keys_off: usize,
+    stranded: usize,
 }
 
 fn footer_bytes(f: &Footer) -> Vec<u8> {
@@ -237,6 +254,7 @@ fn footer_bytes(f: &Footer) -> Vec<u8> {
     put_u64(&mut h, 80, f.payload_len as u64);
     put_u64(&mut h, 88, f.keys_off as u64);
     put_u64(&mut h, 96, f.rows as u64);
+    put_u64(&mut h, 104, f.stranded as u64);
     let c = blake3::hash(&h[..128]);
     h[128..136].copy_from_slice(&c.as_bytes()[..8]);
     h
@@ -271,11 +289,17 @@ fn parse_footer(b: &[u8]) -> Option<Footer> {
         payload_len: get_u64(h, 80) as usize,
         keys_off: get_u64(h, 88) as usize,
         rows: get_u64(h, 96) as usize,
+        stranded: get_u64(h, 104) as usize,
     };
-    if f.keys_off < f.payload_len
-        || f.keys_off + f.rows * 16 + FOOTER != b.len()
-        || !f.keys_off.is_multiple_of(8)
-    {
+    // Checked: the lengths come from the file.
+    let end = (f.rows.checked_mul(16))
+        .zip(f.stranded.checked_mul(8))
+        .and_then(|(k, s)| {
+            k.checked_add(s)?
+                .checked_add(f.keys_off)?
+                .checked_add(FOOTER)
+        });
+    if f.keys_off < f.payload_len || end != Some(b.len()) || !f.keys_off.is_multiple_of(8) {
         return None;
     }
     Some(f)
@@ -300,6 +324,11 @@ impl Hnsw {
                 )
             })
             .collect();
+        let stranded_off = footer.keys_off + footer.rows * 16;
+        let stranded: Vec<i64> = map[stranded_off..stranded_off + footer.stranded * 8]
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         let mut index = usearch::Index::new(&options(dim, &footer.params)).ok()?;
         // SAFETY: `map` is stored next to `index` in the returned struct and dropped after it.
         unsafe { index.view_from_buffer(&map[..footer.payload_len]) }.ok()?;
@@ -317,6 +346,7 @@ impl Hnsw {
             count: footer.count,
             tombstones: footer.tombstones,
             rows,
+            stranded,
             search_lock: Mutex::new(()),
         })
     }
@@ -375,6 +405,13 @@ impl Hnsw {
         // immutable, so the change is the difference of two sorted id lists.
         let mut index = None;
         let mut tombstones = 0usize;
+        // Nodes still missed after relinking (see `relink_lost`): carried over from the old
+        // graph, or found again after parallel inserts.
+        let mut stranded: Vec<i64> = Vec::new();
+        let mut parallel = false;
+        // After parallel inserts, the nodes to check: all of them (`None`), or only the new
+        // ones when the graph is much larger (see below).
+        let mut recheck: Option<Vec<(i64, usize)>> = None;
         if let Some(o) = old.filter(|o| {
             o.stamp.uid == matrix.stamp.uid
                 && o.dim == dim
@@ -409,7 +446,16 @@ impl Hnsw {
                 }
                 ix.reserve_capacity_and_threads(ix.size() + adds.len() + 16, threads())
                     .map_err(err)?;
-                insert(&ix, matrix, &adds)?;
+                parallel = insert(&ix, matrix, &adds)?;
+                stranded = (o.stranded.iter().copied())
+                    .filter(|&v| removes.binary_search(&(v as u64)).is_err())
+                    .collect();
+                // New edges can prune old nodes' links too (20k inserts into a 20k graph
+                // stranded 2 to 4 old nodes), but checking every node costs time in
+                // proportion to the graph: past four times the new nodes, only they are.
+                if adds.len() * 4 < n {
+                    recheck = Some(adds);
+                }
                 tombstones = new_tomb;
                 index = Some(ix);
             }
@@ -421,10 +467,20 @@ impl Hnsw {
                 let ix = new_index(dim, &params)?;
                 ix.reserve_capacity_and_threads(n.max(16), threads())
                     .map_err(err)?;
-                insert(&ix, matrix, &firsts)?;
+                parallel = insert(&ix, matrix, &firsts)?;
                 ix
             }
         };
+        if parallel {
+            let lost = relink_lost(&index, matrix, recheck.as_deref().unwrap_or(&firsts))?;
+            if recheck.is_some() {
+                stranded.extend(lost);
+                stranded.sort_unstable();
+                stranded.dedup();
+            } else {
+                stranded = lost;
+            }
+        }
         index.change_expansion_search(params.ef_search);
 
         if !to_disk {
@@ -437,6 +493,7 @@ impl Hnsw {
                 count: n,
                 tombstones,
                 rows,
+                stranded,
                 search_lock: Mutex::new(()),
             };
             return Ok((h, incremental));
@@ -457,10 +514,13 @@ impl Hnsw {
             let payload_len = f.metadata().map_err(|e| Error::io(&tmp, e))?.len() as usize;
             let keys_off = payload_len.div_ceil(8) * 8;
             let mut trailer = vec![0u8; keys_off - payload_len];
-            trailer.reserve(rows.len() * 16 + FOOTER);
+            trailer.reserve(rows.len() * 16 + stranded.len() * 8 + FOOTER);
             for (v, r) in &rows {
                 trailer.extend_from_slice(&v.to_le_bytes());
                 trailer.extend_from_slice(&r.to_le_bytes());
+            }
+            for v in &stranded {
+                trailer.extend_from_slice(&v.to_le_bytes());
             }
             trailer.extend_from_slice(&footer_bytes(&Footer {
                 dim,
@@ -471,6 +531,7 @@ impl Hnsw {
                 tombstones,
                 payload_len,
                 keys_off,
+                stranded: stranded.len(),
             }));
             f.write_all(&trailer).map_err(|e| Error::io(&tmp, e))?;
         }
@@ -503,6 +564,11 @@ impl Hnsw {
             .iter()
             .take_while(move |e| e.0 == v)
             .map(|e| e.1 as u32)
+    }
+
+    /// Vector ids that graph search may miss (sorted): search them exactly as well.
+    pub(crate) fn stranded(&self) -> &[i64] {
+        &self.stranded
     }
 
     /// Nearest vector ids (best first) with their approximate scores.

@@ -794,9 +794,16 @@ fn approx_rows(
             None
         },
     )?;
-    let mut out: Vec<Scored> = found
+    // The graph's answer and its stranded nodes (nodes its search may miss), all scored exactly.
+    let mut keys: Vec<i64> = found.into_iter().map(|(key, _)| key as i64).collect();
+    keys.extend(
+        (h.stranded().iter().copied()).filter(|&v| rf.allowed.is_none() || allow(v as u64)),
+    );
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out: Vec<Scored> = keys
         .into_iter()
-        .flat_map(|(key, _)| h.rows_of(key as i64))
+        .flat_map(|key| h.rows_of(key))
         .map(|r| Scored {
             score: kernels::dot(query, m.row(r as usize)),
             row: r,

@@ -16,6 +16,14 @@ fn model(dim: usize) -> ModelInfo {
 
 /// Index `items` (path, modality, vector) with synthetic stats (no real files).
 fn populate(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> CommitStats {
+    let (embedded, stats) = update(ix, items);
+    assert_eq!(embedded, items.len());
+    stats
+}
+
+/// Indexes exactly `items` (path, modality, vector): embeds the files the plan asks for.
+/// Returns how many it embedded.
+fn update(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> (usize, CommitStats) {
     let stats: Vec<FileStat> = items
         .iter()
         .map(|(p, m, _)| FileStat {
@@ -37,7 +45,6 @@ fn populate(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> CommitStats
             },
         )
         .unwrap();
-    assert_eq!(plan.embed.len(), items.len());
     for chunk in plan.embed.chunks(997) {
         let b: Vec<(&PlannedFile, &[f32])> = chunk
             .iter()
@@ -45,7 +52,22 @@ fn populate(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> CommitStats
             .collect();
         w.commit_batch(&b).unwrap();
     }
-    w.finish(&plan).unwrap()
+    (plan.embed.len(), w.finish(&plan).unwrap())
+}
+
+/// The files of `items` that approximate search (ef 128) does not return for their own
+/// vector.
+fn unreachable<'a>(ix: &Index, items: &'a [(String, String, Vec<f32>)]) -> Vec<&'a str> {
+    items
+        .iter()
+        .filter(|(p, _, v)| {
+            let hits = ix
+                .search_approx(v, 10, &Filter::default(), Some(128))
+                .unwrap();
+            !hits.iter().any(|h| &h.path == p)
+        })
+        .map(|(p, _, _)| p.as_str())
+        .collect()
 }
 
 fn random_unit(r: &mut Rng, dim: usize) -> Vec<f32> {
@@ -577,16 +599,7 @@ fn approximate_recall_on_clustered_data() {
     assert!(recall >= 0.95, "recall {recall}");
     // Every file can be found: its own vector is in the graph's top 10. Parallel inserts at
     // this size leave some nodes without an incoming edge; the build inserts them again.
-    let lost: Vec<&str> = items
-        .iter()
-        .filter(|(p, _, v)| {
-            let hits = ix
-                .search_approx(v, 10, &Filter::default(), Some(128))
-                .unwrap();
-            !hits.iter().any(|h| &h.path == p)
-        })
-        .map(|(p, _, _)| p.as_str())
-        .collect();
+    let lost = unreachable(&ix, &items);
     assert!(
         lost.is_empty(),
         "{} of {n} files unreachable: {lost:?}",
@@ -668,6 +681,41 @@ fn approximate_recall_on_clustered_data() {
     drop(ix);
     let ix = Index::open(&dir).unwrap();
     assert!(recall_at_k(&ix, &queries, 10, None).unwrap() >= 0.95);
+}
+
+#[test]
+fn a_large_incremental_update_leaves_every_file_findable() {
+    // 20,000 files, then 20,000 more: both builds insert on several threads, and the second
+    // updates the first graph. Without the stranded nodes (those the graph's search misses,
+    // scored exactly) 4 old and 8 new files were unreachable here, and 10 in a fresh 40k
+    // build.
+    let tmp = tempfile::tempdir().unwrap();
+    let dim = 256;
+    let spec = Clusters::new(dim, 11);
+    let files = |seed: u64, tag: &str| -> Vec<(String, String, Vec<f32>)> {
+        (spec.sample(20_000, seed).chunks_exact(dim).enumerate())
+            .map(|(i, v)| (format!("/{tag}/{i}"), "vision".to_string(), v.to_vec()))
+            .collect()
+    };
+    let old = files(0, "old");
+    let all: Vec<_> = old.iter().cloned().chain(files(1, "new")).collect();
+    let dir = tmp.path().join("idx");
+    let mut ix = Index::create_or_open(&dir, &model(dim)).unwrap();
+    ix.set_approx_min_items(10_000);
+    populate(&mut ix, &old);
+    let (embedded, st) = update(&mut ix, &all);
+    assert_eq!(embedded, 20_000);
+    assert_eq!(st.rebuild.approx_built, Some(true), "incremental: {st:?}");
+    let lost = unreachable(&ix, &all);
+    assert!(
+        lost.is_empty(),
+        "{} of 40,000 files unreachable: {lost:?}",
+        lost.len()
+    );
+    // The stranded nodes are kept in the file too.
+    drop(ix);
+    let ix = Index::open(&dir).unwrap();
+    assert!(unreachable(&ix, &all).is_empty());
 }
 
 #[test]
