@@ -10,19 +10,19 @@
 //! never with one thread. Such a file could never be found by approximate search, so inserts
 //! run on one thread up to `PARALLEL_INSERT_MIN`. On 1024-d benchmark vectors one thread is
 //! no slower at 10k (8.4 s against 9.4 s on two) but twice as slow at 100k (76 s against 38 s),
-//! so larger builds keep every thread, then search every node's vector for itself and insert
-//! the ones not found again, one at a time (`relink_lost`). At 20k × 1024 on two threads the
-//! check costs about 2 s (8.9–12.6 s builds after, 8.2 s before, on a noisy host).
+//! so larger builds keep every thread, then search every node's vector for itself
+//! (`stranded_nodes`). The ones not found are the graph's *stranded* nodes: kept in the file
+//! and scored exactly at every search (about two per thousand nodes), so every file stays
+//! findable. Inserting them again, as this once did, linked only about half of them (on 256-d
+//! clustered vectors, 8 of 15 at 20k and 90 of 109 at 40k were still missed after three
+//! rounds: HNSW's neighbour pruning drops the edges to a node in a dense cluster as soon as
+//! they are made), and each re-insert could in turn strand a neighbour that had passed the
+//! check. At 20k × 1024 on two threads the check costs about 2 s.
 //!
-//! Inserting again does not always help: HNSW's neighbour pruning can drop the edges to a node
-//! in a dense cluster as soon as they are made. On 256-d clustered vectors the check (ef 16)
-//! still missed 8 of its first 15 nodes after three rounds at 20k, and 90 of 109 at 40k (of
-//! which 10 were missed even at ef 128). Those that remain are the graph's *stranded* nodes:
-//! kept in the file and scored exactly at every search (about two per thousand nodes), so
-//! every file stays findable. An incremental update that inserts in parallel checks every
-//! node while the graph is at most four times its new nodes, and only the new ones beyond
-//! that: checking a large graph would cost far more than the update, so old nodes that the
-//! new edges strand (2 to 4 of 20,000 when as many were added) stay unchecked there.
+//! An incremental update that inserts in parallel checks every node while the graph is at
+//! most four times its new nodes, and only the new ones beyond that: checking a large graph
+//! would cost far more than the update, so old nodes that the new edges strand (2 to 4 of
+//! 20,000 when as many were added) stay unchecked there.
 //!
 //! usearch is built without its `numkong` SIMD library (which takes minutes to compile); the
 //! graph uses our own AVX2/FMA inner product through usearch's custom-metric hook instead
@@ -54,10 +54,10 @@ const MAGIC: &[u8; 8] = b"MMBXHNS1";
 const FORMAT: u32 = 4;
 const FOOTER: usize = 4096;
 /// Search breadth of the reachability check after parallel inserts. At 16 it flags about
-/// twice the nodes a search at 128 cannot find (16 against 9 of 20,000); inserting a
-/// reachable node again costs nothing but time, and the check takes a fifth of the time
-/// of one at 128.
-const RELINK_EF: usize = 16;
+/// twice the nodes a search at 128 cannot find (16 against 9 of 20,000); a reachable node
+/// among the stranded ones costs a dot product per search, and the check takes a fifth of
+/// the time of one at 128.
+const CHECK_EF: usize = 16;
 /// Fewer inserts than this run on one thread (see the module notes).
 const PARALLEL_INSERT_MIN: usize = 20_000;
 
@@ -72,44 +72,30 @@ fn insert(ix: &usearch::Index, matrix: &Matrix, items: &[(i64, usize)]) -> Resul
     Ok(true)
 }
 
-/// Parallel inserts leave a few nodes that no search reaches (module notes). Every node of
-/// `nodes` is searched for; the ones not in their own top 10 are removed and inserted again,
-/// one at a time, which links most of them. usearch reuses the freed slot, so nothing is
-/// left dead. A re-insert can in turn prune a neighbour's edge, so the re-inserted ones are
-/// checked again, up to three rounds. Returns the ones still not found (the stranded nodes),
-/// sorted.
-fn relink_lost(ix: &usearch::Index, matrix: &Matrix, nodes: &[(i64, usize)]) -> Result<Vec<i64>> {
-    ix.change_expansion_search(RELINK_EF);
-    let mut check = nodes.to_vec();
-    for round in 0..4 {
-        let found = check
-            .par_iter()
-            .map(|&(v, r)| {
-                Ok(ix
-                    .search(matrix.row(r), 10)
-                    .map_err(err)?
-                    .keys
-                    .contains(&(v as u64)))
-            })
-            .collect::<Result<Vec<bool>>>()?;
-        let lost: Vec<(i64, usize)> = check
-            .iter()
-            .zip(found)
-            .filter(|(_, f)| !f)
-            .map(|(item, _)| *item)
-            .collect();
-        if round == 3 || lost.is_empty() {
-            let mut stranded: Vec<i64> = lost.iter().map(|&(v, _)| v).collect();
-            stranded.sort_unstable();
-            return Ok(stranded);
-        }
-        for &(v, r) in &lost {
-            ix.remove(v as u64).map_err(err)?;
-            ix.add(v as u64, matrix.row(r)).map_err(err)?;
-        }
-        check = lost;
-    }
-    unreachable!("the last round returns")
+/// Parallel inserts leave a few nodes that no search reaches (module notes): the nodes of
+/// `nodes` not in their own top 10, sorted.
+fn stranded_nodes(
+    ix: &usearch::Index,
+    matrix: &Matrix,
+    nodes: &[(i64, usize)],
+) -> Result<Vec<i64>> {
+    ix.change_expansion_search(CHECK_EF);
+    let found = nodes
+        .par_iter()
+        .map(|&(v, r)| {
+            Ok(ix
+                .search(matrix.row(r), 10)
+                .map_err(err)?
+                .keys
+                .contains(&(v as u64)))
+        })
+        .collect::<Result<Vec<bool>>>()?;
+    let mut stranded: Vec<i64> = (nodes.iter().zip(found))
+        .filter(|(_, f)| !f)
+        .map(|(&(v, _), _)| v)
+        .collect();
+    stranded.sort_unstable();
+    Ok(stranded)
 }
 
 /// HNSW parameters. Defaults: M = 16, ef_construction = 128, ef_search = 64; on 100k clustered
@@ -405,8 +391,8 @@ impl Hnsw {
         // immutable, so the change is the difference of two sorted id lists.
         let mut index = None;
         let mut tombstones = 0usize;
-        // Nodes still missed after relinking (see `relink_lost`): carried over from the old
-        // graph, or found again after parallel inserts.
+        // Nodes the graph's search misses (see `stranded_nodes`): carried over from the old
+        // graph, or found after parallel inserts.
         let mut stranded: Vec<i64> = Vec::new();
         let mut parallel = false;
         // After parallel inserts, the nodes to check: all of them (`None`), or only the new
@@ -472,7 +458,7 @@ impl Hnsw {
             }
         };
         if parallel {
-            let lost = relink_lost(&index, matrix, recheck.as_deref().unwrap_or(&firsts))?;
+            let lost = stranded_nodes(&index, matrix, recheck.as_deref().unwrap_or(&firsts))?;
             if recheck.is_some() {
                 stranded.extend(lost);
                 stranded.sort_unstable();

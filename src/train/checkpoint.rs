@@ -35,6 +35,10 @@ pub struct TrainState {
     /// (`token_rows`); runs started before it kept optimizer state for the whole table.
     #[serde(default)]
     pub token_rows: bool,
+    /// The token ids whose rows the text phase trains, once it has started (its optimizer
+    /// state covers these rows, in this order).
+    #[serde(default)]
+    pub token_ids: Vec<usize>,
 }
 
 impl TrainState {
@@ -48,6 +52,7 @@ impl TrainState {
             step: 0,
             progress: Vec::new(),
             token_rows: true,
+            token_ids: Vec::new(),
         }
     }
 

@@ -4,8 +4,8 @@
 //! embeddings (a `[batch, dim]` tensor) is computed first, and each side then pushes it back
 //! through its own encoder, beside the other: the same gradients as one backward pass through
 //! everything, in about the time of the slower side. Measured on the demo (tiny preset, batch
-//! 32, each side on a thread of the phase's rayon pool): one epoch in 27.6 s against 41.4 s
-//! with the sides one after the other (174 against 116 samples/s, same weights). The AdamW
+//! 32, each side on a thread of the phase's rayon pool): one epoch in 24.5 s against 30.4 s
+//! with the sides one after the other (196 against 158 samples/s, same weights). The AdamW
 //! step after it stays serial; it covers only the token rows the captions use (`token_rows`).
 
 use std::time::Instant;

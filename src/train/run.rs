@@ -366,6 +366,7 @@ impl Run<'_> {
             anchor,
         } = inputs;
         let opts = &self.opts;
+        // Plain decoupled decay: `TokenRows` applies it to the token rows it does not train.
         let mut optim = AdamWConfig::new()
             .with_weight_decay(opts.weight_decay as f32)
             .with_grad_clipping(Some(GradientClippingConfig::Norm(opts.clip_norm)))
@@ -388,15 +389,31 @@ impl Run<'_> {
         let warmup = ((total as f64) * opts.warmup).ceil() as usize;
         lock(&self.obs).phase_started(&phase, total);
         let mut trainable = take_trainable(&mut model, phase)?;
-        let mut tokens = if lock(&self.shared).state.token_rows {
-            match &mut trainable {
-                Trainable::Joint { other: enc, .. } | Trainable::Single(enc) => {
-                    TokenRows::compact(enc, usable.iter().map(|&r| other.row(r)))
-                }
+        let mut tokens = None;
+        if lock(&self.shared).state.token_rows {
+            let (Trainable::Joint { other: enc, .. } | Trainable::Single(enc)) = &mut trainable;
+            if let Some(vocab) = TokenRows::vocab(enc) {
+                let used = TokenRows::used_ids(vocab, usable.iter().map(|&r| other.row(r)))?;
+                // A resumed phase keeps the rows its optimizer state was saved for.
+                let saved = lock(&self.shared).state.token_ids.clone();
+                let used = if first_epoch > 0 && !saved.is_empty() {
+                    let new = used.iter().filter(|id| saved.binary_search(id).is_err());
+                    let new = new.count();
+                    if new > 0 {
+                        return Err(Error::Config(format!(
+                            "cannot resume: the training captions now use {new} tokens that the \
+                             interrupted run did not train; resume with the data it started \
+                             with, or start a new run"
+                        )));
+                    }
+                    saved
+                } else {
+                    used
+                };
+                lock(&self.shared).state.token_ids = used.clone();
+                tokens = Some(TokenRows::compact(enc, used));
             }
-        } else {
-            None
-        };
+        }
         let bank = anchor
             .as_ref()
             .filter(|_| opts.negatives == Negatives::All)
@@ -484,7 +501,7 @@ impl Run<'_> {
                     Trainable::Single(enc) => Trainable::Single(optim.step(lr, enc, grads)),
                 };
                 if let Some(t) = &mut tokens {
-                    t.stepped(lr, opts.weight_decay as f32);
+                    t.record_step(lr, opts.weight_decay as f32);
                 }
                 let t3 = Instant::now();
                 t_load += (t1 - t0).as_secs_f64();

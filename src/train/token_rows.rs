@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::Features;
 use crate::nn::{Encoder, EncoderInput, Stem};
+use crate::{Error, Result};
 
 /// The used rows of a text encoder's token table, and the decay owed to the others.
 pub(super) struct TokenRows {
@@ -31,23 +32,41 @@ pub(super) struct TokenRows {
 }
 
 impl TokenRows {
-    /// Swaps `text`'s token table for the rows that `captions` (token ids, as the feature
-    /// cache stores them) use. `None` when `text` is not a text encoder.
-    pub fn compact<'a>(
-        text: &mut Encoder,
+    /// The vocabulary ids that `captions` (token ids, as the feature cache stores them) use,
+    /// ascending.
+    pub fn used_ids<'a>(
+        vocab: usize,
         captions: impl IntoIterator<Item = &'a [f32]>,
-    ) -> Option<Self> {
-        let Stem::Text(stem) = &mut text.stem else {
-            return None;
-        };
-        let [vocab, width] = stem.token_embedding.dims();
+    ) -> Result<Vec<usize>> {
         let mut seen = vec![false; vocab];
         for caption in captions {
             for &id in caption {
-                seen[id as usize] = true;
+                let slot = (id >= 0.0).then(|| seen.get_mut(id as usize)).flatten();
+                *slot.ok_or_else(|| {
+                    Error::Config(format!(
+                        "token id {id} is outside the text encoder's vocabulary of {vocab}"
+                    ))
+                })? = true;
             }
         }
-        let used: Vec<usize> = (0..vocab).filter(|&i| seen[i]).collect();
+        Ok((0..vocab).filter(|&i| seen[i]).collect())
+    }
+
+    /// The size of `text`'s vocabulary; `None` when `text` is not a text encoder.
+    pub fn vocab(text: &Encoder) -> Option<usize> {
+        match &text.stem {
+            Stem::Text(stem) => Some(stem.token_embedding.dims()[0]),
+            _ => None,
+        }
+    }
+
+    /// Swaps `text`'s token table for its rows `used` (ascending vocabulary ids, from
+    /// [`TokenRows::used_ids`]). `text` must be a text encoder.
+    pub fn compact(text: &mut Encoder, used: Vec<usize>) -> Self {
+        let Stem::Text(stem) = &mut text.stem else {
+            unreachable!("only a text encoder has a token table");
+        };
+        let [vocab, width] = stem.token_embedding.dims();
         let mut row_of = vec![-1i64; vocab];
         for (k, &id) in used.iter().enumerate() {
             row_of[id] = k as i64;
@@ -65,13 +84,13 @@ impl TokenRows {
         );
         stem.token_embedding =
             (stem.token_embedding.clone()).map(|t| t.select(0, index).detach().require_grad());
-        Some(Self {
+        Self {
             used,
             row_of,
             table,
             width,
             pending: Vec::new(),
-        })
+        }
     }
 
     /// Rows `rows` of the text features as a batch of compact ids.
@@ -91,8 +110,10 @@ impl TokenRows {
     }
 
     /// Records an AdamW step at learning rate `lr` with decoupled weight decay
-    /// `weight_decay`, computed as burn's AdamW computes it.
-    pub fn stepped(&mut self, lr: f64, weight_decay: f32) {
+    /// `weight_decay`, computed as burn's AdamW computes it (`1 − lr·λ` in f64, applied as
+    /// an f32). Exact only for plain decoupled decay: burn's cautious decay would skip the
+    /// unused rows' negative weights.
+    pub fn record_step(&mut self, lr: f64, weight_decay: f32) {
         let rate = lr * f64::from(weight_decay);
         if rate != 0.0 {
             self.pending.push((1.0 - rate) as f32);
@@ -142,9 +163,21 @@ mod tests {
     use crate::config::ModelConfig;
     use crate::model::Model;
 
-    /// `steps` AdamW steps (as training takes them) on `captions[step % len]`, then the text
-    /// encoder's weights; compacted or with the whole table.
-    fn train(captions: &[Vec<Vec<f32>>], steps: usize, compact: bool) -> Vec<(String, Vec<f32>)> {
+    type Weights = Vec<(String, Vec<f32>)>;
+
+    /// The text encoder's weights, sorted by name.
+    fn weights(model: &mut Model, text: Encoder) -> Weights {
+        *model.encoders.slot_mut(Modality::Text) = Some(text);
+        (model.to_tensors().0.into_iter())
+            .filter(|(k, _)| k.contains(".text."))
+            .map(|(k, v)| (k, v.data))
+            .collect()
+    }
+
+    /// `steps` AdamW steps (as training takes them) on `captions[step % len]`, compacted or
+    /// with the whole table; the text encoder's weights after `steps / 2` steps (written as
+    /// an epoch is, from a copy) and at the end.
+    fn train(captions: &[Vec<Vec<f32>>], steps: usize, compact: bool) -> [Weights; 2] {
         // Every batch of `captions` holds equally long captions.
         let ad = crate::backend::ndarray_device().autodiff();
         let mut model = Model::random(ModelConfig::tiny(), 3, &ad).unwrap();
@@ -157,12 +190,20 @@ mod tests {
             .with_weight_decay(0.05)
             .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
             .init();
-        let mut rows = if compact {
-            TokenRows::compact(&mut text, captions.iter().flatten().map(Vec::as_slice))
-        } else {
-            None
-        };
+        let mut rows = compact.then(|| {
+            let vocab = TokenRows::vocab(&text).unwrap();
+            let all = captions.iter().flatten().map(Vec::as_slice);
+            TokenRows::compact(&mut text, TokenRows::used_ids(vocab, all).unwrap())
+        });
+        let mut half = None;
         for step in 0..steps {
+            if step == steps / 2 {
+                let mut copy = text.clone();
+                if let Some(r) = &mut rows {
+                    r.expand(&mut copy);
+                }
+                half = Some(weights(&mut model, copy));
+            }
             let batch: Vec<&[f32]> = captions[step % captions.len()]
                 .iter()
                 .map(Vec::as_slice)
@@ -183,18 +224,13 @@ mod tests {
             let lr = 1e-2 * (step + 1) as f64 / steps as f64;
             text = optim.step(lr, text, grads);
             if let Some(r) = &mut rows {
-                r.stepped(lr, 0.05);
+                r.record_step(lr, 0.05);
             }
         }
         if let Some(r) = &mut rows {
             r.expand(&mut text);
         }
-        *model.encoders.slot_mut(Modality::Text) = Some(text);
-        // Sorted by name (a BTreeMap).
-        (model.to_tensors().0.into_iter())
-            .filter(|(k, _)| k.contains(".text."))
-            .map(|(k, v)| (k, v.data))
-            .collect()
+        [half.unwrap_or_default(), weights(&mut model, text)]
     }
 
     #[test]
@@ -213,26 +249,41 @@ mod tests {
             .collect();
         let whole = train(&captions, 6, false);
         let compact = train(&captions, 6, true);
-        assert_eq!(whole.len(), compact.len());
-        let table = |w: &[(String, Vec<f32>)]| {
+        let table = |w: &Weights| {
             w.iter()
                 .find(|(k, _)| k.ends_with("token_embedding.weight"))
                 .expect("token table")
                 .1
                 .clone()
         };
-        let untrained = &train(&captions, 0, false);
-        // Used rows moved, unused ones only decayed: the comparison below covers both.
-        let (t0, t1) = (table(untrained), table(&whole));
+        let [_, untrained] = &train(&captions, 0, false);
+        // Used rows moved, unused ones only decayed: the comparisons below cover both.
+        let (t0, t1) = (table(untrained), table(&whole[1]));
         let moved = |id: usize| t0[id * 64] != t1[id * 64];
         assert!(
             moved(300) && moved(49407) && moved(5),
             "rows did not change"
         );
-        for ((ka, a), (kb, b)) in whole.iter().zip(&compact) {
-            assert_eq!(ka, kb);
-            assert_eq!(a.len(), b.len(), "{ka}: shapes differ");
-            assert!(a == b, "{ka}: weights differ");
+        // Halfway (an epoch written from a copy, training going on) and at the end.
+        for (w, c) in whole.iter().zip(&compact) {
+            assert_eq!(w.len(), c.len());
+            assert!(w.len() > 10, "{} text tensors", w.len());
+            for ((ka, a), (kb, b)) in w.iter().zip(c) {
+                assert_eq!(ka, kb);
+                assert_eq!(a.len(), b.len(), "{ka}: shapes differ");
+                assert!(a == b, "{ka}: weights differ");
+            }
         }
+    }
+
+    #[test]
+    fn a_token_outside_the_vocabulary_is_refused() {
+        let err = TokenRows::used_ids(100, [[1.0, 100.0].as_slice()]).unwrap_err();
+        assert!(err.to_string().contains("token id 100 is outside"), "{err}");
+        assert!(TokenRows::used_ids(100, [[-1.0].as_slice()]).is_err());
+        assert_eq!(
+            TokenRows::used_ids(100, [[7.0, 3.0, 7.0].as_slice()]).unwrap(),
+            vec![3, 7]
+        );
     }
 }
