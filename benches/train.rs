@@ -6,8 +6,9 @@
 //! costs: kernel compilation on wgpu, page faults on the feature caches). Phases run one at
 //! a time there, on one thread; then, on ndarray, one job is timed against one per core
 //! (`--jobs`): for the joint phase, vision and text on two threads; for the frozen phases,
-//! side by side, from the same trained vision encoder. wgpu runs last, in a table of its own
-//! (see `common::wgpu_device`).
+//! side by side, from the same trained vision encoder. The joint phase is also timed training
+//! the text encoder's whole token table (the reference) against only the rows its captions
+//! use. wgpu runs last, in a table of its own (see `common::wgpu_device`).
 
 mod common;
 
@@ -42,6 +43,7 @@ fn main() {
         &mmbind::backend::ndarray_device(),
     );
     jobs_compared(dir.path(), &world);
+    token_rows_compared(dir.path(), &world);
     if let Some((name, device)) = common::wgpu_device() {
         println!(
             "\n| backend | phase | samples/s | load ms/step | forward ms/step | backward+step ms/step | batch |"
@@ -127,4 +129,45 @@ fn jobs_compared(dir: &std::path::Path, world: &std::path::Path) {
     for r in ratios {
         println!("{r}");
     }
+}
+
+/// The vision+text phase on ndarray (2 jobs, batch 16, 3 epochs) training the whole token
+/// table, the way runs did before `token_rows`, against only the rows the captions use; the
+/// two alternate, twice.
+fn token_rows_compared(dir: &std::path::Path, world: &std::path::Path) {
+    let device = mmbind::backend::ndarray_device();
+    let opts = TrainOptions {
+        modalities: vec![Modality::Text],
+        epochs: 3,
+        batch_size: 16,
+        ..TrainOptions::default()
+    };
+    println!();
+    println!("| vision+text (ndarray, 2 jobs) | run | wall s | content hash |");
+    println!("|---|---|---|---|");
+    let mut times = [Vec::new(), Vec::new()];
+    let mut hashes = Vec::new();
+    for round in 0..2 {
+        for (v, label) in ["whole table", "used rows"].into_iter().enumerate() {
+            let model = dir.join(format!("rows-{v}-{round}"));
+            let run = Training::new(world, &model, ModelConfig::tiny(), opts.clone()).jobs(2);
+            let run = if v == 0 { run.whole_token_table() } else { run };
+            let start = std::time::Instant::now();
+            let summary = run.run(&device, &mut Collect::default()).expect("training");
+            let s = start.elapsed().as_secs_f64();
+            println!(
+                "| {label} | {} | {s:.1} | {} |",
+                round + 1,
+                &summary.content_hash[..16]
+            );
+            times[v].push(s);
+            hashes.push(summary.content_hash);
+        }
+    }
+    let total = |t: &[f64]| t.iter().sum::<f64>();
+    println!(
+        "vision+text, used token rows: {:.2}x faster than the whole table, same weights: {}",
+        total(&times[0]) / total(&times[1]),
+        hashes.iter().all(|h| h == &hashes[0])
+    );
 }
