@@ -316,6 +316,27 @@ fn two_jobs_give_the_weights_of_one_and_resume_exactly() {
     );
 }
 
+#[test]
+fn training_the_used_token_rows_gives_the_weights_of_the_whole_table() {
+    let device = mmbind::backend::ndarray_device();
+    let dir = tempdir();
+    let opts = TrainOptions {
+        modalities: vec![Modality::Text],
+        epochs: 2,
+        batch_size: 16,
+        ..TrainOptions::default()
+    };
+    let run = |name: &str, whole: bool| {
+        let model = dir.path().join(name);
+        let t = Training::new(world(), &model, ModelConfig::tiny(), opts.clone());
+        let t = if whole { t.whole_token_table() } else { t };
+        t.jobs(2).run(&device, &mut Quiet).unwrap()
+    };
+    let (whole, rows) = (run("whole", true), run("rows", false));
+    assert!(whole.steps > 4);
+    assert_eq!(whole.content_hash, rows.content_hash);
+}
+
 /// Keeps the observer's messages.
 #[derive(Default)]
 struct Messages(Vec<String>);
