@@ -81,7 +81,7 @@ impl<'a> Training<'a> {
     }
 
     /// A new run trains the text encoder's whole token table, as runs did before
-    /// `token_rows` (same weights, slower): the reference of the training benchmark.
+    /// `token_rows` (same weights, slower): the reference of the training benchmark and tests.
     #[doc(hidden)]
     pub fn whole_token_table(mut self) -> Self {
         self.whole_token_table = true;
