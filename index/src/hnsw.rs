@@ -589,3 +589,14 @@ impl Hnsw {
         self.count == 0
     }
 }
+
+#[cfg(test)]
+impl Hnsw {
+    /// Takes vector `v` out of the graph and lists it as stranded: what a node that the
+    /// graph's search cannot reach looks like to a search.
+    pub(crate) fn strand(&mut self, v: i64) {
+        self.index.remove(v as u64).expect("in the graph");
+        self.stranded.push(v);
+        self.stranded.sort_unstable();
+    }
+}

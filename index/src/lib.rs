@@ -852,3 +852,69 @@ pub fn recall_at_k(index: &Index, queries: &[f32], k: usize, ef: Option<usize>) 
         found as f64 / total as f64
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{Rng, normalize};
+
+    #[test]
+    fn stranded_nodes_are_searched_filtered_and_returned_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dim = 16;
+        let mut r = Rng::new(9);
+        let files: Vec<(String, String, Vec<f32>)> = (0..60)
+            .map(|i| {
+                let mut v: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
+                normalize(&mut v);
+                let m = if i % 2 == 0 { "vision" } else { "audio" };
+                (format!("/f/{i}"), m.to_string(), v)
+            })
+            .collect();
+        let mut ix =
+            Index::create_or_open(tmp.path(), &ModelInfo::new("b3:00", "tiny", dim)).unwrap();
+        let stats: Vec<FileStat> = (files.iter())
+            .map(|(p, m, _)| FileStat {
+                path: p.clone(),
+                modality: m.clone(),
+                size: 1,
+                mtime_ns: 0,
+            })
+            .collect();
+        let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
+        let mut w = ix.writer(None).unwrap();
+        let options = PlanOptions {
+            scope: None,
+            hasher: Some(&hasher),
+        };
+        let plan = w.plan_with(&stats, &options).unwrap();
+        let vector =
+            |p: &PlannedFile| -> &[f32] { &files.iter().find(|f| f.0 == p.stat.path).unwrap().2 };
+        let batch: Vec<(&PlannedFile, &[f32])> =
+            plan.embed.iter().map(|p| (p, vector(p))).collect();
+        w.commit_batch(&batch).unwrap();
+        w.finish(&plan).unwrap();
+
+        let m = ix.matrix().unwrap();
+        let (mut h, _) = Hnsw::build(tmp.path(), &m, HnswParams::default(), None, false).unwrap();
+        // File 4 (vision) is only reachable through the stranded list from now on.
+        let row = (0..m.len()).find(|&r| m.path(r) == "/f/4").unwrap();
+        h.strand(m.vector_ids()[row]);
+        let query = &files[4].2;
+        let all = |f: &Filter, k| approx_rows(&m, &h, query, k, f, Some(64)).unwrap();
+        let hits = all(&Filter::default(), 5);
+        assert_eq!(hits[0].row as usize, row, "found through the stranded list");
+        assert!((hits[0].score - 1.0).abs() < 1e-5, "scored exactly");
+        let mut rows: Vec<u32> = all(&Filter::default(), 60).iter().map(|s| s.row).collect();
+        assert_eq!(rows.len(), 60, "every file, the stranded one included");
+        rows.sort_unstable();
+        rows.dedup();
+        assert_eq!(rows.len(), 60, "none twice");
+        // Filters apply to it as to graph hits.
+        let audio = all(&Filter::default().modality("audio"), 5);
+        assert!(audio.iter().all(|s| m.modality(s.row as usize) == "audio"));
+        let vision = all(&Filter::default().modality("vision"), 5);
+        assert_eq!(vision[0].row as usize, row);
+        assert!(all(&Filter::default().min_score(1.5), 5).is_empty());
+    }
+}
