@@ -600,3 +600,56 @@ impl Hnsw {
         self.stranded.sort_unstable();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn footer(stranded: usize) -> Footer {
+        Footer {
+            dim: 4,
+            count: 1,
+            rows: 1,
+            stamp: Stamp {
+                uid: [7; 16],
+                generation: 3,
+            },
+            params: HnswParams::default(),
+            tombstones: 0,
+            payload_len: 8,
+            keys_off: 8,
+            stranded,
+        }
+    }
+
+    /// A file of `footer`: 8 payload bytes, one key row, `stranded_bytes`, the footer.
+    fn file(footer: &Footer, stranded_bytes: usize) -> Vec<u8> {
+        let mut b = vec![0u8; 8 + 16 + stranded_bytes];
+        b.extend(footer_bytes(footer));
+        b
+    }
+
+    /// Sets the format field of `b`'s footer and its checksum.
+    fn set_format(b: &mut [u8], format: u32) {
+        let at = b.len() - FOOTER;
+        put_u32(&mut b[at..], 8, format);
+        let hash = blake3::hash(&b[at..at + 128]);
+        b[at + 128..at + 136].copy_from_slice(&hash.as_bytes()[..8]);
+    }
+
+    #[test]
+    fn a_footer_whose_sections_do_not_add_up_is_refused() {
+        let ok = parse_footer(&file(&footer(2), 16)).expect("consistent");
+        assert_eq!((ok.stranded, ok.rows, ok.stamp.generation), (2, 1, 3));
+        assert!(parse_footer(&file(&footer(3), 16)).is_none());
+        // A count whose byte length overflows is refused: wrapped, 2 + 2^61 entries would
+        // take the 16 bytes there are.
+        assert!(parse_footer(&file(&footer(2 + (1 << 61)), 16)).is_none());
+        // A graph of format 3 (no stranded section) reads as absent: it is rebuilt.
+        let mut old = file(&footer(0), 0);
+        set_format(&mut old, 3);
+        assert!(parse_footer(&old).is_none());
+        set_format(&mut old, FORMAT);
+        assert!(parse_footer(&old).is_some(), "only the format differed");
+    }
+}
