@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::model::Model;
 use crate::nn::EncoderInput;
+use crate::weights::host_values;
 use crate::{Error, Result};
 
 /// One thing to embed.
@@ -112,11 +113,7 @@ impl<'a> Embedder<'a> {
         let input = stack(batch, self.device)?;
         let out = self.model.embed(m, input)?;
         let [n, d] = out.dims();
-        let flat = out
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("float tensor");
+        let flat = host_values(out);
         debug_assert_eq!(flat.len(), n * d);
         Ok(flat.chunks(d).map(<[f32]>::to_vec).collect())
     }

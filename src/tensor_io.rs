@@ -10,7 +10,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::model::Model;
 use crate::nn::EncoderInput;
-use crate::weights::{HostTensor, TensorMap, write_safetensors};
+use crate::weights::{HostTensor, TensorMap, host_values, write_safetensors};
 use crate::{Error, Result};
 
 /// One `<modality>.input` tensor read from a file.
@@ -143,12 +143,10 @@ pub fn embed_inputs(
         }
         let embedding = model.embed(*m, raw.to_encoder_input(&name, device)?)?;
         let shape = embedding.dims().to_vec();
-        let data = embedding
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("float tensor");
-        out.insert(format!("{m}.embedding"), HostTensor::new(shape, data));
+        out.insert(
+            format!("{m}.embedding"),
+            HostTensor::new(shape, host_values(embedding)),
+        );
     }
     Ok(out)
 }

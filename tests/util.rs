@@ -98,7 +98,7 @@ pub fn relative_max_error(ours: &[f32], theirs: &[f32]) -> f32 {
 }
 
 pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    mmbind::weights::host_values(t.clone())
 }
 
 /// The devices parity runs on: ndarray always; wgpu when an adapter exists. With

@@ -873,27 +873,7 @@ mod tests {
             .collect();
         let mut ix =
             Index::create_or_open(tmp.path(), &ModelInfo::new("b3:00", "tiny", dim)).unwrap();
-        let stats: Vec<FileStat> = (files.iter())
-            .map(|(p, m, _)| FileStat {
-                path: p.clone(),
-                modality: m.clone(),
-                size: 1,
-                mtime_ns: 0,
-            })
-            .collect();
-        let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
-        let mut w = ix.writer(None).unwrap();
-        let options = PlanOptions {
-            scope: None,
-            hasher: Some(&hasher),
-        };
-        let plan = w.plan_with(&stats, &options).unwrap();
-        let vector =
-            |p: &PlannedFile| -> &[f32] { &files.iter().find(|f| f.0 == p.stat.path).unwrap().2 };
-        let batch: Vec<(&PlannedFile, &[f32])> =
-            plan.embed.iter().map(|p| (p, vector(p))).collect();
-        w.commit_batch(&batch).unwrap();
-        w.finish(&plan).unwrap();
+        crate::synth::index_files(&mut ix, &files).unwrap();
 
         let m = ix.matrix().unwrap();
         let (mut h, _) = Hnsw::build(tmp.path(), &m, HnswParams::default(), None, false).unwrap();

@@ -109,3 +109,39 @@ impl Clusters {
         out
     }
 }
+
+/// Indexes exactly `files` (path, modality, vector) as if they were files on disk: synthetic
+/// stats, each file's content hash taken from its path. Returns how many files the update
+/// embedded (those new to the index), and its statistics.
+pub fn index_files(
+    ix: &mut crate::Index,
+    files: &[(String, String, Vec<f32>)],
+) -> crate::Result<(usize, crate::CommitStats)> {
+    use crate::{ContentHash, FileStat, PlanOptions, PlannedFile};
+    let stats: Vec<FileStat> = (files.iter())
+        .map(|(p, m, _)| FileStat {
+            path: p.clone(),
+            modality: m.clone(),
+            size: 1,
+            mtime_ns: 0,
+        })
+        .collect();
+    let by_path: std::collections::HashMap<&str, &[f32]> = files
+        .iter()
+        .map(|(p, _, v)| (p.as_str(), v.as_slice()))
+        .collect();
+    let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
+    let mut w = ix.writer(None)?;
+    let options = PlanOptions {
+        scope: None,
+        hasher: Some(&hasher),
+    };
+    let plan = w.plan_with(&stats, &options)?;
+    for chunk in plan.embed.chunks(997) {
+        let batch: Vec<(&PlannedFile, &[f32])> = (chunk.iter())
+            .map(|p| (p, by_path[p.stat.path.as_str()]))
+            .collect();
+        w.commit_batch(&batch)?;
+    }
+    Ok((plan.embed.len(), w.finish(&plan)?))
+}

@@ -21,38 +21,9 @@ fn populate(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> CommitStats
     stats
 }
 
-/// Indexes exactly `items` (path, modality, vector): embeds the files the plan asks for.
-/// Returns how many it embedded.
+/// Indexes exactly `items` (path, modality, vector); returns how many it embedded.
 fn update(ix: &mut Index, items: &[(String, String, Vec<f32>)]) -> (usize, CommitStats) {
-    let stats: Vec<FileStat> = items
-        .iter()
-        .map(|(p, m, _)| FileStat {
-            path: p.clone(),
-            modality: m.clone(),
-            size: 1,
-            mtime_ns: 0,
-        })
-        .collect();
-    let by_path: HashMap<&str, &Vec<f32>> = items.iter().map(|(p, _, v)| (p.as_str(), v)).collect();
-    let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
-    let mut w = ix.writer(None).unwrap();
-    let plan = w
-        .plan_with(
-            &stats,
-            &PlanOptions {
-                scope: None,
-                hasher: Some(&hasher),
-            },
-        )
-        .unwrap();
-    for chunk in plan.embed.chunks(997) {
-        let b: Vec<(&PlannedFile, &[f32])> = chunk
-            .iter()
-            .map(|p| (p, by_path[p.stat.path.as_str()].as_slice()))
-            .collect();
-        w.commit_batch(&b).unwrap();
-    }
-    (plan.embed.len(), w.finish(&plan).unwrap())
+    mmbind_index::synth::index_files(ix, items).unwrap()
 }
 
 /// The files of `items` that approximate search (ef 128) does not return for their own

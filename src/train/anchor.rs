@@ -8,7 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::features::Features;
 use crate::nn::Encoder;
-use crate::weights::TensorMap;
+use crate::weights::{TensorMap, host_values};
 use crate::{Error, Result};
 
 /// The identity of the vision encoder: the content hash of its tensors only, so training
@@ -73,12 +73,7 @@ pub fn anchor_embeddings(
     for chunk in rows.chunks(64) {
         let out = encoder.forward(vision.batch(chunk, device))?;
         dim = out.dims()[1];
-        data.extend(
-            out.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("float tensor"),
-        );
+        data.extend(host_values(out));
         progress(data.len() / dim.max(1), rows.len());
     }
     let tmp = path.with_extension("f32.tmp");

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::Features;
 use crate::nn::{Encoder, EncoderInput, Stem};
+use crate::weights::host_values;
 use crate::{Error, Result};
 
 /// The used rows of a text encoder's token table, and the decay owed to the others.
@@ -71,12 +72,7 @@ impl TokenRows {
         for (k, &id) in used.iter().enumerate() {
             row_of[id] = k as i64;
         }
-        let table = stem
-            .token_embedding
-            .val()
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("float token table");
+        let table = host_values(stem.token_embedding.val());
         let device = stem.token_embedding.val().device();
         let index = Tensor::<1, Int>::from_data(
             TensorData::new(used.iter().map(|&i| i as i64).collect(), [used.len()]),
@@ -135,12 +131,7 @@ impl TokenRows {
             }
         }
         self.pending.clear();
-        let rows = stem
-            .token_embedding
-            .val()
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("float token table");
+        let rows = host_values(stem.token_embedding.val());
         for (k, &id) in self.used.iter().enumerate() {
             self.table[id * self.width..(id + 1) * self.width]
                 .copy_from_slice(&rows[k * self.width..(k + 1) * self.width]);

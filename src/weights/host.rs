@@ -1,6 +1,15 @@
 use std::collections::BTreeMap;
 
+use burn::tensor::Tensor;
 use sha2::{Digest, Sha256};
+
+/// A tensor's values in host memory as f32, row-major.
+pub fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("float tensor")
+}
 
 /// A float32 tensor in host memory, row-major.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::{HostTensor, TensorMap};
+use super::{HostTensor, TensorMap, host_values};
 use crate::{Error, Result};
 
 /// A read-only view of a [`TensorMap`] under a key prefix, recording which keys were taken
@@ -236,12 +236,7 @@ impl WeightSink {
 
     /// Stores `t` under `name` with another shape of the same size (a 0-dim scale, say).
     pub fn put_shaped<const D: usize>(&self, name: &str, t: &Tensor<D>, shape: Vec<usize>) {
-        let data = t
-            .to_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("float tensor");
-        self.put_host(name, HostTensor::new(shape, data));
+        self.put_host(name, HostTensor::new(shape, host_values(t.clone())));
     }
 
     pub fn put_host(&self, name: &str, t: HostTensor) {

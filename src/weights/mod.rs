@@ -10,7 +10,7 @@ mod loader;
 mod model_dir;
 mod read;
 
-pub use host::{HostTensor, TensorMap};
+pub use host::{HostTensor, TensorMap, host_values};
 pub use loader::{WeightLoader, WeightSink};
 pub use model_dir::{MODEL_FORMAT_VERSION, ModelDir, ModelManifest, Provenance, is_model_dir};
 pub use read::{read_checkpoint, read_pytorch, read_safetensors, write_safetensors};
