@@ -897,4 +897,48 @@ mod tests {
         assert_eq!(vision[0].row as usize, row);
         assert!(all(&Filter::default().min_score(1.5), 5).is_empty());
     }
+    #[test]
+    fn an_incremental_update_keeps_the_stranded_nodes_it_does_not_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dim = 16;
+        let mut r = Rng::new(11);
+        let mut files: Vec<(String, String, Vec<f32>)> = (0..66)
+            .map(|i| {
+                let mut v: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
+                normalize(&mut v);
+                (format!("/f/{i}"), "vision".to_string(), v)
+            })
+            .collect();
+        let new_files = files.split_off(60);
+        let mut ix =
+            Index::create_or_open(tmp.path(), &ModelInfo::new("b3:00", "tiny", dim)).unwrap();
+        crate::synth::index_files(&mut ix, &files).unwrap();
+        let m = ix.matrix().unwrap();
+        let (mut h, _) = Hnsw::build(tmp.path(), &m, HnswParams::default(), None, false).unwrap();
+        let vid =
+            |m: &Matrix, p: &str| m.vector_ids()[(0..m.len()).find(|&r| m.path(r) == p).unwrap()];
+        let (kept, removed) = (vid(&m, "/f/4"), vid(&m, "/f/6"));
+        h.strand(kept);
+        h.strand(removed);
+
+        // File 6 goes, six files come: a small change, so the old graph is updated in place.
+        files.remove(6);
+        files.extend(new_files);
+        crate::synth::index_files(&mut ix, &files).unwrap();
+        let m2 = ix.matrix().unwrap();
+        let (h2, incremental) =
+            Hnsw::build(tmp.path(), &m2, HnswParams::default(), Some(&h), false).unwrap();
+        assert!(incremental, "a small change updates the old graph");
+        assert_eq!(
+            h2.stranded(),
+            &[kept],
+            "the removed node's entry goes, the other stays"
+        );
+        let hits = approx_rows(&m2, &h2, &files[4].2, 1, &Filter::default(), Some(64)).unwrap();
+        assert_eq!(
+            m2.path(hits[0].row as usize),
+            "/f/4",
+            "still found after the update"
+        );
+    }
 }
