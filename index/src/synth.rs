@@ -110,6 +110,18 @@ impl Clusters {
     }
 }
 
+/// Synthetic stats of `files` (path, modality, vector): size 1, mtime 0.
+pub fn file_stats(files: &[(String, String, Vec<f32>)]) -> Vec<crate::FileStat> {
+    (files.iter())
+        .map(|(p, m, _)| crate::FileStat {
+            path: p.clone(),
+            modality: m.clone(),
+            size: 1,
+            mtime_ns: 0,
+        })
+        .collect()
+}
+
 /// Indexes exactly `files` (path, modality, vector) as if they were files on disk: synthetic
 /// stats, each file's content hash taken from its path. Returns how many files the update
 /// embedded (those new to the index), and its statistics.
@@ -118,14 +130,7 @@ pub fn index_files(
     files: &[(String, String, Vec<f32>)],
 ) -> crate::Result<(usize, crate::CommitStats)> {
     use crate::{ContentHash, FileStat, PlanOptions, PlannedFile};
-    let stats: Vec<FileStat> = (files.iter())
-        .map(|(p, m, _)| FileStat {
-            path: p.clone(),
-            modality: m.clone(),
-            size: 1,
-            mtime_ns: 0,
-        })
-        .collect();
+    let stats = file_stats(files);
     let by_path: std::collections::HashMap<&str, &[f32]> = files
         .iter()
         .map(|(p, _, v)| (p.as_str(), v.as_slice()))

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use mmbind_index::synth::{Clusters, Rng, normalize};
+use mmbind_index::synth::{Clusters, Rng, file_stats, normalize};
 use mmbind_index::*;
 
 fn model(dim: usize) -> ModelInfo {
@@ -591,15 +591,7 @@ fn approximate_recall_on_clustered_data() {
     // A small update updates the graph incrementally (new, changed and removed files).
     let mut r = Rng::new(3);
     let mut w = ix.writer(None).unwrap();
-    let mut stats: Vec<FileStat> = items
-        .iter()
-        .map(|(p, m, _)| FileStat {
-            path: p.clone(),
-            modality: m.clone(),
-            size: 1,
-            mtime_ns: 0,
-        })
-        .collect();
+    let mut stats = file_stats(&items);
     stats.truncate(n - 50); // 50 removed
     for s in stats.iter_mut().take(30) {
         s.mtime_ns = 5; // 30 changed
@@ -716,15 +708,7 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
     let g = ix.generation().unwrap();
 
     // Same files again (one only touched): nothing searchable changed.
-    let mut stats: Vec<FileStat> = items
-        .iter()
-        .map(|(p, m, _)| FileStat {
-            path: p.clone(),
-            modality: m.clone(),
-            size: 1,
-            mtime_ns: 0,
-        })
-        .collect();
+    let mut stats = file_stats(&items);
     stats[3].mtime_ns = 77;
     let hasher = |s: &FileStat| Ok(ContentHash::of_bytes(s.path.as_bytes()));
     let mut w = ix.writer(None).unwrap();
