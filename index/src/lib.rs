@@ -858,19 +858,28 @@ mod tests {
     use super::*;
     use crate::synth::{Rng, normalize};
 
+    /// `/f/0`, `/f/1`, ...: random unit vectors, modality by number.
+    fn random_files(
+        seed: u64,
+        n: usize,
+        dim: usize,
+        modality: impl Fn(usize) -> &'static str,
+    ) -> Vec<(String, String, Vec<f32>)> {
+        let mut r = Rng::new(seed);
+        (0..n)
+            .map(|i| {
+                let mut v: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
+                normalize(&mut v);
+                (format!("/f/{i}"), modality(i).to_string(), v)
+            })
+            .collect()
+    }
+
     #[test]
     fn stranded_nodes_are_searched_filtered_and_returned_once() {
         let tmp = tempfile::tempdir().unwrap();
         let dim = 16;
-        let mut r = Rng::new(9);
-        let files: Vec<(String, String, Vec<f32>)> = (0..60)
-            .map(|i| {
-                let mut v: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
-                normalize(&mut v);
-                let m = if i % 2 == 0 { "vision" } else { "audio" };
-                (format!("/f/{i}"), m.to_string(), v)
-            })
-            .collect();
+        let files = random_files(9, 60, dim, |i| if i % 2 == 0 { "vision" } else { "audio" });
         let mut ix =
             Index::create_or_open(tmp.path(), &ModelInfo::new("b3:00", "tiny", dim)).unwrap();
         crate::synth::index_files(&mut ix, &files).unwrap();
@@ -897,18 +906,12 @@ mod tests {
         assert_eq!(vision[0].row as usize, row);
         assert!(all(&Filter::default().min_score(1.5), 5).is_empty());
     }
+
     #[test]
     fn an_incremental_update_keeps_the_stranded_nodes_it_does_not_remove() {
         let tmp = tempfile::tempdir().unwrap();
         let dim = 16;
-        let mut r = Rng::new(11);
-        let mut files: Vec<(String, String, Vec<f32>)> = (0..66)
-            .map(|i| {
-                let mut v: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
-                normalize(&mut v);
-                (format!("/f/{i}"), "vision".to_string(), v)
-            })
-            .collect();
+        let mut files = random_files(11, 66, dim, |_| "vision");
         let new_files = files.split_off(60);
         let mut ix =
             Index::create_or_open(tmp.path(), &ModelInfo::new("b3:00", "tiny", dim)).unwrap();
