@@ -79,9 +79,50 @@ fn default_split(id: &str, seed: u64) -> Split {
     }
 }
 
+/// Where a row's file may be: a dataset is a directory, and a row that names
+/// `/proc/self/environ`, `../../secret` or a symlink out of it is refused, unless the user
+/// said the dataset reaches outside (`--allow-outside`).
+fn inside(
+    root: &Path,
+    canonical_root: Option<&Path>,
+    rel: &str,
+) -> std::result::Result<PathBuf, String> {
+    use std::path::Component;
+    let p = Path::new(rel);
+    if p.components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "path {rel:?} leaves the dataset directory (absolute or with '..'); paths are \
+             relative to the directory holding pairs.jsonl (--allow-outside permits others)"
+        ));
+    }
+    let full = root.join(p);
+    // A file that does not exist fails later with its own message; one that exists must
+    // resolve inside the root, symlinks included.
+    if let (Some(croot), Ok(real)) = (canonical_root, full.canonicalize())
+        && !real.starts_with(croot)
+    {
+        return Err(format!(
+            "path {rel:?} resolves to {}, outside the dataset directory (a symlink out of it; \
+             --allow-outside permits it)",
+            real.display()
+        ));
+    }
+    Ok(full)
+}
+
 impl Dataset {
+    /// Opens a dataset whose files all stay inside `root`.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with(root, false)
+    }
+
+    /// Opens a dataset; with `allow_outside`, rows may name any path (absolute, `..`,
+    /// symlinks out of `root`).
+    pub fn open_with(root: &Path, allow_outside: bool) -> Result<Self> {
         let path = root.join("pairs.jsonl");
+        let canonical_root = root.canonicalize().ok();
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,
@@ -97,13 +138,20 @@ impl Dataset {
             };
             let raw: RawRow = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
             let mut views = BTreeMap::new();
-            let file = |p: &Option<String>| p.as_ref().map(|p| Source::File(root.join(p)));
+            let file = |p: &Option<String>| -> Result<Option<Source>> {
+                let Some(p) = p else { return Ok(None) };
+                let full = match allow_outside {
+                    true => root.join(p),
+                    false => inside(root, canonical_root.as_deref(), p).map_err(&bad)?,
+                };
+                Ok(Some(Source::File(full)))
+            };
             for (m, v) in [
-                (Modality::Vision, file(&raw.vision)),
-                (Modality::Audio, file(&raw.audio)),
-                (Modality::Depth, file(&raw.depth)),
-                (Modality::Thermal, file(&raw.thermal)),
-                (Modality::Imu, file(&raw.imu)),
+                (Modality::Vision, file(&raw.vision)?),
+                (Modality::Audio, file(&raw.audio)?),
+                (Modality::Depth, file(&raw.depth)?),
+                (Modality::Thermal, file(&raw.thermal)?),
+                (Modality::Imu, file(&raw.imu)?),
                 (Modality::Text, raw.text.clone().map(Source::Text)),
             ] {
                 if let Some(v) = v {

@@ -82,10 +82,9 @@ impl<'a> Embedder<'a> {
                 if !ok.is_empty() {
                     let (ids, batch): (Vec<usize>, Vec<Prepared>) = ok.into_iter().unzip();
                     match self.embed_prepared(m, &batch) {
-                        Ok(rows) => ids
-                            .iter()
-                            .zip(rows)
-                            .for_each(|(&i, row)| results[i] = Some(Ok(row))),
+                        Ok(rows) => ids.iter().zip(rows).for_each(|(&i, row)| {
+                            results[i] = Some(finite(row, || items[i].source.label()));
+                        }),
                         Err(e) => {
                             let reason = e.to_string();
                             for &i in &ids {
@@ -117,6 +116,21 @@ impl<'a> Embedder<'a> {
         debug_assert_eq!(flat.len(), n * d);
         Ok(flat.chunks(d).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// An embedding with a NaN or an infinity is no embedding: every cosine with it is NaN, so
+/// it would be a silent null in JSON and rank nowhere (or everywhere) in an index. It comes
+/// from damaged weights or an input the model overflows on, and fails that input.
+fn finite(row: Vec<f32>, name: impl FnOnce() -> String) -> Result<Vec<f32>> {
+    if row.iter().all(|v| v.is_finite()) {
+        return Ok(row);
+    }
+    Err(Error::Input {
+        name: name(),
+        reason: "the model gave a non-finite embedding (NaN or infinity); its weights may be \
+                 damaged (check the model directory) or the input overflows it"
+            .into(),
+    })
 }
 
 /// Stacks same-shaped items into one batch tensor whose rank says what it is.

@@ -54,6 +54,8 @@ pub struct EvalReport {
     pub pairs: Vec<PairMetrics>,
     pub zero_shot: Vec<ZeroShot>,
     pub arithmetic: Option<Arithmetic>,
+    /// Inputs that could not be embedded, one "name: reason" each; they count in no metric.
+    pub skipped: Vec<String>,
 }
 
 fn unit(v: &[f32]) -> Vec<f32> {
@@ -100,9 +102,11 @@ pub fn evaluate(
         .iter()
         .map(|&m| (m, vec![None; rows.len()]))
         .collect();
+    let mut skipped = Vec::new();
     for ((m, i), r) in slots.into_iter().zip(results) {
-        if let Ok(v) = r {
-            views.get_mut(&m).expect("listed")[i] = Some(unit(&v));
+        match r {
+            Ok(v) => views.get_mut(&m).expect("listed")[i] = Some(unit(&v)),
+            Err(e) => skipped.push(e.to_string()),
         }
     }
 
@@ -154,6 +158,7 @@ pub fn evaluate(
         pairs,
         zero_shot,
         arithmetic,
+        skipped,
     })
 }
 

@@ -77,8 +77,24 @@ pub enum Method {
     },
 }
 
-/// Top-`k` of a unit query.
+/// Top-`k` of a unit query. Damage the index found and dealt with on the way (a search file
+/// that did not verify and was rebuilt, a damaged graph searched around, stored vectors left
+/// out) is printed on stderr, one `warning:` line each, the first time it is seen.
 pub fn search(
+    index: &Index,
+    query: &[f32],
+    k: usize,
+    filter: &Filter,
+    method: Method,
+) -> mmbind_index::Result<(Vec<Hit>, SearchMethod)> {
+    let r = search_quiet(index, query, k, filter, method);
+    for w in index.take_warnings() {
+        eprintln!("warning: {w}");
+    }
+    r
+}
+
+fn search_quiet(
     index: &Index,
     query: &[f32],
     k: usize,

@@ -524,6 +524,7 @@ fn sigkill_mid_update_leaves_an_index_that_opens_and_finishes() {
         child.wait().unwrap();
         let opened = Index::open(&ix).unwrap();
         let report = opened.check().unwrap();
+        assert!(report.is_clean(), "{report:?}");
         assert!(report.files <= 600);
         // Whatever is stored is a file's complete entry with its own vector.
         for (path, modality) in opened.paths().unwrap() {
@@ -539,7 +540,7 @@ fn sigkill_mid_update_leaves_an_index_that_opens_and_finishes() {
         "earlier rounds kept their work: {done}"
     );
     let opened = Index::open(&ix).unwrap();
-    opened.check().unwrap();
+    assert!(opened.check().unwrap().is_clean());
     // And the vectors are the ones a clean run stores.
     let clean = dir.path().join("clean");
     index(&clean, &[&files], 0);
@@ -679,4 +680,235 @@ fn batch_answers_every_line_in_order() {
         .assert()
         .code(2)
         .stderr(contains("mmbind index --approx"));
+}
+
+/// Flips one bit of `path` at `at`.
+fn flip(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at] ^= 0x10;
+    std::fs::write(path, b).unwrap();
+}
+
+fn check_cmd(ix: &Path, extra: &[&str]) -> (Value, String, Option<i32>) {
+    let (v, stderr, code) = run_json(
+        mmbind()
+            .args(["index", "--check", "--format", "json", "--index"])
+            .arg(ix)
+            .args(extra),
+    );
+    (v.into_iter().next().expect("a report"), stderr, code)
+}
+
+#[test]
+fn damaged_index_files_are_reported_rebuilt_and_re_embedded() {
+    let dir = tempdir();
+    let files = dir.path().join("notes");
+    let paths = write_texts(&files, 20);
+    let ix = dir.path().join("ix");
+    let (_, stderr, code) = run_json(index_cmd(&ix, &[&files]).arg("--approx"));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (report, _, code) = check_cmd(&ix, &[]);
+    assert_eq!(
+        (code, &report["clean"]),
+        (Some(0), &Value::Bool(true)),
+        "{report}"
+    );
+    let query = |extra: &[&str]| {
+        run_json(
+            mmbind()
+                .args([
+                    "query",
+                    "--backend",
+                    "ndarray",
+                    "--format",
+                    "json",
+                    "--index",
+                ])
+                .arg(&ix)
+                .args(["--text", "a blue car"])
+                .args(extra),
+        )
+    };
+    let (before, _, _) = query(&["--exact"]);
+
+    // A damaged graph: a clear error, not a crash, and --check rebuilds it.
+    let graph = ix.join("hnsw.usearch");
+    flip(&graph, 1000);
+    let (_, stderr, code) = query(&["--approx"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hnsw.usearch")
+            && stderr.contains("--check")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let (report, _, code) = check_cmd(&ix, &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report["approx"]["damaged"]
+            .as_str()
+            .unwrap()
+            .contains("block 1")
+    );
+    assert_eq!(report["repaired"]["approx_rebuilt"], true);
+    let (after, stderr, code) = query(&["--approx"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The same files (scores may differ in the last bit: another kernel re-scores them).
+    let paths_of = |v: &Value| -> Vec<String> {
+        (v["results"].as_array().unwrap().iter())
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(paths_of(&after[0]), paths_of(&before[0]));
+
+    // A damaged matrix: rebuilt by the next search, which says so, and answers right.
+    flip(&ix.join("vectors.mat"), 4096 + 64);
+    let (after, stderr, code) = query(&["--exact"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("vectors.mat"),
+        "{stderr}"
+    );
+    assert_eq!(after[0]["results"], before[0]["results"]);
+    assert_eq!(check_cmd(&ix, &[]).2, Some(0));
+
+    // A bit flipped inside a stored vector, in the database file itself.
+    let victim = paths[7].to_str().unwrap();
+    let blob: Vec<u8> = {
+        let opened = Index::open(&ix).unwrap();
+        let v = opened.get(victim).unwrap().unwrap().vector;
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    };
+    let damage = || {
+        let db = ix.join("index.sqlite");
+        let bytes = std::fs::read(&db).unwrap();
+        let at = bytes
+            .windows(blob.len())
+            .position(|w| w == blob.as_slice())
+            .expect("stored as is");
+        flip(&db, at + 9);
+        std::fs::remove_file(ix.join("vectors.mat")).unwrap();
+    };
+    damage();
+    let (report, _, code) = check_cmd(&ix, &[]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["damaged_vectors"][0]["paths"][0], victim, "{report}");
+    // The next `index` drops it and embeds it again, in the same run.
+    let (v, stderr, code) = run_json(&mut index_cmd(&ix, &[&files]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("re-embedding 1 file") && stderr.contains(victim),
+        "{stderr}"
+    );
+    assert_eq!(
+        (&v[0]["files"], &v[0]["embedded"]),
+        (&20.into(), &1.into()),
+        "{}",
+        v[0]
+    );
+    assert_eq!(check_cmd(&ix, &[]).2, Some(0));
+    // Or `--check --repair` drops it, and `index` embeds it.
+    damage();
+    let (report, _, code) = check_cmd(&ix, &["--repair"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["repaired"]["dropped"][0]["path"], victim, "{report}");
+    let out = mmbind()
+        .args(["index", "--check", "--index"])
+        .arg(&ix)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("19 files"));
+    let summary = index(&ix, &[&files], 0);
+    assert_eq!(
+        (&summary["files"], &summary["embedded"]),
+        (&20.into(), &1.into())
+    );
+
+    // Not an index: the check cannot run (2).
+    mmbind()
+        .args(["index", "--check", "--index"])
+        .arg(dir.path().join("nothing"))
+        .assert()
+        .code(2)
+        .stderr(contains("not an mmbind index"));
+}
+
+#[test]
+fn the_walk_keeps_what_it_cannot_read_and_skips_fifos_and_bad_names() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempdir();
+    let files = dir.path().join("notes");
+    write_texts(&files.join("a"), 4);
+    write_texts(&files.join("b"), 3);
+    let ix = dir.path().join("ix");
+    assert_eq!(index(&ix, &[&files], 0)["files"], 7);
+
+    // A directory that cannot be examined (a link to itself: fails even for root) keeps its
+    // files in the index, with a line.
+    let b = files.join("b");
+    let moved = dir.path().join("b-moved");
+    std::fs::rename(&b, &moved).unwrap();
+    std::os::unix::fs::symlink(&b, &b).unwrap();
+    let (v, stderr, code) = run_json(&mut index_cmd(&ix, &[&files]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("kept"), "{stderr}");
+    assert_eq!(
+        (&v[0]["files"], &v[0]["removed"]),
+        (&7.into(), &0.into()),
+        "{}",
+        v[0]
+    );
+    std::fs::remove_file(&b).unwrap();
+    std::fs::rename(&moved, &b).unwrap();
+    // An unreadable directory likewise (where permissions apply: not for root).
+    std::fs::set_permissions(&b, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    if std::fs::read_dir(&b).is_err() {
+        let (v, stderr, code) = run_json(&mut index_cmd(&ix, &[&files]));
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("cannot be read"), "{stderr}");
+        assert_eq!((&v[0]["files"], &v[0]["removed"]), (&7.into(), &0.into()));
+    }
+    std::fs::set_permissions(&b, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    // FIFOs (named or found) are skipped at once, names that are not UTF-8 reported.
+    let fifo = dir.path().join("pipe.txt");
+    for f in [&fifo, &files.join("a/inner.txt")] {
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(f)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let bad = files.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+    std::fs::write(&bad, "a cafe").unwrap();
+    let started = Instant::now();
+    let (v, stderr, code) =
+        run_json(index_cmd(&ix, &[&files, &fifo]).timeout(Duration::from_secs(120)));
+    assert!(started.elapsed() < Duration::from_secs(120));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("a FIFO, not a regular file"))
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("not valid UTF-8"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        (&v[0]["files"], &v[0]["failed"]),
+        (&7.into(), &3.into()),
+        "{}",
+        v[0]
+    );
 }

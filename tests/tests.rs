@@ -1,6 +1,7 @@
 //! One integration crate (one link step) for every end-to-end test.
 
 mod cli;
+mod hostile;
 mod import;
 mod inputs;
 mod parity;

@@ -241,6 +241,7 @@ fn role_build(a: &Args, n: usize) -> Value {
             &PlanOptions {
                 scope: None,
                 hasher: Some(&hasher),
+                keep: &[],
             },
         )
         .unwrap();

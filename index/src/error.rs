@@ -105,6 +105,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A database error that is not damage (busy, disk full, read-only, ...).
+    #[error("index {}: database error: {source}", dir.display())]
+    Database {
+        dir: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Raw SQLite error; public methods of `Index` and `Writer` turn it into `Corrupt` or
+    /// `Database`, naming the index.
     #[error("index database: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
@@ -115,11 +125,67 @@ pub enum Error {
     Hnsw(String),
 }
 
+/// The hint appended to damage found outside `check`.
+pub(crate) fn check_hint(dir: &std::path::Path) -> String {
+    format!("`mmbind index --check --index {}` says more", dir.display())
+}
+
 impl Error {
+    /// Names the index in an error that comes from SQLite without a path: damage (a
+    /// malformed database, a value of the wrong type or encoding) becomes [`Error::Corrupt`],
+    /// anything else [`Error::Database`].
+    pub(crate) fn in_index(self, dir: &std::path::Path) -> Error {
+        use rusqlite::ErrorCode;
+        let damaged = |detail: String| Error::Corrupt {
+            dir: dir.to_path_buf(),
+            detail: format!("{detail} — {}", check_hint(dir)),
+        };
+        match self {
+            Error::Sqlite(e) => match &e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+                {
+                    damaged(format!("its database cannot be read ({})", one_line(&e)))
+                }
+                rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..)
+                | rusqlite::Error::Utf8Error(..) => {
+                    damaged(format!("a database value is unreadable ({})", one_line(&e)))
+                }
+                _ => Error::Database {
+                    dir: dir.to_path_buf(),
+                    source: e,
+                },
+            },
+            Error::Value(e) => {
+                damaged(format!("a database value is unreadable ({})", one_line(&e)))
+            }
+            Error::Corrupt { dir: d, detail } if d.as_os_str().is_empty() => damaged(detail),
+            other => other,
+        }
+    }
+
+    /// Damage found where the index directory is not at hand: `in_index` names it.
+    pub(crate) fn corrupt_here(detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            dir: PathBuf::new(),
+            detail: detail.into(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
     }
+}
+
+/// `e`'s message on one line.
+pub(crate) fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

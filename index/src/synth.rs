@@ -140,6 +140,7 @@ pub fn index_files(
     let options = PlanOptions {
         scope: None,
         hasher: Some(&hasher),
+        keep: &[],
     };
     let plan = w.plan_with(&stats, &options)?;
     for chunk in plan.embed.chunks(997) {

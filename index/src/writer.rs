@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,16 +30,28 @@ pub struct FileStat {
 }
 
 impl FileStat {
-    /// Stat `path` (size and mtime) for `modality`.
+    /// Stat `path` (size and mtime) for `modality`. Refuses (`InvalidInput`) what cannot be
+    /// indexed: a path that is not valid UTF-8 (the index stores paths as text; a lossy
+    /// conversion would name another file) and anything but a regular file (opening a FIFO
+    /// blocks until a writer appears; a device or socket has no content to hash).
     pub fn from_path(path: &Path, modality: &str) -> io::Result<FileStat> {
+        let Some(text) = path.to_str() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the path is not valid UTF-8, which the index cannot store (rename the file)",
+            ));
+        };
         let md = std::fs::metadata(path)?;
+        if !md.is_file() {
+            return Err(not_regular(&md));
+        }
         let mtime_ns = md
             .modified()?
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
             .unwrap_or_else(|e| -(e.duration().as_nanos() as i64));
         Ok(FileStat {
-            path: path.to_string_lossy().into_owned(),
+            path: text.to_string(),
             modality: modality.to_string(),
             size: md.len(),
             mtime_ns,
@@ -75,10 +86,41 @@ impl fmt::Display for ContentHash {
     }
 }
 
-/// Hash a file's content (BLAKE3, streamed).
+fn not_regular(md: &std::fs::Metadata) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = md.file_type();
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file: skipped"),
+    )
+}
+
+/// Hash a file's content (BLAKE3, streamed). Only regular files: the file is opened
+/// non-blocking and checked after opening, so a FIFO put in a file's place fails at once
+/// instead of blocking (while the caller holds the writer lock).
 pub fn hash_file(path: &Path) -> io::Result<ContentHash> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(not_regular(&md));
+    }
     let mut h = blake3::Hasher::new();
-    h.update_reader(File::open(path)?)?;
+    h.update_reader(f)?;
     Ok(ContentHash(*h.finalize().as_bytes()))
 }
 
@@ -162,6 +204,10 @@ pub struct PlanOptions<'a> {
     pub scope: Option<&'a [String]>,
     /// Content hasher; default `hash_file(stat.path)`.
     pub hasher: Option<Hasher<'a>>,
+    /// Indexed paths under one of these prefixes (compared as path components) are never
+    /// removed, listed or not: directories that could not be read and files that could not
+    /// be examined, whose files are still there as far as anyone knows.
+    pub keep: &'a [String],
 }
 
 /// Counts of a commit.
@@ -228,6 +274,11 @@ impl<'a> Writer<'a> {
     }
 
     pub fn plan_with(&mut self, files: &[FileStat], opts: &PlanOptions) -> Result<Plan> {
+        let r = self.plan_inner(files, opts);
+        self.index.ctx(r)
+    }
+
+    fn plan_inner(&mut self, files: &[FileStat], opts: &PlanOptions) -> Result<Plan> {
         let conn = self.index.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.unchecked_transaction()?;
         struct Existing {
@@ -239,20 +290,20 @@ impl<'a> Writer<'a> {
         let mut existing: HashMap<String, Existing> = HashMap::new();
         let mut source_of: HashMap<(ContentHash, String), String> = HashMap::new();
         {
-            let mut st = tx.prepare("SELECT path, modality, size, mtime_ns, hash FROM files")?;
+            let mut st = tx
+                .prepare("SELECT id, path, modality, size, mtime_ns, hash, vector_id FROM files")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                let path: String = r.get(0)?;
-                let hash = ContentHash::from_blob(r.get_ref(4)?.as_blob()?).ok_or_else(|| {
-                    Error::Corrupt {
-                        dir: self.index.dir.clone(),
-                        detail: format!("bad hash for {path}"),
-                    }
-                })?;
+                if let Some(what) = store::check_file_row(r)? {
+                    return Err(Error::corrupt_here(what));
+                }
+                let path: String = r.get(1)?;
+                let hash = ContentHash::from_blob(r.get_ref(5)?.as_blob()?)
+                    .ok_or_else(|| Error::corrupt_here(format!("bad hash for {path}")))?;
                 let e = Existing {
-                    modality: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                    mtime_ns: r.get(3)?,
+                    modality: r.get(2)?,
+                    size: r.get::<_, i64>(3)? as u64,
+                    mtime_ns: r.get(4)?,
                     hash,
                 };
                 source_of
@@ -266,8 +317,11 @@ impl<'a> Writer<'a> {
             let mut st = tx.prepare("SELECT hash, modality FROM vectors")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                if let Some(h) = ContentHash::from_blob(r.get_ref(0)?.as_blob()?) {
-                    stored.insert((h, r.get(1)?));
+                if let (rusqlite::types::ValueRef::Blob(h), rusqlite::types::ValueRef::Text(m)) =
+                    (r.get_ref(0)?, r.get_ref(1)?)
+                    && let (Some(h), Ok(m)) = (ContentHash::from_blob(h), std::str::from_utf8(m))
+                {
+                    stored.insert((h, m.to_string()));
                 }
             }
         }
@@ -371,6 +425,7 @@ impl<'a> Writer<'a> {
                 Some(roots) => roots.iter().any(|r| is_under(p, r)),
                 None => true,
             })
+            .filter(|p| !opts.keep.iter().any(|k| is_under(p, k)))
             .cloned()
             .collect();
         remove.sort();
@@ -381,6 +436,11 @@ impl<'a> Writer<'a> {
     /// Store freshly embedded vectors for planned files, in one transaction. Call as often as
     /// you like (e.g. once per embedding batch): what is committed survives a crash or Ctrl-C.
     pub fn commit_batch(&mut self, batch: &[(&PlannedFile, &[f32])]) -> Result<()> {
+        let r = self.commit_batch_inner(batch);
+        self.index.ctx(r)
+    }
+
+    fn commit_batch_inner(&mut self, batch: &[(&PlannedFile, &[f32])]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -426,6 +486,11 @@ impl<'a> Writer<'a> {
     /// Apply the rest of `plan` in one transaction (reused vectors, metadata updates,
     /// removals; unreferenced vectors are collected), then rebuild the derived search files.
     pub fn finish(mut self, plan: &Plan) -> Result<CommitStats> {
+        let r = self.finish_inner(plan);
+        self.index.ctx(r)
+    }
+
+    fn finish_inner(&mut self, plan: &Plan) -> Result<CommitStats> {
         let mut stats = {
             let mut conn = self.index.conn.lock().unwrap_or_else(|e| e.into_inner());
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -440,6 +505,15 @@ impl<'a> Writer<'a> {
     /// Everything in one transaction: `embedded` holds (path, vector) for entries of
     /// `plan.embed` (paths not in `plan.embed` are an error).
     pub fn commit(mut self, plan: &Plan, embedded: &[(String, Vec<f32>)]) -> Result<CommitStats> {
+        let r = self.commit_inner(plan, embedded);
+        self.index.ctx(r)
+    }
+
+    fn commit_inner(
+        &mut self,
+        plan: &Plan,
+        embedded: &[(String, Vec<f32>)],
+    ) -> Result<CommitStats> {
         let by_path: HashMap<&str, &PlannedFile> = plan
             .embed
             .iter()
@@ -479,7 +553,7 @@ impl<'a> Writer<'a> {
             .iter()
             .filter(|p| !self.committed.contains(&p.stat.path))
             .count();
-        stats.rebuild = self.index.rebuild_derived_locked()?;
+        stats.rebuild = self.index.rebuild_derived_locked(true)?;
         let conn = self.index.conn.lock().unwrap_or_else(|e| e.into_inner());
         stats.files = store::file_count(&conn)?;
         stats.generation = store::generation(&conn)?;
@@ -488,6 +562,11 @@ impl<'a> Writer<'a> {
 
     /// Remove paths from the index (one transaction). Returns how many were indexed.
     pub fn remove_paths(&mut self, paths: &[String]) -> Result<usize> {
+        let r = self.remove_paths_inner(paths);
+        self.index.ctx(r)
+    }
+
+    fn remove_paths_inner(&mut self, paths: &[String]) -> Result<usize> {
         let mut conn = self.index.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut n = 0;
@@ -504,9 +583,10 @@ impl<'a> Writer<'a> {
         Ok(n)
     }
 
-    /// Rebuild the derived files now (`finish`/`commit` do this already).
+    /// Rebuild the derived files now (`finish`/`commit` do this already). Files whose stored
+    /// vector does not verify are dropped from the index (`RebuildReport::dropped`).
     pub fn rebuild_derived(&mut self) -> Result<RebuildReport> {
-        self.index.rebuild_derived_locked()
+        self.index.rebuild_derived_locked(true)
     }
 }
 
@@ -536,12 +616,10 @@ fn vector_id(tx: &Transaction, hash: &ContentHash, modality: &str) -> Result<Opt
 
 fn store_embedded(tx: &Transaction, p: &PlannedFile, v: &[f32]) -> Result<()> {
     {
-        let mut ins = tx.prepare_cached("INSERT INTO vectors(hash, modality, data) VALUES(?1, ?2, ?3) ON CONFLICT(hash, modality) DO NOTHING")?;
-        ins.execute(params![
-            &p.hash.0[..],
-            p.stat.modality,
-            store::vec_to_blob(v)
-        ])?;
+        let mut ins = tx.prepare_cached("INSERT INTO vectors(hash, modality, data, checksum) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(hash, modality) DO NOTHING")?;
+        let data = store::vec_to_blob(v);
+        let sum = store::vector_sum(&p.hash.0, p.stat.modality.as_bytes(), &data);
+        ins.execute(params![&p.hash.0[..], p.stat.modality, data, sum])?;
     }
     let vid = vector_id(tx, &p.hash, &p.stat.modality)?
         .ok_or_else(|| Error::Usage("vector vanished during insert".into()))?;

@@ -156,9 +156,11 @@ fn verify(root: &Path) -> CheckReport {
         .map(|(p, h)| (p.to_string(), h.to_string()))
         .collect();
     let ix = Index::open(&root.join("idx")).expect("index opens after a kill");
-    let rep = ix
-        .check()
-        .expect("index passes the integrity check after a kill");
+    let rep = ix.check().expect("the check runs after a kill");
+    assert!(
+        rep.is_clean(),
+        "index passes the integrity check after a kill: {rep:?}"
+    );
     for (path, modality) in ix.paths().unwrap() {
         let rec = ix.get(&path).unwrap().unwrap();
         assert_eq!(rec.modality, modality);
@@ -184,7 +186,7 @@ fn verify(root: &Path) -> CheckReport {
             rec.vector.iter().map(|x| x * x).sum::<f32>()
         );
         assert_eq!(ix.get(&hit.path).unwrap().unwrap().vector, rec.vector);
-        if rep.approx == ApproxState::Fresh && rep.files > 0 {
+        if rep.approx == FileState::Fresh && rep.files > 0 {
             let hits = ix
                 .search_approx(&rec.vector, 1, &Filter::default(), Some(64))
                 .unwrap();
@@ -214,7 +216,7 @@ fn crash_kill_at_random_moments() {
     // Whether a kill lands mid-update is timing: keep killing (up to 24 times) until one has,
     // so that the assertion below checks the code rather than the host's speed.
     let mid_update = |s: &CheckReport| {
-        !s.matrix_was_fresh || s.orphan_vectors > 0 || s.approx == ApproxState::Stale
+        s.matrix != FileState::Fresh || s.orphan_vectors > 0 || s.approx == FileState::Stale
     };
     for kill in 0..24u64 {
         if kill >= 8 && states.iter().any(mid_update) {
@@ -271,7 +273,7 @@ fn crash_kill_at_random_moments() {
     );
     let rep = verify(&root);
     assert!(
-        rep.matrix_was_fresh && rep.orphan_vectors == 0 && rep.approx == ApproxState::Fresh,
+        rep.matrix == FileState::Fresh && rep.orphan_vectors == 0 && rep.approx == FileState::Fresh,
         "{rep:?}"
     );
     let on_disk = stats_of(&root.join("files"), modality_of);

@@ -94,6 +94,7 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
                 &PlanOptions {
                     scope: None,
                     hasher: Some(&counting),
+                    keep: &[],
                 },
             )
             .unwrap();
@@ -126,6 +127,7 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
             &PlanOptions {
                 scope: None,
                 hasher: Some(&counting),
+                keep: &[],
             },
         )
         .unwrap();
@@ -200,6 +202,7 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     );
     assert_eq!(c.hash, hash_file(&files.join("c.png")).unwrap());
     let rep = ix.check().unwrap();
+    assert!(rep.is_clean(), "{rep:?}");
     assert_eq!((rep.files, rep.vectors, rep.orphan_vectors), (7, 5, 0));
 
     // Same content, other modality: re-embedded without hashing.
@@ -220,6 +223,7 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
             &PlanOptions {
                 scope: None,
                 hasher: Some(&counting),
+                keep: &[],
             },
         )
         .unwrap();
@@ -230,7 +234,7 @@ fn plan_new_unchanged_modified_touched_renamed_duplicate_deleted() {
     apply(w, &plan, 8);
     let get = |n: &str| ix.get(&files.join(n).to_string_lossy()).unwrap();
     assert_eq!(get("t2.txt").unwrap().modality, "vision");
-    ix.check().unwrap();
+    assert!(ix.check().unwrap().is_clean());
 }
 
 #[test]
@@ -287,6 +291,7 @@ fn plan_scope_limits_removal_and_interrupted_run_resumes() {
             &PlanOptions {
                 scope: Some(&scope),
                 hasher: None,
+                keep: &[],
             },
         )
         .unwrap();
@@ -296,7 +301,7 @@ fn plan_scope_limits_removal_and_interrupted_run_resumes() {
     );
     apply(w, &plan, 4);
     assert_eq!(ix.len(), 7);
-    ix.check().unwrap();
+    assert!(ix.check().unwrap().is_clean());
 }
 
 #[test]
@@ -360,8 +365,8 @@ fn newer_format_is_refused_with_upgrade_advice() {
     {
         let c = rusqlite::Connection::open(dir.join("index.sqlite")).unwrap();
         c.execute(
-            "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
-            [],
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            [(SCHEMA_VERSION + 1).to_string()],
         )
         .unwrap();
     }
@@ -372,11 +377,8 @@ fn newer_format_is_refused_with_upgrade_advice() {
         assert!(
             matches!(
                 e,
-                Error::TooNew {
-                    found: 2,
-                    supported: 1,
-                    ..
-                }
+                Error::TooNew { found, supported, .. }
+                    if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
             ),
             "{e}"
         );
@@ -386,8 +388,8 @@ fn newer_format_is_refused_with_upgrade_advice() {
     {
         let c = rusqlite::Connection::open(dir.join("index.sqlite")).unwrap();
         c.execute(
-            "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
-            [],
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            [SCHEMA_VERSION.to_string()],
         )
         .unwrap();
     }
@@ -529,6 +531,7 @@ fn invalid_vectors_are_rejected() {
             &PlanOptions {
                 scope: None,
                 hasher: Some(&hasher),
+                keep: &[],
             },
         )
         .unwrap();
@@ -615,6 +618,7 @@ fn approximate_recall_on_clustered_data() {
             &PlanOptions {
                 scope: None,
                 hasher: Some(&hasher),
+                keep: &[],
             },
         )
         .unwrap();
@@ -634,7 +638,8 @@ fn approximate_recall_on_clustered_data() {
     let st = w.finish(&plan).unwrap();
     assert_eq!(st.rebuild.approx_built, Some(true), "{st:?}");
     let rep = ix.check().unwrap();
-    assert_eq!((rep.files, rep.approx), (n - 50 + 40, ApproxState::Fresh));
+    assert!(rep.is_clean(), "{rep:?}");
+    assert_eq!((rep.files, rep.approx), (n - 50 + 40, FileState::Fresh));
     let hits = ix
         .search_approx(&vecs[0], 1, &Filter::default(), None)
         .unwrap();
@@ -718,6 +723,7 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
             &PlanOptions {
                 scope: None,
                 hasher: Some(&hasher),
+                keep: &[],
             },
         )
         .unwrap();
@@ -744,6 +750,7 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
             &PlanOptions {
                 scope: Some(&["/q".to_string()]),
                 hasher: Some(&hasher),
+                keep: &[],
             },
         )
         .unwrap();
@@ -761,15 +768,22 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
     );
     assert!((hits[0].score - 1.0).abs() < 1e-5);
 
-    // A damaged derived file is ignored and rebuilt.
+    // A damaged derived file is reported, never used, and rebuilt.
     drop(reader);
     drop(ix);
     std::fs::write(dir.join("vectors.mat"), b"garbage").unwrap();
     let ix = Index::open(&dir).unwrap();
-    assert!(!ix.check().unwrap().matrix_was_fresh);
+    let rep = ix.check().unwrap();
+    assert!(rep.matrix.is_damaged() && !rep.is_clean(), "{rep:?}");
     assert_eq!(
         ix.search(&newv, 1, &Filter::default()).unwrap()[0].path,
         "/p/new"
     );
-    assert!(ix.check().unwrap().matrix_was_fresh);
+    let w = ix.take_warnings();
+    assert!(
+        w.len() == 1 && w[0].contains("vectors.mat: not a matrix file (7 bytes); rebuilding"),
+        "{w:?}"
+    );
+    let rep = ix.check().unwrap();
+    assert!(rep.matrix == FileState::Fresh && rep.is_clean(), "{rep:?}");
 }

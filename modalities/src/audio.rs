@@ -21,6 +21,8 @@ use crate::fbank::{FbankOptions, FbankPlan};
 use crate::resample::Resampler;
 use crate::{Error, Result};
 
+mod ogg;
+
 /// Geometry and normalisation of the audio input. [`Default`] is ImageBind's.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioPreprocess {
@@ -71,13 +73,16 @@ impl Waveform {
 /// Decodes an audio file.
 ///
 /// WAV (8/16/24/32-bit integer and 32-bit float PCM, any rate and channel count) is parsed with
-/// hound; other WAV encodings, FLAC, OGG/Vorbis and MP3 go through symphonia (MP3 and Vorbis
-/// with encoder delay/padding trimmed where the stream records it, as ffmpeg does). The container is
+/// hound; other WAV encodings, FLAC, OGG/Vorbis and MP3 go through symphonia (MP3 with encoder
+/// delay/padding trimmed where the stream records it, as ffmpeg does; Vorbis demuxed here and
+/// cut to the samples libsndfile/libvorbis give, see `audio/ogg.rs`). The container is
 /// recognised from the first bytes, falling back to the extension. Errors name the file and
 /// say why: unreadable, unknown format, truncated, no samples, NaN or infinite samples.
 pub fn decode_audio(path: &Path) -> Result<Waveform> {
+    crate::limits::regular_file(path)?;
     let wave = match sniff(path)? {
         Container::Wav => decode_wav(path)?,
+        Container::Other(Some("ogg")) => decode_ogg(path)?,
         Container::Other(hint) => decode_with_symphonia(path, hint)?,
     };
     check_waveform(&wave).map_err(|reason| Error::invalid(path, reason))?;
@@ -183,8 +188,7 @@ fn sniff(path: &Path) -> Result<Container> {
 /// or headers hound rejects (A-law, float64, odd fmt chunks...) get a second chance with
 /// symphonia; if that fails too, hound's reason is reported.
 fn decode_wav(path: &Path) -> Result<Waveform> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::decode(path, format!("cannot read: {e}")))?;
+    let bytes = crate::Limits::current().read_file(path)?;
     let reader = match hound::WavReader::new(std::io::Cursor::new(bytes.as_slice())) {
         Ok(r) => r,
         Err(e) => {
@@ -223,6 +227,8 @@ fn decode_wav(path: &Path) -> Result<Waveform> {
             ),
         ));
     }
+    let num_frames = (data_len / frame_bytes) as u64;
+    crate::Limits::current().check_audio(path, num_frames, spec.sample_rate, n_channels)?;
     // A trailing partial frame (a malformed but seen-in-the-wild file) is dropped.
     let frames = bytes[start..start + data_len].chunks_exact(frame_bytes);
     let channels = (0..n_channels)
@@ -255,6 +261,21 @@ fn pcm_converter(format: hound::SampleFormat, width: usize, bits: u16) -> Option
         (Float, 4, 32) => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
         _ => return None,
     })
+}
+
+/// Ogg: Vorbis is demuxed and trimmed here as libvorbis does it ([`ogg`]); an Ogg file whose
+/// first link holds no Vorbis stream (FLAC, Opus...) is left to symphonia.
+fn decode_ogg(path: &Path) -> Result<Waveform> {
+    let bytes = crate::Limits::current().read_file(path)?;
+    match catch_unwind(AssertUnwindSafe(|| ogg::decode_vorbis(&bytes, path))) {
+        Ok(Ok(Some(wave))) => Ok(wave),
+        Ok(Ok(None)) => decode_with_symphonia(path, Some("ogg")),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::decode(
+            path,
+            "the decoder crashed on this file (malformed stream?)",
+        )),
+    }
 }
 
 /// Decodes with symphonia. Third-party decoders may panic on hostile input; a panic is turned
@@ -349,6 +370,10 @@ fn symphonia_decode(path: &Path, hint: Option<&str>) -> std::result::Result<Wave
         for (c, dst) in channels.iter_mut().enumerate() {
             dst.extend_from_slice(symphonia::core::audio::Signal::chan(&buf, c));
         }
+        let frames = channels.first().map_or(0, Vec::len) as u64;
+        crate::Limits::current()
+            .check_audio(path, frames, spec.rate, n_channels)
+            .map_err(|e| e.reason().to_string())?;
         good += 1;
     }
     if good == 0 && bad > 0 {

@@ -159,6 +159,8 @@ fn depth_from_npy(path: &Path, bytes: &[u8]) -> Result<Array2<f32>> {
             ));
         }
     };
+    let (h, w) = (squeezed.shape()[0] as u64, squeezed.shape()[1] as u64);
+    crate::Limits::current().check_image(path, w, h)?;
     let non_finite = squeezed.iter().filter(|v| !v.is_finite()).count();
     let negative = squeezed.iter().filter(|&&v| v < 0.0).count();
     if non_finite + negative > 0 {
@@ -185,6 +187,9 @@ pub(crate) fn read_float_npy(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
             format!("not a valid .npy file (truncated or malformed): {e}"),
         )
     };
+    // The header is trusted by no one: its shape is checked before the array is allocated.
+    let shape = crate::limits::npy_shape(bytes).map_err(|reason| Error::decode(path, reason))?;
+    crate::Limits::current().check_npy(path, &shape)?;
     match ArrayD::<f32>::read_npy(bytes) {
         Ok(a) => return Ok(a),
         Err(ReadNpyError::WrongDescriptor(_)) => {}

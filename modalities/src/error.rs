@@ -19,6 +19,12 @@ impl Error {
             reason: reason.to_string(),
         }
     }
+    /// Why, without the path.
+    pub fn reason(&self) -> &str {
+        match self {
+            Error::Decode { reason, .. } | Error::Invalid { reason, .. } => reason,
+        }
+    }
     pub fn invalid(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
         Error::Invalid {
             path: path.into(),

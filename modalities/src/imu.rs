@@ -127,6 +127,12 @@ fn parse_csv(text: &str) -> std::result::Result<Array2<f32>, String> {
         check_layout(&mut layout, cells.len(), line)?;
         if !header {
             parse_row(&cells, line, &mut values)?;
+            // Bounded like a `.npy`: the table is copied once more to `[6, T]`.
+            let max = crate::Limits::current().npy_elements;
+            if values.len() as u64 > max {
+                let what = format!("the CSV holds more than {max} values (line {line})");
+                return Err(crate::limits::over(&what, "npy-elements", max));
+            }
         }
     }
     if values.is_empty() {

@@ -22,10 +22,12 @@ pub mod depth;
 pub mod fbank;
 pub mod imu;
 mod jpeg;
+pub mod limits;
 pub mod prepare;
 pub mod resample;
 pub mod text;
 pub mod thermal;
 pub mod vision;
 
+pub use limits::Limits;
 pub use prepare::{Prepared, Preprocess, Source};

@@ -72,7 +72,10 @@ impl Preprocess {
     /// Decodes and preprocesses `source` as modality `m`.
     pub fn prepare(&self, m: Modality, source: &Source) -> Result<Prepared> {
         match (m, source) {
-            (Modality::Text, Source::Text(t)) => Ok(Prepared::Ids(self.tokenize(t))),
+            (Modality::Text, Source::Text(t)) => {
+                crate::Limits::current().check_text(Path::new("<inline text>"), t.len())?;
+                Ok(Prepared::Ids(self.tokenize(t)))
+            }
             (Modality::Text, Source::File(p)) => Ok(Prepared::Ids(
                 self.tokenize(&crate::text::load_text_file(p)?),
             )),

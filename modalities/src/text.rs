@@ -57,7 +57,10 @@ impl Tokenizer {
         }
         let mut ids: Vec<i64> = Vec::with_capacity(context_length);
         ids.push(i64::from(self.sot_id()));
-        ids.extend(self.encode(text).into_iter().map(i64::from));
+        // Only the first `context_length - 1` ids survive the cut, so words past them are
+        // never merged: the work is bounded by the context, not by the text.
+        let kept = self.encode_cleaned_at_most(&clean(text), context_length);
+        ids.extend(kept.into_iter().map(i64::from));
         ids.truncate(context_length - 1);
         ids.push(i64::from(self.eot_id()));
         ids.resize(context_length, 0);
@@ -67,8 +70,8 @@ impl Tokenizer {
 
 /// Reads a UTF-8 `.txt` file (a leading byte-order mark is dropped).
 pub fn load_text_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::decode(path, format!("cannot read text file: {e}")))?;
+    let bytes = crate::Limits::current().read_file(path)?;
+    crate::Limits::current().check_text(path, bytes.len())?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         Error::decode(

@@ -25,7 +25,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{ColorType, DynamicImage, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageReader};
 use ndarray::{Array2, Array3, ArrayView2, Axis, s};
 
 use crate::{Error, Result};
@@ -155,8 +155,7 @@ fn gray_from_rgb<T: Copy + Into<f32>>(
 
 /// Reads a whole input file; an unreadable or empty file is a decode error naming the file.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::decode(path, format!("cannot read file: {e}")))?;
+    let bytes = crate::Limits::current().read_file(path)?;
     if bytes.is_empty() {
         return Err(Error::decode(path, "the file is empty (0 bytes)"));
     }
@@ -165,7 +164,8 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
 
 /// Decodes image bytes, keeping the stored bit depth and channels (no conversion), so the
 /// callers can insist on 16-bit or single-channel data. The format is sniffed from the
-/// content, so the extension does not matter; the image crate's memory limits stay on.
+/// content, so the extension does not matter; the declared size is checked against
+/// [`crate::Limits`] before anything is decoded.
 pub(crate) fn decode_image(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -176,9 +176,11 @@ pub(crate) fn decode_image(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
             "not an image this program can decode (unknown format)",
         ));
     }
-    reader
-        .decode()
-        .map_err(|e| Error::decode(path, format!("cannot decode image: {e}")))
+    let cannot = |e| Error::decode(path, format!("cannot decode image: {e}"));
+    let decoder = reader.into_decoder().map_err(cannot)?;
+    let (width, height) = decoder.dimensions();
+    crate::Limits::current().check_image(path, width.into(), height.into())?;
+    DynamicImage::from_decoder(decoder).map_err(cannot)
 }
 
 /// Human wording of a pixel layout, e.g. "3-channel 8-bit", for error messages.

@@ -71,8 +71,7 @@ pub fn preprocess(img: &RgbImage, cfg: &VisionPreprocess) -> Array3<f32> {
 
 /// Reads and decodes an image file to 8-bit RGB (see [`decode_image_bytes`]).
 pub fn decode_image(path: &Path) -> Result<RgbImage> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::decode(path, format!("cannot read image: {e}")))?;
+    let bytes = crate::Limits::current().read_file(path)?;
     decode_image_bytes(&bytes, path)
 }
 
@@ -86,9 +85,9 @@ pub fn decode_image(path: &Path) -> Result<RgbImage> {
 /// EXIF orientation is applied so the picture is upright as viewers show it. Transparent pixels are composited on white,
 /// because dropping alpha would expose whatever colour the encoder left under them
 /// (often black), which is not what the image looks like. Grayscale is expanded to RGB
-/// and 16-bit samples are rounded to 8 bits. The image crate's default memory limits
-/// stay on (a JPEG needing more than they allow is left to the image crate), so a
-/// decompression bomb fails with an error instead of exhausting memory.
+/// and 16-bit samples are rounded to 8 bits. The size the header declares is checked
+/// against [`crate::Limits`] (pixels, aspect ratio) before any decoder allocates, so a
+/// decompression bomb is one error line, not an exhausted machine.
 pub fn decode_image_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::decode(path, "empty file, not an image"));
@@ -111,6 +110,8 @@ pub fn decode_image_bytes(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    crate::Limits::current().check_image(path, width.into(), height.into())?;
     // A broken EXIF block should not make an otherwise good image unusable.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let exact = match format {

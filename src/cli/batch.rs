@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -192,6 +192,13 @@ impl Server<'_> {
                 if req.top_k == 0 {
                     return Err("top_k must be at least 1".into());
                 }
+                let limits = mmbind_modalities::Limits::current();
+                limits.check_top_k(req.top_k as u64)?;
+                if let Some(ef) = req.ef {
+                    limits.check_top_k(ef as u64).map_err(|_| {
+                        format!("ef {ef} is over the top-k limit of {}", limits.top_k)
+                    })?;
+                }
                 let filter = Filter {
                     modalities: req.modality.iter().map(|m| m.name().to_string()).collect(),
                     min_score: req.threshold,
@@ -265,6 +272,58 @@ impl Server<'_> {
     }
 }
 
+/// The next request line of `input` (without its newline), `Err` with the reason for a
+/// line that cannot be a request (over `max` bytes, which are skipped unread into memory, or
+/// not UTF-8), or `None` at the end. One bad line is answered and the stream goes on.
+fn read_request<'b>(
+    input: &mut impl BufRead,
+    max: u64,
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<Option<Result<&'b str, String>>> {
+    buf.clear();
+    let n = input.by_ref().take(max + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() as u64 > max {
+        skip_line(input)?;
+        return Ok(Some(Err(format!(
+            "request line over the limit of {max} bytes (raise it with --limit request-bytes=N)"
+        ))));
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(Some(std::str::from_utf8(buf).map_err(|e| {
+        format!(
+            "request line is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })))
+}
+
+/// Discards input up to and including the next newline.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let len = chunk.len();
+                input.consume(len);
+            }
+        }
+    }
+}
+
 pub fn run(args: &BatchArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let (index, model, compute) = match &args.index {
         Some(ix) => {
@@ -288,12 +347,15 @@ pub fn run(args: &BatchArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     };
     let mut failed = 0usize;
     let stdout = std::io::stdout();
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let resp = server.respond(&line);
+    let mut stdin = std::io::stdin().lock();
+    let max = mmbind_modalities::Limits::current().request_bytes;
+    let mut buf = Vec::new();
+    while let Some(line) = read_request(&mut stdin, max, &mut buf)? {
+        let resp = match line {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => server.respond(line),
+            Err(reason) => json!({"id": null, "ok": false, "error": reason}),
+        };
         if resp["ok"] != true {
             failed += 1;
         }

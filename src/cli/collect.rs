@@ -1,7 +1,15 @@
 //! Which files `mmbind index` takes, and as which modality: the walk, `--exclude`,
 //! `--include-hidden` and `--modality-of`.
+//!
+//! The walk must not make `index` drop files it merely could not see: a directory that cannot
+//! be read (or a file that cannot be examined) is reported and listed in
+//! [`Collected::unreadable`], and `index` keeps whatever the index holds under it. Only
+//! regular files are taken (opening a FIFO would block while `index` holds the writer lock);
+//! names that are not UTF-8 cannot be stored in the index and are reported, one line each.
 
 use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use glob::{MatchOptions, Pattern};
@@ -21,10 +29,37 @@ pub struct Rules {
 pub struct Collected {
     /// Absolute path → modality, sorted by path (each file once, however many roots reach it).
     pub files: BTreeMap<PathBuf, Modality>,
-    /// `path: reason` for everything that could not be listed.
+    /// `path: reason` for everything that could not be listed or taken.
     pub errors: Vec<String>,
+    /// Directories that could not be read and files that could not be examined: whatever
+    /// the index holds under them is still there as far as anyone knows.
+    pub unreadable: Vec<PathBuf>,
     /// Files skipped because no rule and no known extension gives them a modality.
     pub ignored: usize,
+}
+
+/// Lists a directory: the paths of its entries (any order). Injectable for tests, which run
+/// as root, where no permission stops `read_dir`.
+pub type ReadDir<'a> = &'a dyn Fn(&Path) -> io::Result<Vec<PathBuf>>;
+
+fn read_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect()
+}
+
+/// What kind of non-regular file `md` is, for messages.
+fn kind(md: &std::fs::Metadata) -> &'static str {
+    let t = md.file_type();
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
 }
 
 const MATCH: MatchOptions = MatchOptions {
@@ -106,48 +141,110 @@ impl Rules {
     /// Walks `roots` (files or directories; links followed, loops reported). A root that
     /// does not exist is an error: treating it as empty would drop its files from the index.
     pub fn collect(&self, roots: &[PathBuf]) -> anyhow::Result<Collected> {
+        self.collect_with(roots, &read_dir)
+    }
+
+    /// `collect` with `list` in place of `std::fs::read_dir`.
+    pub fn collect_with(&self, roots: &[PathBuf], list: ReadDir) -> anyhow::Result<Collected> {
         let mut out = Collected::default();
         for root in roots {
             let root = std::path::absolute(root)?;
             let md = std::fs::metadata(&root)
                 .map_err(|e| anyhow::anyhow!("{}: {e} (nothing indexed)", root.display()))?;
             if !md.is_dir() {
-                match self.modality(&root) {
-                    Some(m) => {
-                        out.files.insert(root, m);
-                    }
-                    None => anyhow::bail!(
+                if self.modality(&root).is_none() {
+                    anyhow::bail!(
                         "{}: cannot tell its modality from the extension; say it with --modality-of",
                         root.display()
-                    ),
+                    );
                 }
+                self.take(&root, &md, &mut out);
                 continue;
             }
-            let walk = walkdir::WalkDir::new(&root)
-                .follow_links(true)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| !self.skipped(e.path(), e.depth() == 0));
-            for entry in walk {
-                match entry {
-                    Ok(e) if e.file_type().is_file() => match self.modality(e.path()) {
-                        Some(m) => {
-                            out.files.insert(e.into_path(), m);
-                        }
-                        None => out.ignored += 1,
-                    },
-                    Ok(_) => {}
-                    Err(e) => out.errors.push(format!(
-                        "{}: {}",
-                        e.path().unwrap_or(&root).display(),
-                        e.io_error()
-                            .map(|io| io.to_string())
-                            .unwrap_or_else(|| e.to_string())
-                    )),
-                }
-            }
+            let mut ancestors = vec![(md.dev(), md.ino())];
+            self.walk(&root, &mut ancestors, list, &mut out);
         }
         Ok(out)
+    }
+
+    /// A file: taken when it is a regular file with a UTF-8 path and a modality.
+    fn take(&self, path: &Path, md: &std::fs::Metadata, out: &mut Collected) {
+        let Some(m) = self.modality(path) else {
+            out.ignored += 1;
+            return;
+        };
+        if !md.is_file() {
+            out.errors.push(format!(
+                "{}: {}, not a regular file",
+                path.display(),
+                kind(md)
+            ));
+        } else if path.to_str().is_none() {
+            out.errors.push(format!(
+                "{}: the name is not valid UTF-8, which the index cannot store (rename the file)",
+                path.display()
+            ));
+        } else {
+            out.files.insert(path.to_path_buf(), m);
+        }
+    }
+
+    fn walk(
+        &self,
+        dir: &Path,
+        ancestors: &mut Vec<(u64, u64)>,
+        list: ReadDir,
+        out: &mut Collected,
+    ) {
+        let mut entries = match list(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                out.errors.push(format!(
+                    "{}: cannot be read ({e}); the files indexed under it are kept",
+                    dir.display()
+                ));
+                out.unreadable.push(dir.to_path_buf());
+                return;
+            }
+        };
+        entries.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        for path in entries {
+            if self.skipped(&path, false) {
+                continue;
+            }
+            // Links followed.
+            let md = match std::fs::metadata(&path) {
+                Ok(md) => md,
+                // A dangling link, or gone since the listing: nothing there to index.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    out.errors.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+                Err(e) => {
+                    out.errors.push(format!(
+                        "{}: cannot be examined ({e}); what is indexed under it is kept",
+                        path.display()
+                    ));
+                    out.unreadable.push(path);
+                    continue;
+                }
+            };
+            if md.is_dir() {
+                let id = (md.dev(), md.ino());
+                if ancestors.contains(&id) {
+                    out.errors.push(format!(
+                        "{}: a link back to a directory above it; not followed",
+                        path.display()
+                    ));
+                    continue;
+                }
+                ancestors.push(id);
+                self.walk(&path, ancestors, list, out);
+                ancestors.pop();
+            } else {
+                self.take(&path, &md, out);
+            }
+        }
     }
 }
 
@@ -185,5 +282,104 @@ mod tests {
         );
         assert!(Rules::new(&[], &["nonsense".into()], false).is_err());
         assert!(Rules::new(&["[".into()], &[], false).is_err());
+    }
+
+    fn tree() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::path::absolute(tmp.path()).unwrap();
+        for f in ["a/x.txt", "b/y.txt", "b/deep/z.txt", "c.txt"] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        (tmp, root)
+    }
+
+    fn names(c: &Collected, root: &Path) -> Vec<String> {
+        (c.files.keys())
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_unreadable_directory_is_reported_and_listed_for_keeping() {
+        // Injected: tests run as root, where `chmod 000` does not stop `read_dir`.
+        let (_tmp, root) = tree();
+        let rules = Rules::new(&[], &[], false).unwrap();
+        let bad = root.join("b");
+        let list = |d: &Path| {
+            if d == bad {
+                Err(io::Error::from(io::ErrorKind::PermissionDenied))
+            } else {
+                read_dir(d)
+            }
+        };
+        let c = rules
+            .collect_with(std::slice::from_ref(&root), &list)
+            .unwrap();
+        assert_eq!(names(&c, &root), ["a/x.txt", "c.txt"]);
+        assert_eq!(c.unreadable, [bad.clone()]);
+        assert_eq!(c.errors.len(), 1);
+        assert!(c.errors[0].contains("b: cannot be read") && c.errors[0].contains("kept"));
+
+        // For real, where permissions apply (not as root).
+        std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+        let real = std::fs::read_dir(&bad).is_err();
+        let c = rules.collect(std::slice::from_ref(&root)).unwrap();
+        std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        if real {
+            assert_eq!(c.unreadable, [bad]);
+        } else {
+            eprintln!("running as root: chmod 000 does not stop read_dir; injected case only");
+        }
+    }
+
+    #[test]
+    fn fifos_and_non_utf8_names_are_reported_not_taken() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_tmp, root) = tree();
+        let fifo = root.join("a/pipe.txt");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let bad = root.join(std::ffi::OsStr::from_bytes(b"a/caf\xe9.txt"));
+        std::fs::write(&bad, "x").unwrap();
+        let rules = Rules::new(&[], &[], false).unwrap();
+        let started = std::time::Instant::now();
+        // Named explicitly, and found by the walk.
+        let c = rules.collect(&[fifo.clone(), root.clone()]).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(
+            names(&c, &root),
+            ["a/x.txt", "b/deep/z.txt", "b/y.txt", "c.txt"]
+        );
+        assert_eq!(c.errors.len(), 3, "{:?}", c.errors);
+        assert_eq!(
+            c.errors
+                .iter()
+                .filter(|e| e.contains("a FIFO, not a regular file"))
+                .count(),
+            2
+        );
+        assert!(c.errors.iter().any(|e| e.contains("not valid UTF-8")));
+        assert!(c.unreadable.is_empty());
+    }
+
+    #[test]
+    fn link_loops_and_dangling_links_are_reported() {
+        let (_tmp, root) = tree();
+        std::os::unix::fs::symlink(&root, root.join("a/up")).unwrap();
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("gone.txt")).unwrap();
+        // A link to itself cannot be examined (ELOOP): kept, like an unreadable directory.
+        std::os::unix::fs::symlink(root.join("self"), root.join("self")).unwrap();
+        let rules = Rules::new(&[], &[], false).unwrap();
+        let c = rules.collect(std::slice::from_ref(&root)).unwrap();
+        assert_eq!(
+            names(&c, &root),
+            ["a/x.txt", "b/deep/z.txt", "b/y.txt", "c.txt"]
+        );
+        assert_eq!(c.errors.len(), 3, "{:?}", c.errors);
+        assert_eq!(c.unreadable, [root.join("self")]);
     }
 }

@@ -24,6 +24,9 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
+    /// Let pairs.jsonl name files outside the dataset directory (as `train --allow-outside`).
+    #[arg(long)]
+    pub allow_outside: bool,
     /// Which split to evaluate.
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     pub split: SplitArg,
@@ -41,7 +44,7 @@ pub enum SplitArg {
 pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let compute = global.compute()?;
     let (model, _) = ModelDir::new(&args.model).load(&compute.device)?;
-    let dataset = Dataset::open(&args.data)?;
+    let dataset = Dataset::open_with(&args.data, args.allow_outside)?;
     let split = match args.split {
         SplitArg::Val => Split::Val,
         SplitArg::Test => Split::Test,
@@ -52,10 +55,20 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     })?;
     bar.finish_and_clear();
     anyhow::ensure!(report.scenes > 0, "the dataset has no {:?} rows", split);
+    for reason in &report.skipped {
+        eprintln!("skipped: {reason}");
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", report.table());
     }
-    Ok(Outcome::Ok)
+    if report.skipped.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    eprintln!(
+        "{} input(s) could not be embedded and count in no metric",
+        report.skipped.len()
+    );
+    Ok(Outcome::Partial)
 }

@@ -54,6 +54,33 @@ pub struct GlobalArgs {
     /// Print more about what is happening (device, timings).
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Raise or lower a bound on what one input may cost, NAME=N (repeatable; see --help).
+    #[arg(
+        long = "limit",
+        global = true,
+        value_name = "NAME=N",
+        value_parser = parse_limit,
+        long_help = mmbind_modalities::limits::help()
+    )]
+    pub limits: Vec<String>,
+}
+
+/// Checks one `--limit` at parse time, so a typo is a usage error before any work starts.
+fn parse_limit(s: &str) -> Result<String, String> {
+    mmbind_modalities::Limits::default().set(s)?;
+    Ok(s.to_string())
+}
+
+impl GlobalArgs {
+    /// The input limits these flags ask for: the defaults with each `--limit` applied.
+    pub fn limits(&self) -> mmbind_modalities::Limits {
+        let mut limits = mmbind_modalities::Limits::default();
+        for assignment in &self.limits {
+            // Validated by `parse_limit`.
+            let _ = limits.set(assignment);
+        }
+        limits
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +137,7 @@ impl GlobalArgs {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    cli.global.limits().install();
     if let Command::Train(_) = cli.command {
         // Training's own threads (`--jobs`) each do their matrix products, whatever
         // --threads says (it still caps the threads of the tensor ops).

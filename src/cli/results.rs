@@ -57,6 +57,17 @@ impl SearchArgs {
             anyhow::ensure!(t.is_finite(), "--threshold must be a number");
         }
         anyhow::ensure!(self.top_k > 0, "--top-k must be at least 1");
+        let limits = mmbind_modalities::Limits::current();
+        limits
+            .check_top_k(self.top_k as u64)
+            .map_err(anyhow::Error::msg)?;
+        if let Some(ef) = self.ef {
+            anyhow::ensure!(
+                ef as u64 <= limits.top_k,
+                "--ef {ef} is over the top-k limit of {} (raise it with --limit top-k=N)",
+                limits.top_k
+            );
+        }
         Ok(Filter {
             modalities: self.modality.iter().map(|m| m.name().to_string()).collect(),
             min_score: self.threshold,

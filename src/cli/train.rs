@@ -31,6 +31,10 @@ pub struct TrainArgs {
     /// Dataset directory (with pairs.jsonl).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// Let pairs.jsonl name files outside the dataset directory (absolute paths, '..',
+    /// symlinks out of it); without it such rows are refused.
+    #[arg(long)]
+    pub allow_outside: bool,
     /// Model directory to write (checkpoints, caches and metrics go inside).
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
@@ -254,7 +258,10 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     } else {
         Training::new(&args.data, &args.model, config, opts)
     };
-    let summary = training.jobs(jobs).run(&compute.device, &mut obs)?;
+    let summary = training
+        .jobs(jobs)
+        .allow_outside(args.allow_outside)
+        .run(&compute.device, &mut obs)?;
     for (_, b) in obs.running.drain() {
         b.finish_and_clear();
     }
@@ -264,7 +271,7 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             args.data.display(),
             args.model.display()
         );
-        return Ok(Outcome::Partial);
+        return Ok(Outcome::Interrupted);
     }
     if !global.quiet {
         eprintln!(

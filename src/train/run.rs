@@ -42,6 +42,7 @@ pub struct Training<'a> {
     fresh: Option<(ModelConfig, TrainOptions)>,
     jobs: usize,
     whole_token_table: bool,
+    allow_outside: bool,
 }
 
 impl<'a> Training<'a> {
@@ -58,6 +59,7 @@ impl<'a> Training<'a> {
             fresh: Some((config, options)),
             jobs: 1,
             whole_token_table: false,
+            allow_outside: false,
         }
     }
 
@@ -69,6 +71,7 @@ impl<'a> Training<'a> {
             fresh: None,
             jobs: 1,
             whole_token_table: false,
+            allow_outside: false,
         }
     }
 
@@ -77,6 +80,12 @@ impl<'a> Training<'a> {
     /// The weights do not depend on it.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Lets the dataset's rows name files outside its directory (see [`Dataset::open_with`]).
+    pub fn allow_outside(mut self, allow: bool) -> Self {
+        self.allow_outside = allow;
         self
     }
 
@@ -102,8 +111,9 @@ fn train(job: Training<'_>, device: &Device, obs: &mut dyn Observer) -> Result<T
         fresh,
         jobs,
         whole_token_table,
+        allow_outside,
     } = job;
-    let dataset = Dataset::open(data)?;
+    let dataset = Dataset::open_with(data, allow_outside)?;
     let ckpt = Checkpoint::new(model_dir);
     let resume = fresh.is_none();
     let (mut state, tensors) = match fresh {

@@ -18,6 +18,8 @@ const FORMAT_NAME: &str = "mmbind-model";
 const MANIFEST: &str = "model.json";
 const WEIGHTS: &str = "weights.safetensors";
 const HASH_METADATA_KEY: &str = "mmbind.content_hash";
+/// The note that the weights, as they are on disk now, were checked against the manifest.
+const VERIFIED: &str = "weights.verified";
 
 /// Where a model's weights came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,17 +129,74 @@ impl ModelDir {
         read_safetensors(&self.path.join(WEIGHTS))
     }
 
-    /// Loads the model onto `device`.
+    /// Loads the model onto `device`, after checking that the weights are the ones
+    /// `model.json` names (see [`ModelDir::verify`]).
     pub fn load(&self, device: &Device) -> Result<(Model, ModelManifest)> {
         let manifest = self.manifest()?;
         let tensors = self.tensors()?;
+        self.verify(&manifest, &tensors)?;
         let model = Model::from_tensors(manifest.config.clone(), &tensors, device)?;
         Ok((model, manifest))
+    }
+
+    /// Refuses weights whose content hash is not the manifest's: a `weights.safetensors`
+    /// swapped in from another model (or damaged on disk) would otherwise mix two models'
+    /// vectors in one index under one identity. Hashing the huge model takes seconds, so a
+    /// verified file is remembered in `weights.verified` by its size, mtime, ctime and inode
+    /// (ctime cannot be set back by a user; any rewrite or copy changes it). The note is best
+    /// effort: a read-only directory is simply verified every time.
+    pub fn verify(&self, manifest: &ModelManifest, tensors: &TensorMap) -> Result<()> {
+        let note = self.path.join(VERIFIED);
+        let stamp =
+            file_stamp(&self.weights_path()).map(|s| format!("{s} {}", manifest.content_hash));
+        if let Some(stamp) = &stamp
+            && std::fs::read_to_string(&note).is_ok_and(|n| n.trim() == stamp)
+        {
+            return Ok(());
+        }
+        let actual = tensors.content_hash();
+        if actual != manifest.content_hash {
+            return Err(self.err(format!(
+                "{WEIGHTS} is not the model {MANIFEST} describes (content hash {} but {MANIFEST} \
+                 says {}): the weights were replaced or damaged; restore them, or import or \
+                 train the model again",
+                &actual[..16.min(actual.len())],
+                &manifest.content_hash[..16.min(manifest.content_hash.len())]
+            )));
+        }
+        if let Some(stamp) = stamp {
+            let _ = std::fs::write(&note, stamp + "\n");
+        }
+        Ok(())
     }
 
     pub fn weights_path(&self) -> PathBuf {
         self.path.join(WEIGHTS)
     }
+}
+
+/// Size, modification and change times and inode of a file: changes whenever its content
+/// may have.
+#[cfg(unix)]
+fn file_stamp(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {}.{} {}.{} {}:{}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.dev(),
+        m.ino()
+    ))
+}
+
+/// Elsewhere nothing is remembered and every load verifies.
+#[cfg(not(unix))]
+fn file_stamp(_: &Path) -> Option<String> {
+    None
 }
 
 /// Whether `path` looks like a model directory.

@@ -1,0 +1,299 @@
+//! Hostile inputs against the limits policy: each forged file from the hardening report is
+//! refused with one line naming the file and the limit, and the refusal allocates almost
+//! nothing. A counting allocator measures the peak heap of each decode, so "bounded memory"
+//! is a number this test checks, not a claim.
+//!
+//! One `#[test]` runs the cases one after another: the allocator's peak is process-wide, and
+//! parallel tests would add to it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::{ImageBuffer, Luma, Rgb};
+use mmbind_modalities::audio::{self, AudioPreprocess};
+use mmbind_modalities::depth::{self, DepthPreprocess};
+use mmbind_modalities::imu::{self, ImuPreprocess};
+use mmbind_modalities::thermal::{self, ThermalPreprocess};
+use mmbind_modalities::vision::{self, VisionPreprocess};
+use mmbind_modalities::{Limits, Modality, Preprocess, Source};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(p, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, layout, new) };
+        if !q.is_null() {
+            if new > layout.size() {
+                let now =
+                    CURRENT.fetch_add(new - layout.size(), Ordering::Relaxed) + new - layout.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                CURRENT.fetch_sub(layout.size() - new, Ordering::Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns its result with the most heap it held at once, in bytes.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
+
+fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mmbind-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn png<P: image::Pixel<Subpixel = S> + image::PixelWithColorType, S: image::Primitive>(
+    img: &ImageBuffer<P, Vec<S>>,
+) -> Vec<u8>
+where
+    [S]: image::EncodableLayout,
+{
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// The fixture JPEG with its frame header (SOF) rewritten to claim `w × h`.
+fn forged_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/imagebind");
+    let mut bytes = std::fs::read(dir.join("image_320x240.jpg")).unwrap();
+    let sof = (0..bytes.len() - 9)
+        .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0 | 0xC1 | 0xC2))
+        .expect("a frame header");
+    bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    bytes
+}
+
+/// A PNG whose IHDR claims `w × h` (its CRC fixed up) over a tiny real image's data.
+fn forged_png(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = png(&ImageBuffer::from_pixel(4, 4, Rgb([9u8, 9, 9])));
+    bytes[16..20].copy_from_slice(&w.to_be_bytes());
+    bytes[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// A `.npy` of 167 bytes or so whose header declares `shape` (and holds no data).
+fn forged_npy(shape: &str) -> Vec<u8> {
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut h = header.into_bytes();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    let mut f = b"\x93NUMPY\x01\x00".to_vec();
+    f.extend((h.len() as u16).to_le_bytes());
+    f.extend(h);
+    f
+}
+
+/// A mono 8-bit WAV of `seconds` at 8 kHz.
+fn wav(seconds: u32) -> Vec<u8> {
+    let n = 8000 * seconds;
+    let mut f = Vec::new();
+    f.extend(b"RIFF");
+    f.extend((36 + n).to_le_bytes());
+    f.extend(b"WAVEfmt ");
+    f.extend(16u32.to_le_bytes());
+    f.extend(1u16.to_le_bytes()); // PCM
+    f.extend(1u16.to_le_bytes()); // mono
+    f.extend(8000u32.to_le_bytes());
+    f.extend(8000u32.to_le_bytes());
+    f.extend(1u16.to_le_bytes());
+    f.extend(8u16.to_le_bytes());
+    f.extend(b"data");
+    f.extend(n.to_le_bytes());
+    f.extend((0..n).map(|i| (128 + ((i / 8) % 32) as i32 - 16) as u8));
+    f
+}
+
+/// Asserts `result` is an error that names `path` and the limit `limit`, made with at most
+/// `max_heap` bytes of heap; returns the message.
+fn refused<T: std::fmt::Debug>(
+    case: &str,
+    path: &Path,
+    (result, heap): (mmbind_modalities::Result<T>, usize),
+    limit: &str,
+    max_heap: usize,
+) -> String {
+    let msg = result
+        .expect_err(&format!("{case}: a hostile input must be refused"))
+        .to_string();
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "{case}: names the file: {msg}"
+    );
+    assert!(
+        msg.contains(&format!("--limit {limit}=N")),
+        "{case}: names the limit {limit}: {msg}"
+    );
+    assert!(
+        heap <= max_heap,
+        "{case}: peak heap {heap} bytes, over {max_heap}"
+    );
+    eprintln!("{case}: {heap} bytes of heap: {msg}");
+    msg
+}
+
+#[test]
+fn hostile_files_are_refused_in_bounded_memory() {
+    let defaults = Limits::default();
+    assert_eq!(Limits::current(), &defaults, "nothing installed a policy");
+    const MB: usize = 1 << 20;
+
+    // 1. The report's 32 KB JPEG claiming 65500×65500 (24 GB and the OOM killer before).
+    let p = scratch("bomb.jpg", &forged_jpeg(65500, 65500));
+    let r = peak_of(|| vision::load_image(&p, &VisionPreprocess::default()));
+    let msg = refused("jpeg 65500x65500", &p, r, "pixels", 2 * MB);
+    assert!(msg.contains("65500x65500"), "{msg}");
+    // Within the pixel limit, the same forgery is an ordinary truncated-file error, with
+    // memory bounded by the size it claims (7000×7000×3 coefficients and samples).
+    let p = scratch("big.jpg", &forged_jpeg(7000, 7000));
+    let (r, heap) = peak_of(|| vision::load_image(&p, &VisionPreprocess::default()));
+    assert!(heap < 700 * MB, "7000x7000 forged jpeg: {heap} bytes");
+    drop(r);
+
+    // 2. Extreme aspect ratios: a 100000×1 PNG (15 GB of resize before), and 1×20000 depth
+    // and thermal maps (4.3 GB and 40 s before).
+    let p = scratch(
+        "wide.png",
+        &png(&ImageBuffer::from_pixel(100_000, 1, Rgb([1u8, 2, 3]))),
+    );
+    let r = peak_of(|| vision::load_image(&p, &VisionPreprocess::default()));
+    refused("png 100000x1", &p, r, "aspect", 2 * MB);
+    let tall = png(&ImageBuffer::from_pixel(1, 20_000, Luma([1000u16])));
+    let p = scratch("tall-depth.png", &tall);
+    let r = peak_of(|| depth::load_depth(&p, &DepthPreprocess::default()));
+    refused("depth 1x20000", &p, r, "aspect", 2 * MB);
+    let p = scratch("tall-thermal.png", &tall);
+    let r = peak_of(|| thermal::load_thermal(&p, &ThermalPreprocess::default()));
+    refused("thermal 1x20000", &p, r, "aspect", 2 * MB);
+    // A header that claims the pixels without holding them.
+    let p = scratch("forged.png", &forged_png(60_000, 60_000));
+    let r = peak_of(|| vision::load_image(&p, &VisionPreprocess::default()));
+    refused("png claiming 60000x60000", &p, r, "pixels", 2 * MB);
+    let p = scratch("forged-thermal.png", &forged_png(60_000, 60_000));
+    let r = peak_of(|| thermal::load_thermal(&p, &ThermalPreprocess::default()));
+    refused("thermal png claiming 60000x60000", &p, r, "pixels", 2 * MB);
+
+    // 3. `.npy` headers declaring 200000×200000 (160 GB asked for before), depth and IMU.
+    let npy = forged_npy("(200000, 200000)");
+    assert!(npy.len() < 200);
+    let p = scratch("huge-depth.npy", &npy);
+    let r = peak_of(|| depth::load_depth(&p, &DepthPreprocess::default()));
+    refused("depth npy 200000x200000", &p, r, "npy-elements", MB);
+    let p = scratch("huge-imu.npy", &npy);
+    let r = peak_of(|| imu::load_imu(&p, &ImuPreprocess::default()));
+    refused("imu npy 200000x200000", &p, r, "npy-elements", MB);
+    // A shape whose product overflows 64 bits is refused the same way.
+    let p = scratch("overflow.npy", &forged_npy("(4294967296, 4294967296, 6)"));
+    let r = peak_of(|| imu::load_imu(&p, &ImuPreprocess::default()));
+    refused("imu npy overflowing shape", &p, r, "npy-elements", MB);
+    // A 1×20000 depth `.npy` (the aspect ratio again, through the other reader).
+    let mut thin = forged_npy("(1, 20000)");
+    thin.extend(std::iter::repeat_n(1.0f32.to_le_bytes(), 20_000).flatten());
+    let p = scratch("thin-depth.npy", &thin);
+    let r = peak_of(|| depth::load_depth(&p, &DepthPreprocess::default()));
+    refused("depth npy 1x20000", &p, r, "aspect", MB);
+
+    // 4. Audio over the duration limit (11 minutes of 8 kHz WAV).
+    let p = scratch("long.wav", &wav(660));
+    let r = peak_of(|| audio::load_audio(&p, &AudioPreprocess::default()));
+    let msg = refused("wav 660 s", &p, r, "audio-seconds", 8 * MB);
+    assert!(msg.contains("660 s"), "{msg}");
+
+    // 5. Text over the byte limit, inline and as a file; a long word under it tokenises.
+    let text = "a".repeat(defaults.text_bytes as usize + 1);
+    let pre = Preprocess::default();
+    let r = peak_of(|| pre.prepare(Modality::Text, &Source::Text(text.clone())));
+    refused(
+        "inline text",
+        Path::new("<inline text>"),
+        r,
+        "text-bytes",
+        8 * MB,
+    );
+    let p = scratch("long.txt", text.as_bytes());
+    let r = peak_of(|| pre.prepare(Modality::Text, &Source::File(p.clone())));
+    refused("text file", &p, r, "text-bytes", 8 * MB);
+
+    // 6. Files that are not regular files are refused, not read: a FIFO would block its
+    // reader until a writer comes, a device never ends.
+    let dir = std::env::temp_dir();
+    let e = vision::decode_image(&dir).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let fifo = dir.join(format!("mmbind-limits-{}/pipe.wav", std::process::id()));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for e in [
+        audio::decode_audio(&fifo).unwrap_err(),
+        vision::decode_image(&fifo).unwrap_err(),
+        depth::decode_depth(&fifo).unwrap_err(),
+        imu::decode_imu(&fifo).unwrap_err(),
+        pre.prepare(Modality::Text, &Source::File(fifo.clone()))
+            .unwrap_err(),
+        vision::decode_image(Path::new("/dev/zero")).unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    // 7. Many channels at a high rate: 16 channels of 500 s at 48 kHz are within the
+    // duration limit but hold more samples than 600 s of 48 kHz stereo (what bounds memory).
+    let e = defaults
+        .check_audio(Path::new("x.wav"), 48_000 * 500, 48_000, 16)
+        .unwrap_err();
+    assert!(e.to_string().contains("16 channels"), "{e}");
+    assert!(
+        defaults
+            .check_audio(Path::new("x.wav"), 48_000 * 500, 48_000, 2)
+            .is_ok()
+    );
+}
