@@ -60,13 +60,14 @@ np.savetxt("max-imu.csv", rng.normal(0, 1, (rows, 6)), fmt="%.3f", delimiter=","
 EOF
 
 measure() { # flag file label
-  local out status
-  out=$( { /usr/bin/time -f "%M %e" "$BIN" embed --backend ndarray --model model "$1" "$2" \
-    >/dev/null 2>err.txt; } 2>&1 | tail -1) || true
-  status=$(grep -c "over the limit\|not a regular\|truncated\|corrupt" err.txt || true)
-  set -- "$@" $out
-  printf '| %s | %s | %s | %.0f MB | %s s | %s |\n' "$3" "$2" "$(du -h "$2" | cut -f1)" \
-    "$(echo "$4 / 1024" | bc -l)" "$5" "$([ "$status" -gt 0 ] && echo refused || echo embedded)"
+  local kb secs result
+  /usr/bin/time -o time.txt -f "%M %e" "$BIN" embed --backend ndarray --model model "$1" "$2" \
+    >/dev/null 2>err.txt || true
+  read -r kb secs < <(tail -1 time.txt)
+  result=embedded
+  grep -q "over the limit\|not a regular\|truncated\|corrupt" err.txt && result="refused: $(grep -o "over the limit of [0-9]* (raise it with --limit [a-z-]*\|truncated\|corrupt" err.txt | head -1 | sed 's/ (raise it with --limit / (/; s/$/)/')"
+  printf '| %s | %s | %s | %d MB | %s s | %s |\n' "$3" "$2" "$(du -h "$2" | cut -f1)" \
+    "$((kb / 1024))" "$secs" "$result"
 }
 
 echo "| case | file | size | peak RSS | time | result |"
