@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/mmbind
 DEMO_DIR ?= demo-out
 
-.PHONY: build test bench demo fmt clean
+.PHONY: build test bench demo fmt clean fuzz fuzz-smoke
 
 build:
 	$(CARGO) build --release --workspace --all-targets
@@ -25,3 +25,15 @@ fmt:
 
 clean:
 	rm -rf $(DEMO_DIR)
+
+# Coverage-guided fuzzing of the decoders and index readers (needs `rustup toolchain install
+# nightly` and `cargo install cargo-fuzz`; see fuzz/README.md). Each target runs FUZZ_SECONDS
+# with a 1 GB RSS limit and 10 s per input; FUZZ_TARGETS picks some (default: all).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/fuzz.sh $(FUZZ_TARGETS)
+
+# A few seconds per target from the committed seeds (what CI runs).
+fuzz-smoke:
+	./fuzz/smoke.sh $(FUZZ_TARGETS)

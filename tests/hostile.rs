@@ -37,6 +37,18 @@ fn jpeg_bomb(dir: &Path) -> PathBuf {
     p
 }
 
+/// Runs `cmd` with `input` on its stdin; its output.
+fn with_stdin(mut cmd: std::process::Command, input: &[u8]) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -124,23 +136,17 @@ fn batch_answers_bad_lines_and_goes_on() {
     input.extend(b"{\"id\": 3, \"op\": \"query\", \"input\": {\"text\": \"a dog\"}, \"top_k\": 18446744073709551615}\n");
     input.extend(b"{\"id\": 4, \"op\": \"query\", \"input\": {\"text\": \"a dog\"}, \"top_k\": 100000, \"approx\": true}\n");
     input.extend(b"{\"id\": 5, \"op\": \"embed\", \"inputs\": [{\"text\": \"a dog\"}]}\n");
-    let mut child = mmbind()
-        .args([
-            "batch",
-            "--backend",
-            "ndarray",
-            "--limit",
-            "request-bytes=200",
-            "--index",
-        ])
-        .arg(&index)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = mmbind();
+    cmd.args([
+        "batch",
+        "--backend",
+        "ndarray",
+        "--limit",
+        "request-bytes=200",
+        "--index",
+    ])
+    .arg(&index);
+    let out = with_stdin(cmd, &input);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let resp = lines(&out.stdout);
@@ -261,21 +267,13 @@ fn nan_and_swapped_weights_are_refused() {
         "{stderr}"
     );
     assert!(lines(&out.stdout).is_empty());
-    let mut child = mmbind()
-        .args(["batch", "--backend", "ndarray", "--model"])
-        .arg(&nan)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"op\": \"embed\", \"inputs\": [{\"text\": \"a dog\"}]}\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = mmbind();
+    cmd.args(["batch", "--backend", "ndarray", "--model"])
+        .arg(&nan);
+    let out = with_stdin(
+        cmd,
+        b"{\"op\": \"embed\", \"inputs\": [{\"text\": \"a dog\"}]}\n",
+    );
     let resp = lines(&out.stdout);
     assert_eq!(resp[0]["ok"], false);
     let row = &resp[0]["embeddings"][0];
@@ -409,4 +407,30 @@ fn ctrl_c_in_train_exits_130_and_resumes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
+}
+
+/// Found by `fuzz/` (checkpoint): a 524-byte `.pth` whose tensor is a view repeating its
+/// storage (stride 0) made `import` gather 4 GiB (8.4 GB of memory, 37 s).
+#[test]
+fn a_checkpoint_view_larger_than_its_file_is_refused() {
+    let dir = tempdir();
+    let forged = fixture("hostile/expand-4gib.pth");
+    // The refusal comes from the declared shape, before anything is read.
+    let err = mmbind::weights::read_checkpoint(&forged)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("larger than the whole checkpoint"), "{err}");
+    let out = mmbind()
+        .args(["import", "imagebind", "--checkpoint"])
+        .arg(&forged)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("expand-4gib.pth") && stderr.contains("larger than the whole"),
+        "{stderr}"
+    );
 }

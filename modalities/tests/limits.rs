@@ -285,6 +285,58 @@ fn hostile_files_are_refused_in_bounded_memory() {
         assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
+    // 8. Found by fuzz/ (audio): a FLAC comment block whose comment claims 3 GB made
+    // symphonia allocate it; a float WAV of 1e30 samples overflowed the filterbank to inf.
+    let mut flac = b"fLaC".to_vec();
+    flac.extend([0x00, 0, 0, 34]); // STREAMINFO, 34 bytes
+    flac.extend([
+        0x10, 0x00, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0x0A, 0xC4, 0x40, 0xF0, 0, 0, 0, 0,
+    ]);
+    flac.extend([0u8; 16]);
+    let comment = [
+        &0u32.to_le_bytes()[..],
+        &1u32.to_le_bytes(),
+        &0xC000_0000u32.to_le_bytes(),
+    ]
+    .concat();
+    flac.extend([0x84, 0, 0, comment.len() as u8]); // last block: VORBIS_COMMENT
+    flac.extend(&comment);
+    let p = scratch("comment.flac", &flac);
+    let (r, heap) = peak_of(|| audio::decode_audio(&p));
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("malformed FLAC comment block") && e.contains("comment.flac"),
+        "{e}"
+    );
+    assert!(heap < MB, "flac comment: {heap} bytes");
+    // The same with the block cut off by the end of the file (what the fuzzer found).
+    let at = flac.len() - comment.len() - 3;
+    flac[at..at + 3].copy_from_slice(&[0, 0x0C, 0]);
+    let p = scratch("comment-cut.flac", &flac);
+    let (r, heap) = peak_of(|| audio::decode_audio(&p));
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("malformed FLAC comment block"), "{e}");
+    assert!(heap < MB, "cut flac comment: {heap} bytes");
+    let mut wav = b"RIFF".to_vec();
+    let n = 16_000u32;
+    wav.extend((36 + 4 * n).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(3u16.to_le_bytes()); // IEEE float
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(16_000u32.to_le_bytes());
+    wav.extend(64_000u32.to_le_bytes());
+    wav.extend(4u16.to_le_bytes());
+    wav.extend(32u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend((4 * n).to_le_bytes());
+    wav.extend((0..n).flat_map(|i| (if i % 2 == 0 { 1e30f32 } else { -1e30 }).to_le_bytes()));
+    let p = scratch("loud.wav", &wav);
+    let e = audio::load_audio(&p, &AudioPreprocess::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("too large for the filterbank"), "{e}");
+
     // 7. Many channels at a high rate: 16 channels of 500 s at 48 kHz are within the
     // duration limit but hold more samples than 600 s of 48 kHz stereo (what bounds memory).
     let e = defaults

@@ -43,8 +43,27 @@ pub fn read_checkpoint(path: &Path) -> Result<TensorMap> {
 pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
     let reader = PytorchReader::new(path)
         .map_err(|e| checkpoint_err(path, format!("not a readable PyTorch checkpoint ({e})")))?;
+    let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
     let mut map = TensorMap::default();
     for (name, t) in reader.into_tensors() {
+        // A view may repeat its storage (a stride of 0, as `expand` makes): 300 bytes of
+        // checkpoint could declare a 4 GiB tensor, which reading would gather. No tensor of
+        // a saved state dict is larger than the whole file, so that bounds each one.
+        let declared = t
+            .shape()
+            .iter()
+            .try_fold(t.dtype().size(), |n, &d| n.checked_mul(d));
+        if declared.is_none_or(|n| n as u64 > file_len) {
+            return Err(checkpoint_err(
+                path,
+                format!(
+                    "tensor '{name}' of shape {:?} would be larger than the whole checkpoint \
+                     ({file_len} bytes): a view that repeats its storage, which a saved \
+                     state dict does not hold",
+                    t.shape()
+                ),
+            ));
+        }
         let bytes = t.read().map_err(|e| checkpoint_err(path, e))?;
         let data = match t.dtype() {
             PtDType::F32 => bytes

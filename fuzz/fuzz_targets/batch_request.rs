@@ -1,0 +1,30 @@
+//! `batch` requests: any bytes through the protocol's line reader and request parser
+//! (`src/cli/batch/request.rs`, compiled here as it is: it needs no burn). Every line gets an
+//! answer (a request or a reason), and what is accepted is within the limits.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mmbind_modalities::Limits;
+
+#[path = "../../src/cli/batch/request.rs"]
+#[allow(dead_code)]
+mod request;
+
+fuzz_target!(|data: &[u8]| {
+    mmbind_fuzz::setup();
+    let mut input = std::io::Cursor::new(data);
+    let mut buf = Vec::new();
+    let max = 4096;
+    let mut lines = 0;
+    while let Some(line) = request::read_line(&mut input, max, &mut buf).expect("in memory") {
+        lines += 1;
+        assert!(lines <= data.len() + 1, "the reader makes progress");
+        let Ok(line) = line else { continue };
+        assert!(line.len() as u64 <= max);
+        let parsed = request::parse(line);
+        mmbind_fuzz::verbose("batch request", &parsed.request);
+        if let Ok(request::Request::Search { top_k, .. }) = parsed.request {
+            assert!(top_k >= 1 && top_k as u64 <= Limits::current().top_k);
+        }
+    }
+});
