@@ -48,6 +48,15 @@ if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
 fi
 
 mkdir -p "$LOGS"
+# The targets' scratch files and template indexes (src/lib.rs): one directory per fuzzing
+# process, so a fork-mode run leaves one per job; keep them all under one directory for this
+# run (in RAM where /dev/shm exists) and remove it at the end.
+if [ -z "${MMBIND_FUZZ_TMP:-}" ]; then
+    shm=/dev/shm; [ -d "$shm" ] || shm=${TMPDIR:-/tmp}
+    MMBIND_FUZZ_TMP=$(mktemp -d "$shm/mmbind-fuzz-run.XXXXXX")
+    export MMBIND_FUZZ_TMP
+    trap 'rm -rf "$MMBIND_FUZZ_TMP"' EXIT
+fi
 status=0
 printf '%-13s %10s %8s %7s %7s %6s  %s\n' target runs exec/s cov ft corpus result
 for t in "${TARGETS[@]}"; do

@@ -420,6 +420,13 @@ fn a_checkpoint_view_larger_than_its_file_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("larger than the whole checkpoint"), "{err}");
+    // Many such views, each smaller than the file (2 KB, 60 views of 1.6 KB: written by
+    // `fuzz/make_seeds.py`'s many_expanded_views(n=60, elements=400)), are bounded together.
+    let many = fixture("hostile/many-views.pth");
+    let err = mmbind::weights::read_checkpoint(&many)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than twice the file"), "{err}");
     let out = mmbind()
         .args(["import", "imagebind", "--checkpoint"])
         .arg(&forged)

@@ -44,6 +44,10 @@ pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
     let reader = PytorchReader::new(path)
         .map_err(|e| checkpoint_err(path, format!("not a readable PyTorch checkpoint ({e})")))?;
     let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
+    // Views of one storage may share it (tied weights), so the tensors may add up to more
+    // than the file, but not to more than twice it: many small repeating views cannot
+    // together gather what one large one may not.
+    let mut total = 0u64;
     let mut map = TensorMap::default();
     for (name, t) in reader.into_tensors() {
         // A view may repeat its storage (a stride of 0, as `expand` makes): 300 bytes of
@@ -61,6 +65,17 @@ pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
                      ({file_len} bytes): a view that repeats its storage, which a saved \
                      state dict does not hold",
                     t.shape()
+                ),
+            ));
+        }
+        total = total.saturating_add(declared.unwrap_or(usize::MAX) as u64);
+        if total > file_len.saturating_mul(2) {
+            return Err(checkpoint_err(
+                path,
+                format!(
+                    "its tensors add up to more than twice the file ({file_len} bytes) by \
+                     '{name}': views that repeat their storage, which a saved state dict \
+                     does not hold"
                 ),
             ));
         }

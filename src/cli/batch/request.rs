@@ -253,7 +253,10 @@ pub fn read_line<'b>(
     buf: &'b mut Vec<u8>,
 ) -> std::io::Result<Option<Result<&'b str, String>>> {
     buf.clear();
-    let n = input.by_ref().take(max + 1).read_until(b'\n', buf)?;
+    let n = input
+        .by_ref()
+        .take(max.saturating_add(1))
+        .read_until(b'\n', buf)?;
     if n == 0 {
         return Ok(None);
     }
