@@ -29,7 +29,7 @@ fn model(dir: &Path) -> PathBuf {
 fn jpeg_bomb(dir: &Path) -> PathBuf {
     let mut bytes = std::fs::read(fixture("image_320x240.jpg")).unwrap();
     let sof = (0..bytes.len() - 9)
-        .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0 | 0xC1 | 0xC2))
+        .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0..=0xC2))
         .unwrap();
     bytes[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
     let p = dir.join("bomb.jpg");

@@ -71,7 +71,7 @@ pub use matrix::Matrix;
 pub use store::SCHEMA_VERSION;
 pub use writer::{
     Change, CommitStats, ContentHash, FileStat, Hasher, Plan, PlanOptions, PlannedFile, Writer,
-    hash_file,
+    file_kind, hash_file,
 };
 
 use exact::RowFilter;

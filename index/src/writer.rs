@@ -87,9 +87,21 @@ impl fmt::Display for ContentHash {
 }
 
 fn not_regular(md: &std::fs::Metadata) -> io::Error {
+    let what = file_kind(md);
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file: skipped"),
+    )
+}
+
+/// What kind of file `md` describes, in words for messages ("a FIFO", "a device", ...):
+/// what `index` says of a path it does not take.
+pub fn file_kind(md: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = md.file_type();
-    let what = if t.is_dir() {
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
         "a FIFO"
@@ -99,11 +111,7 @@ fn not_regular(md: &std::fs::Metadata) -> io::Error {
         "a device"
     } else {
         "not a regular file"
-    };
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("{what}, not a regular file: skipped"),
-    )
+    }
 }
 
 /// Hash a file's content (BLAKE3, streamed). Only regular files: the file is opened

@@ -86,7 +86,7 @@ fn forged_jpeg(w: u16, h: u16) -> Vec<u8> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/imagebind");
     let mut bytes = std::fs::read(dir.join("image_320x240.jpg")).unwrap();
     let sof = (0..bytes.len() - 9)
-        .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0 | 0xC1 | 0xC2))
+        .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0..=0xC2))
         .expect("a frame header");
     bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
     bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());

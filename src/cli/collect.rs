@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use glob::{MatchOptions, Pattern};
@@ -46,20 +46,6 @@ fn read_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect()
-}
-
-/// What kind of non-regular file `md` is, for messages.
-fn kind(md: &std::fs::Metadata) -> &'static str {
-    let t = md.file_type();
-    if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
 }
 
 const MATCH: MatchOptions = MatchOptions {
@@ -177,7 +163,7 @@ impl Rules {
             out.errors.push(format!(
                 "{}: {}, not a regular file",
                 path.display(),
-                kind(md)
+                mmbind_index::file_kind(md)
             ));
         } else if path.to_str().is_none() {
             out.errors.push(format!(
@@ -318,7 +304,7 @@ mod tests {
             .collect_with(std::slice::from_ref(&root), &list)
             .unwrap();
         assert_eq!(names(&c, &root), ["a/x.txt", "c.txt"]);
-        assert_eq!(c.unreadable, [bad.clone()]);
+        assert_eq!(c.unreadable, std::slice::from_ref(&bad));
         assert_eq!(c.errors.len(), 1);
         assert!(c.errors[0].contains("b: cannot be read") && c.errors[0].contains("kept"));
 
