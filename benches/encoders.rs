@@ -2,17 +2,22 @@
 //! mid-size one (every encoder 384 wide, 12 blocks, 6 heads, at ImageBind's input
 //! geometry), on ndarray and — when an adapter exists — wgpu.
 //!
-//! `cargo bench --bench encoders [-- --quick] [--all]`. Prints a table: embeddings/s, ms per batch,
+//! `cargo bench --bench encoders [-- --quick] [--all] [--burn-ndarray] [--cpu-only] [--only SUBSTRING]`
+//! (`--only tiny-fixture/vision` measures the rows whose `config/modality` contains it). Prints a table: embeddings/s, ms per batch,
 //! and the process's peak resident memory during that measurement (Linux: VmHWM after
 //! resetting it through /proc/self/clear_refs; GPU memory is not included).
 
 use std::time::{Duration, Instant};
 
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::Device;
 use mmbind::Modality;
 use mmbind::config::{ImageBindKwargs, ModelConfig, StemConfig};
+use mmbind::cpu::CpuModel;
 use mmbind::model::Model;
-use mmbind::nn::EncoderInput;
+use mmbind::tensor_io::RawInput;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
 
 mod common;
 
@@ -58,33 +63,29 @@ fn mid_config() -> ModelConfig {
     k.to_config()
 }
 
-fn random_input(model: &Model, m: Modality, device: &Device) -> EncoderInput {
+/// A batch of random values in host memory, as a preprocessed batch would be.
+fn random_input(model: &Model, m: Modality) -> RawInput {
     let cfg = model.config.encoder(m).unwrap();
-    let shape = model.input_shape(m).unwrap();
+    let mut shape = vec![BATCH];
+    if m == Modality::Audio {
+        shape.push(3);
+    }
+    shape.extend(model.input_shape(m).unwrap());
+    let n: usize = shape.iter().product();
+    let mut rng = StdRng::seed_from_u64(0);
     match cfg.stem {
-        StemConfig::Text {
-            vocab_size,
-            context_length,
-        } => EncoderInput::Ids(Tensor::<2, Int>::random(
-            [BATCH, context_length],
-            Distribution::Uniform(0.0, vocab_size as f64 - 1.0),
-            device,
-        )),
-        StemConfig::Imu { .. } => EncoderInput::Series(Tensor::random(
-            [BATCH, shape[0], shape[1]],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        )),
-        _ if m == Modality::Audio => EncoderInput::Clips(Tensor::random(
-            [BATCH, 3, shape[0], shape[1], shape[2]],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        )),
-        _ => EncoderInput::Image(Tensor::random(
-            [BATCH, shape[0], shape[1], shape[2]],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        )),
+        StemConfig::Text { vocab_size, .. } => RawInput::Int {
+            shape,
+            data: (0..n)
+                .map(|_| rng.random_range(0..vocab_size as i64))
+                .collect(),
+        },
+        _ => RawInput::Float {
+            shape,
+            data: (0..n)
+                .map(|_| rng.sample::<f32, _>(StandardNormal))
+                .collect(),
+        },
     }
 }
 
@@ -111,16 +112,23 @@ fn main() {
     };
     println!("| config | backend | modality | ms/batch of {BATCH} | embeddings/s | peak RSS MiB |");
     println!("|---|---|---|---|---|---|");
-    // ndarray first: wgpu's runtime, once started, slows the CPU (see `common::wgpu_device`).
-    let ndarray = ("ndarray".to_string(), mmbind::backend::ndarray_device());
-    for_each_config(&ndarray, budget);
+    // The CPU first: wgpu's runtime, once started, slows the CPU (see `common::wgpu_device`).
+    let ndarray = mmbind::backend::ndarray_device();
+    for_each_config(&("cpu path".to_string(), ndarray.clone()), budget, true);
+    if std::env::args().any(|a| a == "--burn-ndarray") {
+        for_each_config(&("burn-ndarray".to_string(), ndarray), budget, false);
+    }
+    if std::env::args().any(|a| a == "--cpu-only") {
+        return;
+    }
     if let Some(wgpu) = common::wgpu_device() {
-        for_each_config(&wgpu, budget);
+        for_each_config(&wgpu, budget, false);
     }
 }
 
 /// Every modality of both configurations on one backend, a row each.
-fn for_each_config((backend, device): &(String, Device), budget: Duration) {
+/// `cpu`: through `mmbind::cpu` (what inference on the ndarray device uses), else burn's ops.
+fn for_each_config((backend, device): &(String, Device), budget: Duration, cpu: bool) {
     for (config_name, config) in [
         ("tiny-fixture", ModelConfig::imagebind_tiny_fixture()),
         ("mid-384x12", mid_config()),
@@ -135,15 +143,28 @@ fn for_each_config((backend, device): &(String, Device), budget: Duration) {
             continue;
         }
         let model = Model::random(config.clone(), 0, device).unwrap();
+        let fast = CpuModel::new(&model);
+        let embed = |m: Modality, input: &RawInput| {
+            if cpu {
+                fast.embed(m, input).unwrap();
+            } else {
+                let x = input.to_encoder_input(m.name(), device).unwrap();
+                let _ = model.embed(m, x).unwrap().into_data();
+            }
+        };
         for m in Modality::ALL {
+            if !common::selected(&format!("{config_name}/{m}")) {
+                continue;
+            }
             reset_peak_rss();
-            let input = random_input(&model, m, device);
-            // Warm-up: first calls compile and autotune kernels on wgpu.
-            let _ = model.embed(m, input.clone()).unwrap().into_data();
+            let input = random_input(&model, m);
+            // Warm-up: first calls compile and autotune kernels on wgpu (and copy the weights
+            // on the CPU path).
+            embed(m, &input);
             let mut runs = 0u32;
             let start = Instant::now();
             while runs < 2 || start.elapsed() < budget {
-                let _ = model.embed(m, input.clone()).unwrap().into_data();
+                embed(m, &input);
                 runs += 1;
             }
             let per_batch = start.elapsed().as_secs_f64() / runs as f64;

@@ -2,12 +2,14 @@
 //! Every command that embeds (embed, classify, index, query, train's caches) goes through
 //! here.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use mmbind_modalities::{Modality, Prepared, Source};
 use rayon::prelude::*;
 
+use crate::cpu::{self, CpuModel};
 use crate::model::Model;
 use crate::nn::EncoderInput;
+use crate::tensor_io::RawInput;
 use crate::weights::host_values;
 use crate::{Error, Result};
 
@@ -39,6 +41,8 @@ pub struct Embedder<'a> {
     pub model: &'a Model,
     pub device: &'a Device,
     pub batch_size: usize,
+    /// The CPU inference path, when the device is the CPU (see [`crate::cpu`]).
+    cpu: Option<CpuModel<'a>>,
 }
 
 impl<'a> Embedder<'a> {
@@ -47,7 +51,23 @@ impl<'a> Embedder<'a> {
             model,
             device,
             batch_size: 16,
+            cpu: cpu::serves(device).then(|| CpuModel::new(model)),
         }
+    }
+
+    /// One batch of one modality through the model, `[batch][out_dim]`.
+    pub fn embed_raw(&self, m: Modality, input: &RawInput) -> Result<Vec<Vec<f32>>> {
+        let (flat, d) = match &self.cpu {
+            Some(cpu) => (cpu.embed(m, input)?, self.model.config.out_dim),
+            None => {
+                let out = self
+                    .model
+                    .embed(m, input.to_encoder_input(m.name(), self.device)?)?;
+                let [_, d] = out.dims();
+                (host_values(out), d)
+            }
+        };
+        Ok(flat.chunks(d.max(1)).map(<[f32]>::to_vec).collect())
     }
 
     /// One result per item, in order. A bad input fails alone; the rest are embedded.
@@ -109,12 +129,7 @@ impl<'a> Embedder<'a> {
 
     /// Embeds already-preprocessed items of one modality as one batch: `[n][out_dim]`.
     pub fn embed_prepared(&self, m: Modality, batch: &[Prepared]) -> Result<Vec<Vec<f32>>> {
-        let input = stack(batch, self.device)?;
-        let out = self.model.embed(m, input)?;
-        let [n, d] = out.dims();
-        let flat = host_values(out);
-        debug_assert_eq!(flat.len(), n * d);
-        Ok(flat.chunks(d).map(<[f32]>::to_vec).collect())
+        self.embed_raw(m, &stack_host(batch)?)
     }
 }
 
@@ -135,6 +150,11 @@ fn finite(row: Vec<f32>, name: impl FnOnce() -> String) -> Result<Vec<f32>> {
 
 /// Stacks same-shaped items into one batch tensor whose rank says what it is.
 pub fn stack(batch: &[Prepared], device: &Device) -> Result<EncoderInput> {
+    stack_host(batch)?.to_encoder_input("batch", device)
+}
+
+/// [`stack`] in host memory (what the CPU path takes without a copy through burn).
+pub fn stack_host(batch: &[Prepared]) -> Result<RawInput> {
     let bad = |reason: String| Error::Input {
         name: "batch".into(),
         reason,
@@ -149,35 +169,25 @@ pub fn stack(batch: &[Prepared], device: &Device) -> Result<EncoderInput> {
     shape.extend(&item_shape);
     Ok(match first {
         Prepared::Ids(_) => {
-            let data: Vec<i64> = batch
-                .iter()
-                .flat_map(|p| {
-                    if let Prepared::Ids(v) = p {
-                        v.clone()
-                    } else {
-                        vec![]
-                    }
-                })
-                .collect();
-            EncoderInput::Ids(Tensor::<2, Int>::from_data(
-                TensorData::new(data, shape),
-                device,
-            ))
+            let mut data = Vec::with_capacity(n * item_shape.iter().product::<usize>());
+            for p in batch {
+                if let Prepared::Ids(v) = p {
+                    data.extend_from_slice(v);
+                }
+            }
+            RawInput::Int { shape, data }
         }
         Prepared::Floats { .. } => {
+            if !(3..=5).contains(&shape.len()) {
+                return Err(bad(format!("unexpected item shape {item_shape:?}")));
+            }
             let mut data = Vec::with_capacity(n * item_shape.iter().product::<usize>());
             for p in batch {
                 if let Prepared::Floats { data: d, .. } = p {
                     data.extend_from_slice(d);
                 }
             }
-            let td = TensorData::new(data, shape.clone());
-            match shape.len() {
-                3 => EncoderInput::Series(Tensor::from_data(td, device)),
-                4 => EncoderInput::Image(Tensor::from_data(td, device)),
-                5 => EncoderInput::Clips(Tensor::from_data(td, device)),
-                _ => return Err(bad(format!("unexpected item shape {item_shape:?}"))),
-            }
+            RawInput::Float { shape, data }
         }
     })
 }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod cpu;
 pub mod dataset;
 pub mod embed;
 mod error;

@@ -139,30 +139,31 @@ impl Model {
 
     /// Checks an input against the configured geometry so a wrong tensor is an error
     /// naming both shapes, not a panic deep inside a convolution.
-    fn check_input(&self, m: Modality, input: &EncoderInput) -> Result<()> {
-        let want = self.input_shape(m)?;
-        let got: Vec<usize> = match input {
-            EncoderInput::Ids(t) => t.dims()[1..].to_vec(),
-            EncoderInput::Series(t) => t.dims()[1..].to_vec(),
-            EncoderInput::Image(t) => t.dims()[1..].to_vec(),
-            EncoderInput::Clips(t) => t.dims()[2..].to_vec(),
+    pub(crate) fn check_input(&self, m: Modality, input: &EncoderInput) -> Result<()> {
+        let dims = match input {
+            EncoderInput::Ids(t) => t.dims().to_vec(),
+            EncoderInput::Series(t) => t.dims().to_vec(),
+            EncoderInput::Image(t) => t.dims().to_vec(),
+            EncoderInput::Clips(t) => t.dims().to_vec(),
         };
-        let batch = match input {
-            EncoderInput::Ids(t) => t.dims()[0],
-            EncoderInput::Series(t) => t.dims()[0],
-            EncoderInput::Image(t) => t.dims()[0],
-            EncoderInput::Clips(t) => t.dims()[0] * t.dims()[1],
+        self.check_shape(m, &dims)
+    }
+
+    /// [`Self::check_input`] for a batch's whole shape; rank 5 is `[batch, clips, ...]`.
+    pub(crate) fn check_shape(&self, m: Modality, dims: &[usize]) -> Result<()> {
+        let want = self.input_shape(m)?;
+        let clips = dims.len() == 5;
+        let (batch, got) = match dims {
+            [b, c, rest @ ..] if clips => (b * c, rest.to_vec()),
+            [b, rest @ ..] => (*b, rest.to_vec()),
+            [] => (0, vec![]),
         };
         if got != want || batch == 0 {
             return Err(Error::Input {
                 name: format!("{m} input"),
                 reason: format!(
                     "expected [batch{}, {}], got shape {got:?} per item (batch {batch})",
-                    if matches!(input, EncoderInput::Clips(_)) {
-                        ", clips"
-                    } else {
-                        ""
-                    },
+                    if clips { ", clips" } else { "" },
                     want.iter()
                         .map(|d| d.to_string())
                         .collect::<Vec<_>>()

@@ -8,9 +8,10 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use mmbind_modalities::Modality;
 use safetensors::{Dtype, SafeTensors};
 
+use crate::embed::Embedder;
 use crate::model::Model;
 use crate::nn::EncoderInput;
-use crate::weights::{HostTensor, TensorMap, host_values, write_safetensors};
+use crate::weights::{HostTensor, TensorMap, write_safetensors};
 use crate::{Error, Result};
 
 /// One `<modality>.input` tensor read from a file.
@@ -127,6 +128,7 @@ pub fn embed_inputs(
     inputs: &BTreeMap<Modality, RawInput>,
     device: &Device,
 ) -> Result<TensorMap> {
+    let embedder = Embedder::new(model, device);
     let mut out = TensorMap::default();
     for (m, raw) in inputs {
         let name = format!("{m}.input");
@@ -141,11 +143,11 @@ pub fn embed_inputs(
                 reason: format!("token id {bad} is outside the vocabulary (0..{vocab_size})"),
             });
         }
-        let embedding = model.embed(*m, raw.to_encoder_input(&name, device)?)?;
-        let shape = embedding.dims().to_vec();
+        let rows = embedder.embed_raw(*m, raw)?;
+        let shape = vec![rows.len(), model.config.out_dim];
         out.insert(
             format!("{m}.embedding"),
-            HostTensor::new(shape, host_values(embedding)),
+            HostTensor::new(shape, rows.concat()),
         );
     }
     Ok(out)

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use burn::tensor::Device;
 use mmbind::Modality;
 use mmbind::config::ModelConfig;
+use mmbind::cpu::CpuModel;
 use mmbind::model::Model;
 use mmbind::nn::EncoderTrace;
 use mmbind::tensor_io::RawInput;
@@ -42,9 +43,33 @@ fn input(m: Modality) -> RawInput {
     }
 }
 
-fn trace(model: &Model, m: Modality, device: &Device) -> EncoderTrace {
-    let x = input(m).to_encoder_input(m.name(), device).unwrap();
-    model.embed_trace(m, x).unwrap()
+/// How inference can run: burn on every device, and the CPU path (`mmbind::cpu`, what
+/// inference on the ndarray device uses) beside burn's ndarray ops.
+#[derive(Clone, Copy, PartialEq)]
+enum Engine {
+    Burn,
+    Cpu,
+}
+
+fn engines() -> Vec<(&'static str, Device, f32, Engine)> {
+    let mut out = Vec::new();
+    for (backend, device, tol) in devices() {
+        if backend == "ndarray" {
+            out.push(("cpu path", device.clone(), tol, Engine::Cpu));
+        }
+        out.push((backend, device, tol, Engine::Burn));
+    }
+    out
+}
+
+fn trace(model: &Model, m: Modality, device: &Device, engine: Engine) -> EncoderTrace {
+    let raw = input(m);
+    match engine {
+        Engine::Burn => model
+            .embed_trace(m, raw.to_encoder_input(m.name(), device).unwrap())
+            .unwrap(),
+        Engine::Cpu => CpuModel::new(model).embed_trace(m, &raw, device).unwrap(),
+    }
 }
 
 /// Compares stages in forward order so the failure names the first one that diverges.
@@ -74,9 +99,9 @@ fn check_stages(backend: &str, m: Modality, trace: &EncoderTrace, tol: f32) {
 }
 
 fn check_modality(m: Modality) {
-    for (backend, device, tol) in devices() {
+    for (backend, device, tol, engine) in engines() {
         let model = tiny_model(&device);
-        check_stages(backend, m, &trace(&model, m, &device), tol);
+        check_stages(backend, m, &trace(&model, m, &device, engine), tol);
     }
 }
 
@@ -121,9 +146,16 @@ fn similarity(a: &[f32], b: &[f32], d: usize) -> Vec<f32> {
 #[test]
 fn cross_modal_similarities_match_pytorch() {
     let io = inputs_outputs();
-    for (backend, device, tol) in devices() {
+    for (backend, device, tol, engine) in engines() {
         let model = tiny_model(&device);
-        let emb = |m| values(trace(&model, m, &device).embedding.as_ref().unwrap());
+        let emb = |m| {
+            values(
+                trace(&model, m, &device, engine)
+                    .embedding
+                    .as_ref()
+                    .unwrap(),
+            )
+        };
         let (vision, text, audio) = (
             emb(Modality::Vision),
             emb(Modality::Text),
@@ -147,11 +179,11 @@ fn text_logit_scale_is_clipped_at_100() {
     let key = "modality_postprocessors.text.1.log_logit_scale";
     let log_scale = io["text.clip_check.log_logit_scale"].f32[0];
     tensors.0.get_mut(key).unwrap().data = vec![log_scale];
-    for (backend, device, tol) in devices() {
+    for (backend, device, tol, engine) in engines() {
         let model =
             Model::from_tensors(ModelConfig::imagebind_tiny_fixture(), &tensors, &device).unwrap();
         let ours = values(
-            trace(&model, Modality::Text, &device)
+            trace(&model, Modality::Text, &device, engine)
                 .embedding
                 .as_ref()
                 .unwrap(),

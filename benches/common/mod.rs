@@ -10,6 +10,19 @@ pub fn quick() -> bool {
     std::env::args().any(|a| a == "--quick")
 }
 
+/// Whether a measurement named `name` was asked for (`--only SUBSTRING`, repeatable; all when
+/// none is given).
+#[allow(dead_code)]
+pub fn selected(name: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let wanted: Vec<&String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| &w[1])
+        .collect();
+    wanted.is_empty() || wanted.iter().any(|w| name.contains(w.as_str()))
+}
+
 /// A freshly generated world of `scenes` scenes (seed 0) in a temporary directory, which
 /// lives as long as the returned guard.
 #[allow(dead_code)]

@@ -1,0 +1,507 @@
+//! The handful of numeric kernels a transformer's forward pass needs, on row-major `f32`
+//! slices: matrix products (the `gemm` crate: packed, cache-blocked, AVX2/AVX-512, split over
+//! rayon's threads), LayerNorm, exact GELU and softmax.
+//!
+//! Each kernel computes what burn's op computes, in the same order where the order changes
+//! the rounding (bias after the product, mean before the variance), so that this path and
+//! burn's stay within the parity tests' 2e-6 of PyTorch.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+/// Below this many multiply-adds a product runs on the calling thread: splitting it costs
+/// more than it saves (the tiny presets' 64-wide layers are ~10⁵).
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// Rows per rayon task in the row-wise kernels: enough to amortise the task (~1 µs).
+const ROWS_PER_TASK: usize = 64;
+
+fn parallelism(work: usize) -> Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && work >= PARALLEL_MIN_WORK {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// A strided row-major matrix in a slice: element `(i, j)` is `data[offset + i·row_stride + j]`.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+}
+
+impl<'a> View<'a> {
+    pub fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            offset: 0,
+            rows,
+            cols,
+            row_stride: cols,
+        }
+    }
+
+    /// Panics unless every element lies inside the slice (the unsafe products rely on it).
+    fn check(&self) {
+        if self.rows > 0 && self.cols > 0 {
+            let last = self.offset + (self.rows - 1) * self.row_stride + self.cols;
+            assert!(last <= self.data.len(), "matrix view out of bounds");
+        }
+    }
+}
+
+/// `out[i, j] = out[i, j]·keep + scale·Σₖ a[i, k]·b[k, j]` (or with `b` transposed), `out`
+/// strided like a [`View`]. `keep` is 0 (overwrite) or 1 (accumulate).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    a: View,
+    b: View,
+    b_transposed: bool,
+    out: &mut [f32],
+    out_offset: usize,
+    out_row_stride: usize,
+    keep: bool,
+    scale: f32,
+    threads: bool,
+) {
+    let (m, n) = (a.rows, if b_transposed { b.rows } else { b.cols });
+    if m > 0 && n > 0 {
+        assert!(
+            out_offset + (m - 1) * out_row_stride + n <= out.len(),
+            "matrix view out of bounds"
+        );
+    }
+    // SAFETY: `out` holds every element written (checked above) and, borrowed mutably,
+    // aliases neither input.
+    unsafe {
+        matmul_to_ptr(
+            a,
+            b,
+            b_transposed,
+            out.as_mut_ptr().add(out_offset),
+            out_row_stride,
+            keep,
+            scale,
+            threads,
+        )
+    }
+}
+
+/// [`matmul`] into a raw destination, for tasks that write disjoint blocks of one buffer.
+///
+/// # Safety
+/// `out` must be valid for writes (and reads if `keep`) of every `out + i·out_row_stride + j`
+/// with `i < a.rows`, `j <` the product's columns, and no other thread may touch those
+/// elements meanwhile; they must not overlap `a` or `b`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_to_ptr(
+    a: View,
+    b: View,
+    b_transposed: bool,
+    out: *mut f32,
+    out_row_stride: usize,
+    keep: bool,
+    scale: f32,
+    threads: bool,
+) {
+    a.check();
+    b.check();
+    let (k, n) = if b_transposed {
+        (b.cols, b.rows)
+    } else {
+        (b.rows, b.cols)
+    };
+    assert_eq!(a.cols, k, "inner dimensions differ");
+    let m = a.rows;
+    let (b_cs, b_rs) = if b_transposed {
+        (b.row_stride as isize, 1)
+    } else {
+        (1, b.row_stride as isize)
+    };
+    let par = if threads {
+        parallelism(m * n * k)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the inputs' bounds were checked above, the output's are the caller's promise.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            out_row_stride as isize,
+            keep,
+            a.data.as_ptr().add(a.offset),
+            1,
+            a.row_stride as isize,
+            b.data.as_ptr().add(b.offset),
+            b_cs,
+            b_rs,
+            if keep { 1.0 } else { 0.0 },
+            scale,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// A linear layer `x·W + b` with `W` stored `[d_in, d_out]` (burn's layout).
+pub struct Dense {
+    pub weight: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+    pub d_in: usize,
+    pub d_out: usize,
+}
+
+impl Dense {
+    /// `[rows, d_in]` → `[rows, d_out]`.
+    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let mut out = vec![0.0; rows * self.d_out];
+        self.forward_into(x, rows, &mut out);
+        out
+    }
+
+    pub fn forward_into(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        assert_eq!(x.len(), rows * self.d_in);
+        assert_eq!(out.len(), rows * self.d_out);
+        matmul(
+            View::dense(x, rows, self.d_in),
+            View::dense(&self.weight, self.d_in, self.d_out),
+            false,
+            out,
+            0,
+            self.d_out,
+            false,
+            1.0,
+            true,
+        );
+        // After the product, as burn adds it.
+        if let Some(bias) = &self.bias {
+            for_rows(out, self.d_out, |row| {
+                row.iter_mut().zip(bias).for_each(|(y, b)| *y += b)
+            });
+        }
+    }
+}
+
+/// Runs `f` on every `width`-long row of `x`, rows split over rayon's threads in blocks.
+pub fn for_rows(x: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync) {
+    if width == 0 {
+        return;
+    }
+    x.par_chunks_mut(width * ROWS_PER_TASK)
+        .for_each(|block| block.chunks_exact_mut(width).for_each(&f));
+}
+
+/// LayerNorm over rows of width `weight.len()`, in place.
+pub struct Norm {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub eps: f32,
+}
+
+impl Norm {
+    pub fn forward_in_place(&self, x: &mut [f32]) {
+        let d = self.weight.len();
+        for_rows(x, d, |row| self.row(row));
+    }
+
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = x.to_vec();
+        self.forward_in_place(&mut out);
+        out
+    }
+
+    fn row(&self, row: &mut [f32]) {
+        let n = row.len() as f32;
+        let mean = row.iter().sum::<f32>() / n;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let denom = (var + self.eps).sqrt();
+        for ((v, w), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
+            *v = (*v - mean) / denom * w + b;
+        }
+    }
+}
+
+/// Exact (erf) GELU in place: `x·(1 + erf(x/√2))/2`, burn's order of operations.
+pub fn gelu_in_place(x: &mut [f32], width: usize) {
+    for_rows(x, width, |row| with_avx2(row, gelu_row));
+}
+
+#[inline(always)]
+fn gelu_row(row: &mut [f32]) {
+    for v in row {
+        *v = *v * (erf(*v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) / 2.0;
+    }
+}
+
+/// Softmax of one row in place (`exp(x − max) / Σ`); −∞ entries become 0.
+pub fn softmax_row(row: &mut [f32]) {
+    with_avx2(row, softmax_row_generic)
+}
+
+#[inline(always)]
+fn softmax_row_generic(row: &mut [f32]) {
+    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    for v in row.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// A reduction over eight interleaved lanes, then across them: written so that it
+/// vectorises (a single running value is a serial dependency the compiler may not reorder).
+#[inline(always)]
+fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = f(acc[i], c[i]);
+        }
+    }
+    let mut out = acc.into_iter().fold(init, &f);
+    for &v in tail {
+        out = f(out, v);
+    }
+    out
+}
+
+/// Runs a row kernel compiled for AVX2 + FMA when the CPU has them (every x86-64 CPU since
+/// 2013; the loops are written to vectorise), else as compiled for the baseline (SSE2).
+#[inline(always)]
+fn with_avx2<K: Fn(&mut [f32])>(row: &mut [f32], kernel: K) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Generic, so each kernel (`#[inline(always)]`) is compiled into its own copy here.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<K: Fn(&mut [f32])>(row: &mut [f32], kernel: K) {
+            kernel(row)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has both features.
+            return unsafe { avx2(row, kernel) };
+        }
+    }
+    kernel(row)
+}
+
+/// `e^x` in f32 without a branch per element (so loops over it vectorise): Cody–Waite
+/// reduction to `r ∈ [−ln2/2, ln2/2]`, a degree-7 Taylor polynomial (error < 1 ulp on that
+/// interval), and `2ⁿ` built in the exponent bits. Below −87.3 (e^x under f32's normal range,
+/// and −∞ from masks) it returns 0.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that n·LN2_HI is exact for |n| < 2⁹.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding and removing 1.5·2²³ rounds to the nearest integer in the float unit itself
+    // (no call to `round`, which SSE2 lacks).
+    const SHIFT: f32 = 12_582_912.0;
+    let xc = x.clamp(-87.336_54, 88.722_83);
+    let n = (xc * LOG2E + SHIFT) - SHIFT;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    // n ∈ [−126, 128]: 2ⁿ as a float has exponent bits n + 127 (n = 128 overflows to ∞,
+    // which is e^88.72… rounded, as expf gives).
+    let two_n = f32::from_bits(((n as i32 + 127).clamp(0, 255) as u32) << 23);
+    if x < -87.336_54 { 0.0 } else { p * two_n }
+}
+
+/// The error function to 3e-7 absolute (1.5e-7 of method, the rest f32 rounding): Abramowitz & Stegun 7.1.26 (the approximation
+/// PyTorch's vectorised CPU erf uses), with [`exp`].
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_7,
+        -1.453_152,
+        1.061_405_4,
+    ];
+    let a = x.abs();
+    let t = 1.0 / (1.0 + P * a);
+    let poly = ((((A[4] * t + A[3]) * t + A[2]) * t + A[1]) * t + A[0]) * t;
+    (1.0 - poly * exp(-a * a)).copysign(x)
+}
+
+/// L2-normalises every row (`x / max(‖x‖, eps)`, `F.normalize`) and multiplies by `scale`.
+pub fn normalize_rows(x: &mut [f32], width: usize, eps: f32, scale: Option<f32>) {
+    for row in x.chunks_exact_mut(width) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(eps);
+        for v in row.iter_mut() {
+            *v /= norm;
+            if let Some(s) = scale {
+                *v *= s;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn products_match_the_definition_plain_transposed_and_strided() {
+        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (65, 33, 17), (300, 200, 150)] {
+            let a = values(m * k, 1);
+            let b = values(k * n, 2);
+            let want = naive(&a, &b, m, k, n);
+            let mut got = vec![0.0; m * n];
+            matmul(
+                View::dense(&a, m, k),
+                View::dense(&b, k, n),
+                false,
+                &mut got,
+                0,
+                n,
+                false,
+                1.0,
+                true,
+            );
+            let err = want
+                .iter()
+                .zip(&got)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(err < 1e-4, "{m}x{k}x{n}: {err}");
+            // b transposed and stored with a wider stride: bᵀ in the middle of a wider buffer.
+            let stride = k + 3;
+            let mut bt = vec![9.0; n * stride + 2];
+            for p in 0..k {
+                for j in 0..n {
+                    bt[2 + j * stride + p] = b[p * n + j];
+                }
+            }
+            let view = View {
+                data: &bt,
+                offset: 2,
+                rows: n,
+                cols: k,
+                row_stride: stride,
+            };
+            let mut acc = vec![1.0; m * n];
+            matmul(
+                View::dense(&a, m, k),
+                view,
+                true,
+                &mut acc,
+                0,
+                n,
+                true,
+                0.5,
+                false,
+            );
+            for (w, g) in want.iter().zip(&acc) {
+                assert!((1.0 + 0.5 * w - g).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn a_view_past_the_end_of_its_slice_is_refused() {
+        let a = vec![0.0; 10];
+        let mut out = vec![0.0; 4];
+        let view = View {
+            data: &a,
+            offset: 0,
+            rows: 2,
+            cols: 2,
+            row_stride: 9,
+        };
+        matmul(
+            view,
+            View::dense(&a, 2, 2),
+            false,
+            &mut out,
+            0,
+            2,
+            false,
+            1.0,
+            false,
+        );
+    }
+
+    #[test]
+    fn norm_softmax_and_gelu_agree_with_their_definitions() {
+        let norm = Norm {
+            weight: vec![2.0, 1.0, 1.0, 1.0],
+            bias: vec![0.5, 0.0, 0.0, 0.0],
+            eps: 0.0,
+        };
+        let y = norm.forward(&[1.0, 2.0, 3.0, 4.0]);
+        // mean 2.5, variance 1.25
+        let s = 1.25f32.sqrt();
+        assert!((y[0] - (2.0 * -1.5 / s + 0.5)).abs() < 1e-6);
+        assert!((y[3] - 1.5 / s).abs() < 1e-6);
+
+        let mut row = [0.0, f32::NEG_INFINITY, (2.0f32).ln()];
+        softmax_row(&mut row);
+        assert!((row[0] - 1.0 / 3.0).abs() < 1e-7 && row[1] == 0.0);
+        assert!((row[2] - 2.0 / 3.0).abs() < 1e-7);
+
+        for x in [
+            -87.0f32, -10.0, -1.0, -1e-3, 0.0, 1e-3, 0.5, 1.0, 10.0, 80.0, 88.0,
+        ] {
+            let (got, want) = (exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= 2.0 * f32::EPSILON * want,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+        // Subnormal results flush to zero, as masked (−∞) scores must.
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        for i in -400..=400 {
+            let x = i as f32 / 100.0;
+            let (got, want) = (erf(x), libm::erff(x));
+            assert!((got - want).abs() < 3e-7, "erf({x}) = {got}, want {want}");
+        }
+        let mut g = [0.0, 1.0, -3.0];
+        gelu_in_place(&mut g, 3);
+        assert_eq!(g[0], 0.0);
+        assert!((g[1] - 0.841_344_7).abs() < 1e-6, "{}", g[1]);
+        assert!((g[2] + 0.004_049_7).abs() < 1e-6, "{}", g[2]);
+    }
+}

@@ -1,0 +1,315 @@
+//! The modality fronts on the CPU path: patches (vision, audio, depth, thermal), token
+//! lookup (text) and windows (IMU), each ending in `[batch, tokens, d]` with the CLS token
+//! and the positional embedding added, as `crate::nn::stems` computes them.
+
+use super::kernels::{Dense, Norm, View, matmul};
+use crate::{Error, Result};
+
+/// Which token represents each sequence.
+pub enum CpuPool {
+    Cls,
+    /// One position per batch row (text's EOT).
+    Index(Vec<usize>),
+}
+
+pub struct CpuTokens {
+    pub x: Vec<f32>,
+    pub tokens: usize,
+    pub pool: CpuPool,
+    /// `[tokens, tokens]`, additive.
+    pub mask: Option<Vec<f32>>,
+}
+
+/// A (possibly strided, possibly temporal) convolution over non-overlapping or overlapping
+/// patches, as one product: im2col rows `[patches, channels·repeat·kh·kw]` times the kernel.
+pub struct PatchEmbed {
+    /// `[channels·repeat·kh·kw, d]`: the convolution kernel, transposed.
+    pub kernel_t: Vec<f32>,
+    pub channels: usize,
+    /// How many times each input channel is repeated along the kernel's time axis
+    /// (`PadIm2Video`: an image is a video of identical frames); 1 for 2-D stems.
+    pub repeat: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub d: usize,
+}
+
+impl PatchEmbed {
+    /// `[batch, channels, h, w]` → (`[batch, patches, d]`, patches).
+    fn forward(&self, x: &[f32], batch: usize, h: usize, w: usize) -> Result<(Vec<f32>, usize)> {
+        let (c, kh, kw, s) = (self.channels, self.kh, self.kw, self.stride);
+        if h < kh || w < kw {
+            return Err(Error::Input {
+                name: "input".into(),
+                reason: format!("{h}x{w} is smaller than the {kh}x{kw} patch"),
+            });
+        }
+        let (oh, ow) = ((h - kh) / s + 1, (w - kw) / s + 1);
+        let k = c * self.repeat * kh * kw;
+        let patches = oh * ow;
+        let mut cols = vec![0.0f32; batch * patches * k];
+        for (b, image) in x.chunks_exact(c * h * w).enumerate() {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let row = &mut cols[((b * oh + oy) * ow + ox) * k..][..k];
+                    let mut at = 0;
+                    for ch in 0..c {
+                        let plane = &image[ch * h * w..][..h * w];
+                        let start = at;
+                        for i in 0..kh {
+                            let src = &plane[(oy * s + i) * w + ox * s..][..kw];
+                            row[at..at + kw].copy_from_slice(src);
+                            at += kw;
+                        }
+                        for _ in 1..self.repeat {
+                            row.copy_within(start..start + kh * kw, at);
+                            at += kh * kw;
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = vec![0.0f32; batch * patches * self.d];
+        matmul(
+            View::dense(&cols, batch * patches, k),
+            View::dense(&self.kernel_t, k, self.d),
+            false,
+            &mut out,
+            0,
+            self.d,
+            false,
+            1.0,
+            true,
+        );
+        Ok((out, patches))
+    }
+}
+
+pub enum CpuStem {
+    /// Vision (a temporal kernel over repeated frames), audio, depth, thermal.
+    Patch {
+        embed: PatchEmbed,
+        /// How many times the patch tokens are repeated (video steps; 1 for images).
+        steps: usize,
+        norm: Option<Norm>,
+        cls: Vec<f32>,
+        pos: Vec<f32>,
+    },
+    Text {
+        /// `[vocab, d]`.
+        table: Vec<f32>,
+        /// `[context, d]`.
+        pos: Vec<f32>,
+        d: usize,
+    },
+    Imu {
+        proj: Dense,
+        kernel: usize,
+        norm: Norm,
+        cls: Vec<f32>,
+        pos: Vec<f32>,
+    },
+}
+
+/// What a stem takes: the batch's values, row-major, with their shape.
+pub enum HostInput<'a> {
+    Ids {
+        ids: &'a [i64],
+        batch: usize,
+        context: usize,
+    },
+    Series {
+        x: &'a [f32],
+        batch: usize,
+        channels: usize,
+        length: usize,
+    },
+    Image {
+        x: &'a [f32],
+        batch: usize,
+        channels: usize,
+        h: usize,
+        w: usize,
+    },
+}
+
+/// `[batch, n, d]` → `[batch, 1 + n, d]` with `cls` first, then `+ pos` (`[1 + n, d]`).
+fn cls_and_pos(x: &[f32], batch: usize, n: usize, d: usize, cls: &[f32], pos: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(batch * (n + 1) * d);
+    for seq in x.chunks_exact(n * d) {
+        out.extend_from_slice(cls);
+        out.extend_from_slice(seq);
+    }
+    for seq in out.chunks_exact_mut((n + 1) * d) {
+        seq.iter_mut().zip(pos).for_each(|(v, p)| *v += p);
+    }
+    out
+}
+
+fn causal_mask(n: usize) -> Vec<f32> {
+    (0..n)
+        .flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect()
+}
+
+impl CpuStem {
+    pub fn forward(&self, input: &HostInput<'_>) -> Result<(CpuTokens, usize)> {
+        let mismatch = |want: &str| Error::Input {
+            name: "input".into(),
+            reason: format!("this encoder takes {want}"),
+        };
+        match (self, input) {
+            (
+                CpuStem::Patch {
+                    embed,
+                    steps,
+                    norm,
+                    cls,
+                    pos,
+                },
+                HostInput::Image {
+                    x,
+                    batch,
+                    channels,
+                    h,
+                    w,
+                },
+            ) => {
+                if *channels != embed.channels {
+                    return Err(mismatch(&format!("{} channels", embed.channels)));
+                }
+                let d = embed.d;
+                let (mut patches, n) = embed.forward(x, *batch, *h, *w)?;
+                if *steps > 1 {
+                    patches = patches
+                        .chunks_exact(n * d)
+                        .flat_map(|seq| std::iter::repeat_n(seq, *steps).flatten().copied())
+                        .collect();
+                }
+                let n = n * steps;
+                if let Some(norm) = norm {
+                    norm.forward_in_place(&mut patches);
+                }
+                check_tokens(pos, n + 1, d)?;
+                let x = cls_and_pos(&patches, *batch, n, d, cls, pos);
+                Ok((
+                    CpuTokens {
+                        x,
+                        tokens: n + 1,
+                        pool: CpuPool::Cls,
+                        mask: None,
+                    },
+                    *batch,
+                ))
+            }
+            (
+                CpuStem::Text { table, pos, d },
+                HostInput::Ids {
+                    ids,
+                    batch,
+                    context,
+                },
+            ) => {
+                let vocab = table.len() / d;
+                check_tokens(pos, *context, *d)?;
+                let mut x = Vec::with_capacity(batch * context * d);
+                let mut eot = Vec::with_capacity(*batch);
+                for row in ids.chunks_exact(*context) {
+                    for (t, &id) in row.iter().enumerate() {
+                        let id =
+                            usize::try_from(id)
+                                .ok()
+                                .filter(|&i| i < vocab)
+                                .ok_or_else(|| Error::Input {
+                                    name: "input".into(),
+                                    reason: format!(
+                                        "token id {id} is outside the vocabulary (0..{vocab})"
+                                    ),
+                                })?;
+                        let e = &table[id * d..][..*d];
+                        x.extend(e.iter().zip(&pos[t * d..][..*d]).map(|(a, p)| a + p));
+                    }
+                    // argmax, first of equals (torch.argmax and burn agree on that).
+                    let (mut best, mut at) = (i64::MIN, 0);
+                    for (t, &id) in row.iter().enumerate() {
+                        if id > best {
+                            (best, at) = (id, t);
+                        }
+                    }
+                    eot.push(at);
+                }
+                Ok((
+                    CpuTokens {
+                        x,
+                        tokens: *context,
+                        pool: CpuPool::Index(eot),
+                        mask: Some(causal_mask(*context)),
+                    },
+                    *batch,
+                ))
+            }
+            (
+                CpuStem::Imu {
+                    proj,
+                    kernel,
+                    norm,
+                    cls,
+                    pos,
+                },
+                HostInput::Series {
+                    x,
+                    batch,
+                    channels,
+                    length,
+                },
+            ) => {
+                let k = *kernel;
+                let windows = length / k;
+                if channels * k != proj.d_in {
+                    return Err(mismatch(&format!("{} channels", proj.d_in / k)));
+                }
+                // [batch, channels, windows, k] → [batch, windows, channels, k]
+                let mut features = Vec::with_capacity(batch * windows * channels * k);
+                for series in x.chunks_exact(channels * length) {
+                    for win in 0..windows {
+                        for ch in 0..*channels {
+                            features.extend_from_slice(&series[ch * length + win * k..][..k]);
+                        }
+                    }
+                }
+                let mut tokens = proj.forward(&features, batch * windows);
+                norm.forward_in_place(&mut tokens);
+                check_tokens(pos, windows + 1, proj.d_out)?;
+                let x = cls_and_pos(&tokens, *batch, windows, proj.d_out, cls, pos);
+                Ok((
+                    CpuTokens {
+                        x,
+                        tokens: windows + 1,
+                        pool: CpuPool::Cls,
+                        mask: None,
+                    },
+                    *batch,
+                ))
+            }
+            (CpuStem::Patch { .. }, _) => Err(mismatch("[batch, channels, height, width] floats")),
+            (CpuStem::Text { .. }, _) => Err(mismatch("[batch, context] integer token ids")),
+            (CpuStem::Imu { .. }, _) => Err(mismatch("[batch, channels, length] floats")),
+        }
+    }
+}
+
+/// The positional embedding must cover the sequence the input makes.
+fn check_tokens(pos: &[f32], tokens: usize, d: usize) -> Result<()> {
+    if pos.len() == tokens * d {
+        Ok(())
+    } else {
+        Err(Error::Input {
+            name: "input".into(),
+            reason: format!(
+                "the input makes {tokens} tokens, the encoder's positional embedding has {}",
+                pos.len() / d.max(1)
+            ),
+        })
+    }
+}
