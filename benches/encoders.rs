@@ -2,7 +2,7 @@
 //! mid-size one (every encoder 384 wide, 12 blocks, 6 heads, at ImageBind's input
 //! geometry), on ndarray and — when an adapter exists — wgpu.
 //!
-//! `cargo bench --bench encoders [-- --quick] [--all] [--burn-ndarray] [--cpu-only] [--only SUBSTRING]`
+//! `cargo bench --bench encoders [-- --quick] [--all] [--burn-ndarray] [--cpu-only] [--only SUBSTRING] [--seconds S]`
 //! (`--only tiny-fixture/vision` measures the rows whose `config/modality` contains it). Prints a table: embeddings/s, ms per batch,
 //! and the process's peak resident memory during that measurement (Linux: VmHWM after
 //! resetting it through /proc/self/clear_refs; GPU memory is not included).
@@ -105,11 +105,13 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    let budget = if common::quick() {
-        Duration::from_millis(500)
-    } else {
-        Duration::from_secs(3)
-    };
+    let budget = common::seconds()
+        .map(Duration::from_secs_f64)
+        .unwrap_or(if common::quick() {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(3)
+        });
     println!("| config | backend | modality | ms/batch of {BATCH} | embeddings/s | peak RSS MiB |");
     println!("|---|---|---|---|---|---|");
     // The CPU first: wgpu's runtime, once started, slows the CPU (see `common::wgpu_device`).

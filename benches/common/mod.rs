@@ -10,6 +10,15 @@ pub fn quick() -> bool {
     std::env::args().any(|a| a == "--quick")
 }
 
+/// `--seconds S`: how long each measurement runs, when given.
+#[allow(dead_code)]
+pub fn seconds() -> Option<f64> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|w| w[0] == "--seconds")
+        .and_then(|w| w[1].parse().ok())
+}
+
 /// Whether a measurement named `name` was asked for (`--only SUBSTRING`, repeatable; all when
 /// none is given).
 #[allow(dead_code)]

@@ -1,4 +1,4 @@
-"""PyTorch reference for `cargo bench --bench encoders` on a CUDA GPU.
+"""PyTorch reference for `cargo bench --bench encoders`, on the CPU or a CUDA GPU.
 
 ImageBind's six encoders written from its architecture (nn.MultiheadAttention, sequence-first
 as in the official code), random weights, at the bench's two configurations (the tiny
@@ -6,15 +6,24 @@ fixture's, and every encoder 384 wide with 12 blocks and 6 heads at ImageBind's 
 geometry), batch 8, float32 with TF32 off (mmbind computes in f32), eval mode and no_grad.
 Each call is timed until the embedding is back on the host, as the Rust bench's into_data.
 
-    python3 benches/reference/torch_encoders.py [SECONDS_PER_MEASUREMENT]   # default 0.5
+    python3 benches/reference/torch_encoders.py [--device cpu|cuda] [--threads N]
+                                               [--seconds S] [--only SUBSTRING]
 
-Prints the same table as the Rust bench, so the two can be run one after the other on the
-same machine and compared row by row.
+Prints the same table as the Rust bench; `benches/side_by_side.py` runs both in one
+invocation, rounds interleaved, and prints the ratios.
 """
-import sys, time, torch, torch.nn as nn, torch.nn.functional as F
+import argparse, time, torch, torch.nn as nn, torch.nn.functional as F
+ap = argparse.ArgumentParser()
+ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's default)")
+ap.add_argument("--seconds", type=float, default=0.5, help="per measurement")
+ap.add_argument("--only", action="append", default=[], help="rows whose config/modality contains it")
+args = ap.parse_args()
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
-dev = "cuda"
+dev = args.device
+if args.threads:
+    torch.set_num_threads(args.threads)
 B = 8
 
 class Block(nn.Module):
@@ -85,11 +94,16 @@ configs = {
                          thermal=(48, 2, 4), imu=(32, 2, 4), out=32),
     "mid-384x12": {**{m: (384, 12, 6) for m in ["vision", "text", "audio", "depth", "thermal", "imu"]}, "out": 512},
 }
-budget = float(sys.argv[1]) if len(sys.argv) > 1 else 0.5
+budget = args.seconds
+sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+where = (f"cuda ({torch.cuda.get_device_name()})" if dev == "cuda"
+         else f"cpu, {torch.get_num_threads()} threads")
 print(f"| config | backend | modality | ms/batch of {B} | embeddings/s |")
 print("|---|---|---|---|---|")
 for name, cfg in configs.items():
     for m in ["vision", "text", "audio", "depth", "thermal", "imu"]:
+        if args.only and not any(o in f"{name}/{m}" for o in args.only):
+            continue
         d, nb, h = cfg[m]
         enc = Enc(m, d, nb, h, cfg["out"], 1.0).to(dev).eval()
         x = inputs(m).to(dev)
@@ -100,9 +114,9 @@ for name, cfg in configs.items():
                     e = e.reshape(B, 3, -1).mean(1)
                 return e.cpu()
         for _ in range(3): run()
-        torch.cuda.synchronize()
+        sync()
         n, t0 = 0, time.perf_counter()
         while n < 2 or time.perf_counter() - t0 < budget:
             run(); n += 1
         dt = (time.perf_counter() - t0) / n
-        print(f"| {name} | torch {torch.__version__} cuda ({torch.cuda.get_device_name()}) | {m} | {dt*1e3:.1f} | {B/dt:.1f} |", flush=True)
+        print(f"| {name} | torch {torch.__version__} {where} | {m} | {dt*1e3:.1f} | {B/dt:.1f} |", flush=True)

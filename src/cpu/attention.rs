@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{View, matmul, matmul_to_ptr, softmax_row};
+use super::kernels::{View, matmul, matmul_to_ptr, parallel, softmax_numerators};
 
 /// ImageBind's optional learned key and value appended to every sequence (`add_bias_kv`).
 pub struct BiasKv {
@@ -17,7 +17,8 @@ struct Shared(*mut f32);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
-/// `softmax(q·kᵀ/√d_head + mask)·v` per batch row and head.
+/// `softmax(q·kᵀ/√d_head + mask)·v` per batch row and head, as `(exp(s − max)·v) / Σ`: the
+/// division on the `head_dim`-wide result rather than the `keys`-wide probabilities.
 ///
 /// # Shapes
 /// - qkv: `[batch·tokens, 3·d]`, each row q | k | v, heads side by side in each
@@ -46,67 +47,74 @@ pub fn attention(
     let out = Shared(context.as_mut_ptr());
     let out_len = context.len();
 
-    (0..batch * heads).into_par_iter().for_each_init(
-        || vec![0.0f32; tokens * keys],
-        |scores, task| {
-            let out = out;
-            let (b, h) = (task / heads, task % heads);
-            let row0 = b * tokens * 3 * d;
-            let col = h * head_dim;
-            let view = |offset: usize| View {
-                data: qkv,
-                offset: row0 + offset + col,
-                rows: tokens,
-                cols: head_dim,
-                row_stride: 3 * d,
-            };
-            let (q, k, v) = (view(0), view(d), view(2 * d));
-            // scores[:, :tokens] = scale · q·kᵀ
-            matmul(q, k, true, scores, 0, keys, false, scale, false);
-            for i in 0..tokens {
-                let row = &mut scores[i * keys..(i + 1) * keys];
-                if let Some(extra) = bias_kv {
-                    let q_row = &qkv[q.offset + i * q.row_stride..][..head_dim];
-                    let dot: f32 = q_row
-                        .iter()
-                        .zip(&extra.k[col..col + head_dim])
-                        .map(|(a, b)| a * b)
-                        .sum();
-                    row[tokens] = dot * scale;
-                }
-                if let Some(mask) = mask {
-                    row[..tokens]
-                        .iter_mut()
-                        .zip(&mask[i * tokens..(i + 1) * tokens])
-                        .for_each(|(s, m)| *s += m);
-                }
-                softmax_row(row);
+    let one = |buffer: &mut Vec<f32>, task: usize| {
+        let out = out;
+        let (scores, sums) = buffer.split_at_mut(tokens * keys);
+        let (b, h) = (task / heads, task % heads);
+        let row0 = b * tokens * 3 * d;
+        let col = h * head_dim;
+        let view = |offset: usize| View {
+            data: qkv,
+            offset: row0 + offset + col,
+            rows: tokens,
+            cols: head_dim,
+            row_stride: 3 * d,
+        };
+        let (q, k, v) = (view(0), view(d), view(2 * d));
+        // scores[:, :tokens] = scale · q·kᵀ
+        matmul(q, k, true, scores, 0, keys, false, scale, false);
+        for i in 0..tokens {
+            let row = &mut scores[i * keys..(i + 1) * keys];
+            if let Some(extra) = bias_kv {
+                let q_row = &qkv[q.offset + i * q.row_stride..][..head_dim];
+                let dot: f32 = q_row
+                    .iter()
+                    .zip(&extra.k[col..col + head_dim])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                row[tokens] = dot * scale;
             }
-            let probs = View {
-                data: scores,
-                offset: 0,
-                rows: tokens,
-                cols: tokens,
-                row_stride: keys,
-            };
-            let first = b * tokens * d + col;
-            debug_assert!(first + (tokens - 1) * d + head_dim <= out_len);
-            // SAFETY: task (b, h) writes only rows b·tokens.. and columns h·head_dim.. of
-            // `context`, a block inside it that no other task touches, and reads `qkv` and
-            // its own `scores`, neither of which overlaps it.
-            unsafe {
-                let dst = out.0.add(first);
-                matmul_to_ptr(probs, v, false, dst, d, false, 1.0, false);
-                if let Some(extra) = bias_kv {
-                    for i in 0..tokens {
-                        let p = scores[i * keys + tokens];
-                        let row = dst.add(i * d);
-                        for (j, bv) in extra.v[col..col + head_dim].iter().enumerate() {
-                            *row.add(j) += p * bv;
-                        }
-                    }
-                }
+            if let Some(mask) = mask {
+                row[..tokens]
+                    .iter_mut()
+                    .zip(&mask[i * tokens..(i + 1) * tokens])
+                    .for_each(|(s, m)| *s += m);
             }
-        },
-    );
+            sums[i] = softmax_numerators(row);
+        }
+        let probs = View {
+            data: scores,
+            offset: 0,
+            rows: tokens,
+            cols: tokens,
+            row_stride: keys,
+        };
+        let first = b * tokens * d + col;
+        debug_assert!(first + (tokens - 1) * d + head_dim <= out_len);
+        // SAFETY: task (b, h) writes only rows b·tokens.. and columns h·head_dim.. of
+        // `context`, a block inside it that no other task touches, and reads `qkv` and
+        // its own `scores`, neither of which overlaps it.
+        unsafe {
+            let dst = out.0.add(first);
+            matmul_to_ptr(probs, v, false, dst, d, false, 1.0, false);
+            for (i, &inv) in sums.iter().enumerate() {
+                let row = std::slice::from_raw_parts_mut(dst.add(i * d), head_dim);
+                if let Some(extra) = bias_kv {
+                    let p = scores[i * keys + tokens];
+                    row.iter_mut()
+                        .zip(&extra.v[col..col + head_dim])
+                        .for_each(|(c, bv)| *c += p * bv);
+                }
+                row.iter_mut().for_each(|c| *c *= inv);
+            }
+        }
+    };
+    if parallel() {
+        (0..batch * heads)
+            .into_par_iter()
+            .for_each_init(|| vec![0.0f32; tokens * keys + tokens], one);
+    } else {
+        let mut buffer = vec![0.0f32; tokens * keys + tokens];
+        (0..batch * heads).for_each(|task| one(&mut buffer, task));
+    }
 }

@@ -6,7 +6,9 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use super::attention::{BiasKv, attention};
-use super::kernels::{Dense, Norm, gelu_in_place, normalize_rows};
+use rayon::prelude::*;
+
+use super::kernels::{Dense, Norm, gelu_in_place, normalize_rows, parallel, serially};
 use super::stems::{CpuPool, CpuStem, CpuTokens, HostInput, PatchEmbed};
 use crate::Result;
 use crate::nn::{self, Encoder, Stem};
@@ -81,11 +83,13 @@ fn stem(s: &Stem) -> CpuStem {
     match s {
         Stem::Video(v) => {
             let [d, channels, kt, kh, kw] = v.proj.dims();
+            // Every frame of an image is the same picture, so the kernel's frames act as their
+            // sum: half the stem's products (the rounding moves by ~1e-7).
+            let summed = v.proj.val().sum_dim(2).reshape([d, channels, kh, kw]);
             CpuStem::Patch {
                 embed: PatchEmbed {
-                    kernel_t: transpose_kernel(host_values(v.proj.val()), d),
+                    kernel_t: transpose_kernel(host_values(summed), d),
                     channels,
-                    repeat: kt,
                     kh,
                     kw,
                     stride: kh,
@@ -103,7 +107,6 @@ fn stem(s: &Stem) -> CpuStem {
                 embed: PatchEmbed {
                     kernel_t: transpose_kernel(host_values(p.proj.val()), d),
                     channels,
-                    repeat: 1,
                     kh,
                     kw,
                     stride: p.stride,
@@ -171,7 +174,39 @@ impl CpuEncoder {
     }
 
     /// `[batch, out_dim]` for one batch of one clip per item.
+    ///
+    /// With several threads and several items, each thread runs whole items through every
+    /// layer with single-threaded kernels, instead of all threads meeting at every layer: the
+    /// tiny presets' layers are too small to split (a fork-join costs as much as the layer).
     pub fn forward(
+        &self,
+        input: &HostInput<'_>,
+        trace: Option<&mut HostTrace>,
+    ) -> Result<Vec<f32>> {
+        let threads = rayon::current_num_threads();
+        let batch = input.batch();
+        if trace.is_some() || threads < 2 || batch < 2 || !parallel() {
+            return self.forward_batch(input, trace);
+        }
+        let parts = threads.min(batch);
+        let per = batch.div_ceil(parts);
+        let outs: Vec<Result<Vec<f32>>> = (0..batch)
+            .step_by(per)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|start| {
+                let part = input.items(start..(start + per).min(batch));
+                serially(|| self.forward_batch(&part, None))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(batch * self.out_dim());
+        for part in outs {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    fn forward_batch(
         &self,
         input: &HostInput<'_>,
         mut trace: Option<&mut HostTrace>,

@@ -6,6 +6,8 @@
 //! the rounding (bias after the product, mean before the variance), so that this path and
 //! burn's stay within the parity tests' 2e-6 of PyTorch.
 
+use std::cell::Cell;
+
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
@@ -16,9 +18,27 @@ const PARALLEL_MIN_WORK: usize = 1 << 20;
 /// Rows per rayon task in the row-wise kernels: enough to amortise the task (~1 µs).
 const ROWS_PER_TASK: usize = 64;
 
+thread_local! {
+    static SERIAL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every kernel on the calling thread: for callers that split the work above
+/// the kernels (whole sequences per thread), where a fork-join per layer is pure overhead.
+pub fn serially<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.replace(true);
+    let out = f();
+    SERIAL.set(before);
+    out
+}
+
+/// Whether kernels may split their work over rayon's threads here.
+pub fn parallel() -> bool {
+    !SERIAL.get() && rayon::current_num_threads() > 1
+}
+
 fn parallelism(work: usize) -> Parallelism {
-    let threads = rayon::current_num_threads();
-    if threads > 1 && work >= PARALLEL_MIN_WORK {
+    if parallel() && work >= PARALLEL_MIN_WORK {
+        let threads = rayon::current_num_threads();
         Parallelism::Rayon(threads)
     } else {
         Parallelism::None
@@ -198,6 +218,9 @@ pub fn for_rows(x: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync) {
     if width == 0 {
         return;
     }
+    if !parallel() {
+        return x.chunks_exact_mut(width).for_each(f);
+    }
     x.par_chunks_mut(width * ROWS_PER_TASK)
         .for_each(|block| block.chunks_exact_mut(width).for_each(&f));
 }
@@ -222,9 +245,49 @@ impl Norm {
     }
 
     fn row(&self, row: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            unsafe fn avx512(norm: &Norm, row: &mut [f32]) {
+                norm.row_generic(row)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(norm: &Norm, row: &mut [f32]) {
+                norm.row_generic(row)
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has these features.
+                return unsafe { avx512(self, row) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has both features.
+                return unsafe { avx2(self, row) };
+            }
+        }
+        self.row_generic(row)
+    }
+
+    #[inline(always)]
+    fn row_generic(&self, row: &mut [f32]) {
         let n = row.len() as f32;
-        let mean = row.iter().sum::<f32>() / n;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let mean = lanes(row, 0.0, |a, b| a + b) / n;
+        let mut var = [0.0f32; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let tail: f32 = chunks
+            .remainder()
+            .iter()
+            .map(|v| (v - mean) * (v - mean))
+            .sum();
+        for c in chunks {
+            for i in 0..LANES {
+                var[i] += (c[i] - mean) * (c[i] - mean);
+            }
+        }
+        let var = (var.iter().sum::<f32>() + tail) / n;
         let denom = (var + self.eps).sqrt();
         for ((v, w), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
             *v = (*v - mean) / denom * w + b;
@@ -234,42 +297,49 @@ impl Norm {
 
 /// Exact (erf) GELU in place: `x·(1 + erf(x/√2))/2`, burn's order of operations.
 pub fn gelu_in_place(x: &mut [f32], width: usize) {
-    for_rows(x, width, |row| with_avx2(row, gelu_row));
+    for_rows(x, width, gelu_row);
 }
 
 #[inline(always)]
-fn gelu_row(row: &mut [f32]) {
+fn gelu_row_generic(row: &mut [f32]) {
     for v in row {
         *v = *v * (erf(*v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) / 2.0;
     }
 }
 
-/// Softmax of one row in place (`exp(x − max) / Σ`); −∞ entries become 0.
-pub fn softmax_row(row: &mut [f32]) {
-    with_avx2(row, softmax_row_generic)
-}
-
 #[inline(always)]
-fn softmax_row_generic(row: &mut [f32]) {
-    let max = lanes(row, f32::NEG_INFINITY, f32::max);
-    for v in row.iter_mut() {
+fn softmax_numerators_generic(row: &mut [f32]) -> f32 {
+    // A plain comparison, not `f32::max`, whose NaN rules do not vectorise.
+    let max = lanes(row, f32::NEG_INFINITY, |a, b| if a > b { a } else { b });
+    // exp and the sum in one pass, the sum in lanes (see `lanes`).
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            c[i] = exp(c[i] - max);
+            acc[i] += c[i];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for v in chunks.into_remainder() {
         *v = exp(*v - max);
+        sum += *v;
     }
-    let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    1.0 / sum
 }
 
-/// A reduction over eight interleaved lanes, then across them: written so that it
-/// vectorises (a single running value is a serial dependency the compiler may not reorder).
+/// Interleaved accumulators of the row reductions: one AVX-512 register, two AVX2 ones.
+const LANES: usize = 16;
+
+/// A reduction over interleaved lanes, then across them: written so that it vectorises (a
+/// single running value is a serial dependency the compiler may not reorder).
 #[inline(always)]
 fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 8];
-    let chunks = row.chunks_exact(8);
+    let mut acc = [init; LANES];
+    let chunks = row.chunks_exact(LANES);
     let tail = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        for i in 0..LANES {
             acc[i] = f(acc[i], c[i]);
         }
     }
@@ -280,25 +350,53 @@ fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     out
 }
 
-/// Runs a row kernel compiled for AVX2 + FMA when the CPU has them (every x86-64 CPU since
-/// 2013; the loops are written to vectorise), else as compiled for the baseline (SSE2).
-#[inline(always)]
-fn with_avx2<K: Fn(&mut [f32])>(row: &mut [f32], kernel: K) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // Generic, so each kernel (`#[inline(always)]`) is compiled into its own copy here.
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<K: Fn(&mut [f32])>(row: &mut [f32], kernel: K) {
-            kernel(row)
+/// Defines `$name(row)`, which runs the `#[inline(always)]` row kernel `$body` compiled for
+/// AVX-512 or AVX2 + FMA when the CPU has them (the kernels are written to vectorise), else
+/// as compiled for the baseline (SSE2). The body is called directly in each copy: through a
+/// closure or `fn` parameter LLVM does not inline it across the feature boundary, and the
+/// baseline code runs.
+macro_rules! dispatch_row_kernel {
+    ($(#[$doc:meta])* $name:ident => $body:ident -> $ret:ty) => {
+        $(#[$doc])*
+        pub fn $name(row: &mut [f32]) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn avx512(row: &mut [f32]) -> $ret {
+                    $body(row)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2(row: &mut [f32]) -> $ret {
+                    $body(row)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has these features.
+                    return unsafe { avx512(row) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has both features.
+                    return unsafe { avx2(row) };
+                }
+            }
+            $body(row)
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has both features.
-            return unsafe { avx2(row, kernel) };
-        }
-    }
-    kernel(row)
+    };
 }
+
+dispatch_row_kernel!(
+    /// Exact (erf) GELU of one row in place.
+    gelu_row => gelu_row_generic -> ()
+);
+dispatch_row_kernel!(
+    /// Softmax's numerators in place, `exp(x − max)`, returning `1 / Σ` for the caller to
+    /// apply to a smaller result (attention scales its `head_dim`-wide output rows, not the
+    /// `keys`-wide probabilities).
+    softmax_numerators => softmax_numerators_generic -> f32
+);
 
 /// `e^x` in f32 without a branch per element (so loops over it vectorise): Cody–Waite
 /// reduction to `r ∈ [−ln2/2, ln2/2]`, a degree-7 Taylor polynomial (error < 1 ulp on that
@@ -316,17 +414,21 @@ pub fn exp(x: f32) -> f32 {
     let xc = x.clamp(-87.336_54, 88.722_83);
     let n = (xc * LOG2E + SHIFT) - SHIFT;
     let r = xc - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    // Horner with fused multiply-adds: one instruction a step where the CPU has FMA (every
+    // dispatch target of the row kernels does).
+    let mut p: f32 = 1.0 / 5040.0;
+    p = p.mul_add(r, 1.0 / 720.0);
+    p = p.mul_add(r, 1.0 / 120.0);
+    p = p.mul_add(r, 1.0 / 24.0);
+    p = p.mul_add(r, 1.0 / 6.0);
+    p = p.mul_add(r, 0.5);
+    p = p.mul_add(r, 1.0);
+    p = p.mul_add(r, 1.0);
     // n ∈ [−126, 128]: 2ⁿ as a float has exponent bits n + 127 (n = 128 overflows to ∞,
-    // which is e^88.72… rounded, as expf gives).
-    let two_n = f32::from_bits(((n as i32 + 127).clamp(0, 255) as u32) << 23);
+    // which is e^88.72… rounded, as expf gives). Adding SHIFT leaves the integer n + 127 in
+    // the low mantissa bits, which the shift moves into the exponent: no float-to-int
+    // conversion, whose saturating semantics do not vectorise.
+    let two_n = f32::from_bits((n + 127.0 + SHIFT).to_bits() << 23);
     if x < -87.336_54 { 0.0 } else { p * two_n }
 }
 
@@ -477,7 +579,8 @@ mod tests {
         assert!((y[3] - 1.5 / s).abs() < 1e-6);
 
         let mut row = [0.0, f32::NEG_INFINITY, (2.0f32).ln()];
-        softmax_row(&mut row);
+        let inv = softmax_numerators(&mut row);
+        row.iter_mut().for_each(|v| *v *= inv);
         assert!((row[0] - 1.0 / 3.0).abs() < 1e-7 && row[1] == 0.0);
         assert!((row[2] - 2.0 / 3.0).abs() < 1e-7);
 

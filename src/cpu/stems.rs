@@ -20,15 +20,12 @@ pub struct CpuTokens {
     pub mask: Option<Vec<f32>>,
 }
 
-/// A (possibly strided, possibly temporal) convolution over non-overlapping or overlapping
-/// patches, as one product: im2col rows `[patches, channels·repeat·kh·kw]` times the kernel.
+/// A convolution over non-overlapping or overlapping patches, as one product: im2col rows
+/// `[patches, channels·kh·kw]` times the kernel.
 pub struct PatchEmbed {
-    /// `[channels·repeat·kh·kw, d]`: the convolution kernel, transposed.
+    /// `[channels·kh·kw, d]`: the convolution kernel, transposed.
     pub kernel_t: Vec<f32>,
     pub channels: usize,
-    /// How many times each input channel is repeated along the kernel's time axis
-    /// (`PadIm2Video`: an image is a video of identical frames); 1 for 2-D stems.
-    pub repeat: usize,
     pub kh: usize,
     pub kw: usize,
     pub stride: usize,
@@ -46,7 +43,7 @@ impl PatchEmbed {
             });
         }
         let (oh, ow) = ((h - kh) / s + 1, (w - kw) / s + 1);
-        let k = c * self.repeat * kh * kw;
+        let k = c * kh * kw;
         let patches = oh * ow;
         let mut cols = vec![0.0f32; batch * patches * k];
         for (b, image) in x.chunks_exact(c * h * w).enumerate() {
@@ -56,15 +53,10 @@ impl PatchEmbed {
                     let mut at = 0;
                     for ch in 0..c {
                         let plane = &image[ch * h * w..][..h * w];
-                        let start = at;
                         for i in 0..kh {
                             let src = &plane[(oy * s + i) * w + ox * s..][..kw];
                             row[at..at + kw].copy_from_slice(src);
                             at += kw;
-                        }
-                        for _ in 1..self.repeat {
-                            row.copy_within(start..start + kh * kw, at);
-                            at += kh * kw;
                         }
                     }
                 }
@@ -132,6 +124,54 @@ pub enum HostInput<'a> {
         h: usize,
         w: usize,
     },
+}
+
+impl<'a> HostInput<'a> {
+    pub fn batch(&self) -> usize {
+        match self {
+            HostInput::Ids { batch, .. }
+            | HostInput::Series { batch, .. }
+            | HostInput::Image { batch, .. } => *batch,
+        }
+    }
+
+    /// Items `range` of the batch, as a batch.
+    pub fn items(&self, range: std::ops::Range<usize>) -> HostInput<'a> {
+        let n = range.len();
+        match *self {
+            HostInput::Ids { ids, context, .. } => HostInput::Ids {
+                ids: &ids[range.start * context..range.end * context],
+                batch: n,
+                context,
+            },
+            HostInput::Series {
+                x,
+                channels,
+                length,
+                ..
+            } => {
+                let item = channels * length;
+                HostInput::Series {
+                    x: &x[range.start * item..range.end * item],
+                    batch: n,
+                    channels,
+                    length,
+                }
+            }
+            HostInput::Image {
+                x, channels, h, w, ..
+            } => {
+                let item = channels * h * w;
+                HostInput::Image {
+                    x: &x[range.start * item..range.end * item],
+                    batch: n,
+                    channels,
+                    h,
+                    w,
+                }
+            }
+        }
+    }
 }
 
 /// `[batch, n, d]` → `[batch, 1 + n, d]` with `cls` first, then `+ pos` (`[1 + n, d]`).
