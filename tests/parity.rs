@@ -135,6 +135,54 @@ fn imu_matches_pytorch() {
     check_modality(Modality::Imu);
 }
 
+/// `CpuModel::embed` splits a batch over threads (whole items per thread, serial kernels);
+/// the traced run above does not. Both must give the official embeddings, on one thread and
+/// on several.
+#[test]
+fn cpu_path_gives_the_same_embeddings_split_over_threads() {
+    let device = mmbind::backend::ndarray_device();
+    let model = tiny_model(&device);
+    let io = inputs_outputs();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for m in Modality::ALL {
+            let raw = input(m);
+            assert!(raw.shape()[0] >= 2, "the fixture batch must be splittable");
+            let ours = pool.install(|| CpuModel::new(&model).embed(m, &raw).unwrap());
+            let err = relative_max_error(&ours, &io[&format!("{m}.embedding")].f32);
+            assert!(err <= 2e-6, "{threads} threads, {m}: {err:.3e}");
+        }
+    }
+}
+
+#[test]
+fn cpu_path_refuses_inputs_it_cannot_take() {
+    let device = mmbind::backend::ndarray_device();
+    let model = tiny_model(&device);
+    let cpu = CpuModel::new(&model);
+    let short = RawInput::Float {
+        shape: vec![1, 3, 224, 224],
+        data: vec![0.0; 10],
+    };
+    let err = cpu.embed(Modality::Vision, &short).unwrap_err().to_string();
+    assert!(err.contains("10 values"), "{err}");
+    let wrong = RawInput::Float {
+        shape: vec![1, 3, 100, 100],
+        data: vec![0.0; 30_000],
+    };
+    let err = cpu.embed(Modality::Vision, &wrong).unwrap_err().to_string();
+    assert!(err.contains("expected [batch, 3, 224, 224]"), "{err}");
+    let mut ids = input(Modality::Text);
+    if let RawInput::Int { data, .. } = &mut ids {
+        data[0] = 1 << 40;
+    }
+    let err = cpu.embed(Modality::Text, &ids).unwrap_err().to_string();
+    assert!(err.contains("outside the vocabulary"), "{err}");
+}
+
 fn similarity(a: &[f32], b: &[f32], d: usize) -> Vec<f32> {
     let rows = a.len() / d;
     let cols = b.len() / d;
