@@ -245,30 +245,7 @@ impl Norm {
     }
 
     fn row(&self, row: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            unsafe fn avx512(norm: &Norm, row: &mut [f32]) {
-                norm.row_generic(row)
-            }
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2(norm: &Norm, row: &mut [f32]) {
-                norm.row_generic(row)
-            }
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: the CPU has these features.
-                return unsafe { avx512(self, row) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has both features.
-                return unsafe { avx2(self, row) };
-            }
-        }
-        self.row_generic(row)
+        norm_row(self, row)
     }
 
     #[inline(always)]
@@ -356,46 +333,51 @@ fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
 /// closure or `fn` parameter LLVM does not inline it across the feature boundary, and the
 /// baseline code runs.
 macro_rules! dispatch_row_kernel {
-    ($(#[$doc:meta])* $name:ident => $body:ident -> $ret:ty) => {
+    ($(#[$doc:meta])* $vis:vis $name:ident($($arg:ident: $ty:ty),*) => $body:path, -> $ret:ty) => {
         $(#[$doc])*
-        pub fn $name(row: &mut [f32]) -> $ret {
+        $vis fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                unsafe fn avx512(row: &mut [f32]) -> $ret {
-                    $body(row)
+                unsafe fn avx512($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2(row: &mut [f32]) -> $ret {
-                    $body(row)
+                unsafe fn avx2($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512vl")
                 {
                     // SAFETY: the CPU has these features.
-                    return unsafe { avx512(row) };
+                    return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
                 {
                     // SAFETY: the CPU has both features.
-                    return unsafe { avx2(row) };
+                    return unsafe { avx2($($arg),*) };
                 }
             }
-            $body(row)
+            $body($($arg),*)
         }
     };
 }
 
 dispatch_row_kernel!(
+    /// LayerNorm of one row in place.
+    norm_row(norm: &Norm, row: &mut [f32]) => Norm::row_generic, -> ()
+);
+
+dispatch_row_kernel!(
     /// Exact (erf) GELU of one row in place.
-    gelu_row => gelu_row_generic -> ()
+    pub gelu_row(row: &mut [f32]) => gelu_row_generic, -> ()
 );
 dispatch_row_kernel!(
     /// Softmax's numerators in place, `exp(x − max)`, returning `1 / Σ` for the caller to
     /// apply to a smaller result (attention scales its `head_dim`-wide output rows, not the
     /// `keys`-wide probabilities).
-    softmax_numerators => softmax_numerators_generic -> f32
+    pub softmax_numerators(row: &mut [f32]) => softmax_numerators_generic, -> f32
 );
 
 /// `e^x` in f32 without a branch per element (so loops over it vectorise): Cody–Waite
