@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/mmbind
 DEMO_DIR ?= demo-out
 
-.PHONY: build test bench demo fmt clean fuzz fuzz-smoke
+.PHONY: build test bench bench-torch demo fmt clean fuzz fuzz-smoke
 
 build:
 	$(CARGO) build --release --workspace --all-targets
@@ -15,6 +15,12 @@ bench:
 	$(CARGO) bench --bench encoders
 	$(CARGO) bench --bench train
 	$(CARGO) bench --bench preprocess
+
+# The encoders beside PyTorch eager on the same cores, rounds interleaved (docs/speed.md):
+# TORCH_PYTHON is an interpreter with torch (python3 -m venv v && v/bin/pip install torch numpy).
+TORCH_PYTHON ?= python3
+bench-torch:
+	python3 benches/side_by_side.py --python $(TORCH_PYTHON)
 
 # The main job on the embedded default data.
 demo: build
