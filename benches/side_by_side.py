@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""mmbind's encoders beside PyTorch eager's, in one invocation, on the same CPUs.
+"""mmbind's encoders (or training steps) beside PyTorch eager's, in one invocation, on the
+same CPUs.
 
 Runs `cargo bench --bench encoders -- --cpu-only` (mmbind's CPU path) and
 `benches/reference/torch_encoders.py --device cpu` (ImageBind's encoders in PyTorch, random
@@ -10,6 +11,11 @@ embeddings/s of each side (median and range over rounds) and the ratio mmbind ÷
 
     python3 benches/side_by_side.py --python /path/to/venv/bin/python [--rounds 3]
         [--cpus 0,1] [--threads 2] [--seconds 1] [--only tiny-fixture/vision]
+    python3 benches/side_by_side.py --what train --cpus 0 --threads 1 ...
+
+`--what train` compares one training step of each phase of the tiny preset, batch 64:
+`cargo bench --bench train -- --quick --phases-only` (its second epoch; mmbind trains on one
+thread per phase) against `benches/reference/torch_train.py`.
 
 The reference environment: `python3 -m venv ref && ref/bin/pip install torch==2.5.1 numpy`
 (PyPI's wheel; any recent torch works). `docs/speed.md` records the results.
@@ -23,27 +29,40 @@ ap.add_argument("--cpus", default="0,1", help="taskset CPU list for both sides")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--seconds", type=float, default=1.0, help="per measurement")
 ap.add_argument("--only", action="append", default=[])
+ap.add_argument("--what", choices=["encoders", "train"], default="encoders")
 args = ap.parse_args()
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 only = sum((["--only", o] for o in args.only), [])
 env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
 
-subprocess.run(["cargo", "bench", "--bench", "encoders", "--no-run"], cwd=root, check=True,
+subprocess.run(["cargo", "bench", "--bench", args.what, "--no-run"], cwd=root, check=True,
                stdout=subprocess.DEVNULL)
-sides = {
-    "mmbind": ["taskset", "-c", args.cpus, "cargo", "bench", "-q", "--bench", "encoders", "--",
-               "--cpu-only", "--seconds", str(args.seconds), *only],
-    "torch": ["taskset", "-c", args.cpus, args.python, "benches/reference/torch_encoders.py",
-              "--device", "cpu", "--threads", str(args.threads), "--seconds", str(args.seconds),
-              *only],
-}
+pin = ["taskset", "-c", args.cpus]
+if args.what == "encoders":
+    sides = {
+        "mmbind": [*pin, "cargo", "bench", "-q", "--bench", "encoders", "--", "--cpu-only",
+                   "--seconds", str(args.seconds), *only],
+        "torch": [*pin, args.python, "benches/reference/torch_encoders.py", "--device", "cpu",
+                  "--threads", str(args.threads), "--seconds", str(args.seconds), *only],
+    }
+    key_of = lambda cells: (cells[0], cells[2])  # config, modality
+else:
+    sides = {
+        "mmbind": [*pin, "cargo", "bench", "-q", "--bench", "train", "--", "--quick",
+                   "--phases-only"],
+        "torch": [*pin, args.python, "benches/reference/torch_train.py", "--threads",
+                  str(args.threads), "--seconds", str(args.seconds), *only],
+    }
+    key_of = lambda cells: ("tiny preset", cells[1])  # phase
 
 def table(out):
     rows = {}
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 5 and re.fullmatch(r"[0-9.]+", cells[4]):
-            rows[(cells[0], cells[2])] = float(cells[4])
+        # encoders: | config | backend | modality | ms | emb/s |; train: | backend | phase | samples/s |
+        col = 4 if args.what == "encoders" else 2
+        if len(cells) > col and re.fullmatch(r"[0-9.]+", cells[col]):
+            rows[key_of(cells)] = float(cells[col])
     return rows
 
 runs = {name: [] for name in sides}
@@ -57,7 +76,8 @@ for r in range(args.rounds):
 def spread(xs, fmt):
     return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
 
-print(f"| config | modality | PyTorch emb/s | mmbind emb/s | mmbind ÷ PyTorch |")
+unit = "emb/s" if args.what == "encoders" else "samples/s"
+print(f"| config | {'modality' if args.what == 'encoders' else 'phase'} | PyTorch {unit} | mmbind {unit} | mmbind ÷ PyTorch |")
 print("|---|---|---|---|---|")
 ratios = []
 for key in runs["torch"][0]:

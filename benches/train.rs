@@ -42,6 +42,11 @@ fn main() {
         "ndarray",
         &mmbind::backend::ndarray_device(),
     );
+    // `--phases-only`: the table above alone (what `benches/side_by_side.py --what train`
+    // compares with PyTorch).
+    if std::env::args().any(|a| a == "--phases-only") {
+        return;
+    }
     jobs_compared(dir.path(), &world);
     token_rows_compared(dir.path(), &world);
     if let Some((name, device)) = common::wgpu_device() {
