@@ -4,8 +4,8 @@
 //!   scores for blocks of 256 rows with the SIMD kernel and feeds a bounded top-k; the
 //!   per-chunk top-ks are merged. Memory-bandwidth bound for large indexes.
 //! * Many queries: each thread takes a contiguous range of rows and, block by block, computes
-//!   the score block `Q · Dᵀ` with a cache-blocked SGEMM (`matrixmultiply`, AVX2/FMA kernels
-//!   chosen at run time), then updates every query's top-k. Rows are streamed from memory once
+//!   the score block `Q · Dᵀ` with a cache-blocked SGEMM (the `gemm` crate: AVX-512 or
+//!   AVX2/FMA kernels chosen at run time), then updates every query's top-k. Rows are streamed from memory once
 //!   per query block instead of once per query.
 
 use rayon::prelude::*;
@@ -138,23 +138,29 @@ pub(crate) fn search_many(
                 while q0 < nq {
                     let qb = (nq - q0).min(Q_BLOCK);
                     // scores[qb × nb] = Q[q0..q0+qb] (qb × dim) · blockᵀ (dim × nb)
-                    // SAFETY: all pointers/strides describe in-bounds row-major arrays.
+                    // SAFETY: all pointers/strides describe in-bounds row-major arrays:
+                    // `scores` holds qb × nb, `qs` rows q0..q0+qb, `block` nb rows of `dim`.
                     unsafe {
-                        matrixmultiply::sgemm(
+                        gemm::gemm(
                             qb,
-                            dim,
                             nb,
-                            1.0,
-                            qs.as_ptr().add(q0 * dim),
-                            dim as isize,
-                            1,
-                            block.as_ptr(),
-                            1,
-                            dim as isize,
-                            0.0,
+                            dim,
                             scores.as_mut_ptr(),
-                            nb as isize,
                             1,
+                            nb as isize,
+                            false,
+                            qs.as_ptr().add(q0 * dim),
+                            1,
+                            dim as isize,
+                            block.as_ptr(),
+                            dim as isize,
+                            1,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
                         );
                     }
                     for i in 0..qb {

@@ -1,8 +1,8 @@
 //! Inner-product kernels and a bounded top-k.
 //!
-//! On x86-64 with AVX2+FMA (checked at run time, so the binary still runs on older CPUs) the
-//! dot product uses four 8-lane FMA accumulators; elsewhere a 16-wide chunked loop that the
-//! compiler vectorises with whatever the target has.
+//! On x86-64 with AVX-512 (checked at run time) the scan takes four rows at a time in 16-lane
+//! registers; with AVX2+FMA in 8-lane ones, so the binary still runs on older CPUs; elsewhere
+//! a 16-wide chunked loop that the compiler vectorises with whatever the target has.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -26,6 +26,11 @@ pub fn dots(query: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
     debug_assert_eq!(rows.len(), out.len() * dim);
     #[cfg(target_arch = "x86_64")]
     {
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            unsafe { x86::dots_avx512(query, rows, dim, out) };
+            return;
+        }
         if has_avx2() {
             // SAFETY: the CPU supports AVX2 and FMA (checked above).
             unsafe { x86::dots_avx2(query, rows, dim, out) };
@@ -61,10 +66,19 @@ fn has_avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// Which kernel `dot` uses on this machine (for benchmark reports).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && has_avx2()
+}
+
+/// Which kernel the scan (`dots`) uses on this machine (for benchmark reports).
 pub fn kernel_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
+        if has_avx512() {
+            return "avx512f";
+        }
         if has_avx2() {
             return "avx2+fma";
         }
@@ -177,6 +191,49 @@ mod x86 {
             // SAFETY: same target features as this function.
             out[r] = unsafe { dot_avx2(q, &rows[r * dim..(r + 1) * dim]) };
             r += 1;
+        }
+    }
+
+    /// `dots` with 16-lane registers, four rows at a time (each query load feeds four FMAs);
+    /// the last `dim % 16` columns and rows past a multiple of four use the AVX2 kernels.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn dots_avx512(q: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
+        let n = out.len();
+        let main = dim / 16 * 16;
+        let qp = q.as_ptr();
+        let mut r = 0;
+        while r + 4 <= n {
+            let base = rows.as_ptr().wrapping_add(r * dim);
+            let p = [
+                base,
+                base.wrapping_add(dim),
+                base.wrapping_add(2 * dim),
+                base.wrapping_add(3 * dim),
+            ];
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut i = 0;
+            // SAFETY: rows r..r+4 exist (rows.len() == n * dim) and i + 16 <= main <= dim.
+            unsafe {
+                while i < main {
+                    let qv = _mm512_loadu_ps(qp.add(i));
+                    for t in 0..4 {
+                        acc[t] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(p[t].add(i)), acc[t]);
+                    }
+                    i += 16;
+                }
+            }
+            let mut s = acc.map(|a| _mm512_reduce_add_ps(a));
+            for j in main..dim {
+                for (t, sv) in s.iter_mut().enumerate() {
+                    *sv += q[j] * rows[(r + t) * dim + j];
+                }
+            }
+            out[r..r + 4].copy_from_slice(&s);
+            r += 4;
+        }
+        if r < n {
+            // SAFETY: AVX2 and FMA are enabled here too.
+            unsafe { dots_avx2(q, &rows[r * dim..], dim, &mut out[r..]) };
         }
     }
 }
