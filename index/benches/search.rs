@@ -299,6 +299,32 @@ fn role_search(a: &Args, n: usize) -> Value {
         .collect();
     let single_rss = proc_status_mb("VmRSS:");
 
+    // The compressed scan beside the float32 one, query by query (alternating), and whether
+    // it returns the same top k (recall@k against the float32 scan).
+    let t = Instant::now();
+    ix.search_compressed(q(0), a.k, &f).unwrap(); // builds the int8 codes
+    let int8_build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let (mut lat32, mut lat8, mut same) = (Vec::new(), Vec::new(), 0usize);
+    for i in 0..SINGLE {
+        let t = Instant::now();
+        let full = ix.search(q(i), a.k, &f).unwrap();
+        lat32.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let small = ix.search_compressed(q(i), a.k, &f).unwrap();
+        lat8.push(t.elapsed().as_secs_f64() * 1e3);
+        same += small
+            .iter()
+            .filter(|h| full.iter().any(|x| x.path == h.path))
+            .count();
+    }
+    let compressed = json!({
+        "build_ms": int8_build_ms,
+        "f32_median_ms": median(lat32.clone()), "int8_median_ms": median(lat8.clone()),
+        "int8_p90_ms": p90(lat8),
+        "recall_vs_f32": same as f64 / (SINGLE * a.k.min(n)) as f64,
+        "bytes_f32": n * dim * 4, "bytes_int8": n * dim + n * 4,
+    });
+
     let nb = BATCH.min(nq);
     ix.search_batch(&qs[..64.min(nb) * dim], a.k, &f).unwrap();
     let t = Instant::now();
@@ -355,7 +381,7 @@ fn role_search(a: &Args, n: usize) -> Value {
         "open_ms": open_ms,
         "single_median_ms": median(lat.clone()), "single_p90_ms": p90(lat),
         "batch_queries": nb, "batch_s": batch_s, "batch_qps": nb as f64 / batch_s,
-        "approx": approx,
+        "approx": approx, "compressed": compressed,
         "search_rss_mb": single_rss, "search_peak_mb": proc_status_mb("VmHWM:"),
         "kernel": kernels::kernel_name(), "threads": rayon::current_num_threads(),
     })
@@ -546,6 +572,30 @@ fn main() {
                 .unwrap_or("-".into()),
             f(s, "search_peak_mb"),
             fr
+        );
+    }
+    println!();
+    println!(
+        "## Compressed scan (int8 codes + exact re-ranking) beside the float32 scan, {SINGLE} single queries alternating"
+    );
+    println!(
+        "| n | bytes read per query: f32 | int8 | ratio | median ms: f32 | int8 | speed-up | recall@{} vs f32 | int8 codes built in ms |",
+        a.k
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (n, (_, s, _, _)) in &results {
+        let c = &s["compressed"];
+        println!(
+            "| {} | {:.0} MB | {:.0} MB | {:.2} | {:.2} | {:.2} | {:.2}× | {:.4} | {:.0} |",
+            fmt_n(*n),
+            f(c, "bytes_f32") / 1e6,
+            f(c, "bytes_int8") / 1e6,
+            f(c, "bytes_f32") / f(c, "bytes_int8"),
+            f(c, "f32_median_ms"),
+            f(c, "int8_median_ms"),
+            f(c, "f32_median_ms") / f(c, "int8_median_ms"),
+            f(c, "recall_vs_f32"),
+            f(c, "build_ms"),
         );
     }
     println!();

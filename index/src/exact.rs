@@ -29,7 +29,7 @@ impl RowFilter<'_> {
             None => true,
         }
     }
-    fn any_allowed(&self) -> bool {
+    pub(crate) fn any_allowed(&self) -> bool {
         match &self.allowed {
             Some(a) => a.iter().any(|x| *x),
             None => true,

@@ -147,93 +147,105 @@ mod x86 {
         r
     }
 
-    /// Four rows at a time: each query load feeds four FMAs.
+    /// Four rows at a time (each query load feeds four FMAs), the rest one at a time with the
+    /// same order of operations: a row's score does not depend on which rows share its call
+    /// (the compressed scan re-scores single rows and must get the scan's exact values).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dots_avx2(q: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
         let n = out.len();
-        let main = dim / 8 * 8;
-        let qp = q.as_ptr();
         let mut r = 0;
         while r + 4 <= n {
-            let base = rows.as_ptr().wrapping_add(r * dim);
-            let (p0, p1, p2, p3) = (
-                base,
-                base.wrapping_add(dim),
-                base.wrapping_add(2 * dim),
-                base.wrapping_add(3 * dim),
-            );
-            let mut a0 = _mm256_setzero_ps();
-            let mut a1 = _mm256_setzero_ps();
-            let mut a2 = _mm256_setzero_ps();
-            let mut a3 = _mm256_setzero_ps();
-            let mut i = 0;
-            // SAFETY: rows r..r+4 exist (rows.len() == n * dim) and i + 8 <= main <= dim.
-            unsafe {
-                while i < main {
-                    let qv = _mm256_loadu_ps(qp.add(i));
-                    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(p0.add(i)), a0);
-                    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(p1.add(i)), a1);
-                    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(p2.add(i)), a2);
-                    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(p3.add(i)), a3);
-                    i += 8;
-                }
-            }
-            let mut s = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
-            for j in main..dim {
-                for (t, sv) in s.iter_mut().enumerate() {
-                    *sv += q[j] * rows[(r + t) * dim + j];
-                }
-            }
-            out[r..r + 4].copy_from_slice(&s);
+            // SAFETY: same target features; rows r..r+4 exist.
+            unsafe { group_avx2::<4>(q, rows, dim, r, out) };
             r += 4;
         }
         while r < n {
-            // SAFETY: same target features as this function.
-            out[r] = unsafe { dot_avx2(q, &rows[r * dim..(r + 1) * dim]) };
+            // SAFETY: as above, row r exists.
+            unsafe { group_avx2::<1>(q, rows, dim, r, out) };
             r += 1;
         }
     }
 
-    /// `dots` with 16-lane registers, four rows at a time (each query load feeds four FMAs);
-    /// the last `dim % 16` columns and rows past a multiple of four use the AVX2 kernels.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn group_avx2<const G: usize>(
+        q: &[f32],
+        rows: &[f32],
+        dim: usize,
+        r: usize,
+        out: &mut [f32],
+    ) {
+        let main = dim / 8 * 8;
+        let qp = q.as_ptr();
+        let base = rows[r * dim..(r + G) * dim].as_ptr();
+        let mut acc = [_mm256_setzero_ps(); G];
+        let mut i = 0;
+        // SAFETY: the G rows from `base` exist (sliced above) and i + 8 <= main <= dim.
+        unsafe {
+            while i < main {
+                let qv = _mm256_loadu_ps(qp.add(i));
+                for (t, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(qv, _mm256_loadu_ps(base.add(t * dim + i)), *a);
+                }
+                i += 8;
+            }
+        }
+        for (t, a) in acc.iter().enumerate() {
+            let mut s = hsum(*a);
+            for j in main..dim {
+                s += q[j] * rows[(r + t) * dim + j];
+            }
+            out[r + t] = s;
+        }
+    }
+
+    /// [`dots_avx2`] in 16-lane registers.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn dots_avx512(q: &[f32], rows: &[f32], dim: usize, out: &mut [f32]) {
         let n = out.len();
-        let main = dim / 16 * 16;
-        let qp = q.as_ptr();
         let mut r = 0;
         while r + 4 <= n {
-            let base = rows.as_ptr().wrapping_add(r * dim);
-            let p = [
-                base,
-                base.wrapping_add(dim),
-                base.wrapping_add(2 * dim),
-                base.wrapping_add(3 * dim),
-            ];
-            let mut acc = [_mm512_setzero_ps(); 4];
-            let mut i = 0;
-            // SAFETY: rows r..r+4 exist (rows.len() == n * dim) and i + 16 <= main <= dim.
-            unsafe {
-                while i < main {
-                    let qv = _mm512_loadu_ps(qp.add(i));
-                    for t in 0..4 {
-                        acc[t] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(p[t].add(i)), acc[t]);
-                    }
-                    i += 16;
-                }
-            }
-            let mut s = acc.map(|a| _mm512_reduce_add_ps(a));
-            for j in main..dim {
-                for (t, sv) in s.iter_mut().enumerate() {
-                    *sv += q[j] * rows[(r + t) * dim + j];
-                }
-            }
-            out[r..r + 4].copy_from_slice(&s);
+            // SAFETY: same target features; rows r..r+4 exist.
+            unsafe { group_avx512::<4>(q, rows, dim, r, out) };
             r += 4;
         }
-        if r < n {
-            // SAFETY: AVX2 and FMA are enabled here too.
-            unsafe { dots_avx2(q, &rows[r * dim..], dim, &mut out[r..]) };
+        while r < n {
+            // SAFETY: as above, row r exists.
+            unsafe { group_avx512::<1>(q, rows, dim, r, out) };
+            r += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    unsafe fn group_avx512<const G: usize>(
+        q: &[f32],
+        rows: &[f32],
+        dim: usize,
+        r: usize,
+        out: &mut [f32],
+    ) {
+        let main = dim / 16 * 16;
+        let qp = q.as_ptr();
+        let base = rows[r * dim..(r + G) * dim].as_ptr();
+        let mut acc = [_mm512_setzero_ps(); G];
+        let mut i = 0;
+        // SAFETY: the G rows from `base` exist (sliced above) and i + 16 <= main <= dim.
+        unsafe {
+            while i < main {
+                let qv = _mm512_loadu_ps(qp.add(i));
+                for (t, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(qv, _mm512_loadu_ps(base.add(t * dim + i)), *a);
+                }
+                i += 16;
+            }
+        }
+        for (t, a) in acc.iter().enumerate() {
+            let mut s = _mm512_reduce_add_ps(*a);
+            for j in main..dim {
+                s += q[j] * rows[(r + t) * dim + j];
+            }
+            out[r + t] = s;
         }
     }
 }

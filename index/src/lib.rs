@@ -54,6 +54,7 @@ mod integrity;
 pub mod kernels;
 mod lock;
 mod matrix;
+mod quantized;
 mod store;
 pub mod synth;
 mod writer;
@@ -900,6 +901,24 @@ impl Index {
         Ok(Self::hits(
             &m,
             exact::search_one(&m, query, k.min(m.len()), &rf),
+        ))
+    }
+
+    /// [`Self::search`]'s answer from a compressed scan: rows scored from int8 codes (a
+    /// quarter of the bytes), the rows that could reach the top `k` re-scored from the float32
+    /// vectors, so the hits and scores are the float32 scan's. The codes are built in memory on
+    /// the first call (one float32 read): worth it in processes that answer many queries.
+    pub fn search_compressed(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<Hit>> {
+        self.check_query(query)?;
+        let m = self.matrix()?;
+        let rf = Self::row_filter(&m, filter);
+        if !rf.any_allowed() {
+            return Ok(Vec::new());
+        }
+        let qz = m.quantized();
+        Ok(Self::hits(
+            &m,
+            quantized::search_one(&m, qz, query, k.min(m.len()), &rf),
         ))
     }
 

@@ -160,6 +160,8 @@ pub struct Matrix {
     pub(crate) on_disk: bool,
     /// Built without the files of damaged stored vectors (in memory only, never saved).
     pub(crate) partial: bool,
+    /// The int8 copy for the compressed scan, made on its first use.
+    quantized: std::sync::OnceLock<crate::quantized::Quantized>,
 }
 
 impl std::fmt::Debug for Matrix {
@@ -269,6 +271,7 @@ impl Matrix {
             modalities,
             on_disk,
             partial: false,
+            quantized: std::sync::OnceLock::new(),
         };
         // Codes and path offsets must be in range, paths UTF-8.
         if m.codes().iter().any(|&c| c as usize >= m.modalities.len()) {
@@ -309,6 +312,12 @@ impl Matrix {
         // SAFETY: in bounds (checked by `parse` through the layout), aligned (page-aligned
         // map, 8-aligned offsets), and every bit pattern is a valid f32/i64/u64/u8.
         unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, n) }
+    }
+
+    /// The int8 rows (built from the float32 ones on first call).
+    pub(crate) fn quantized(&self) -> &crate::quantized::Quantized {
+        self.quantized
+            .get_or_init(|| crate::quantized::Quantized::new(self.vectors(), self.dim))
     }
 
     pub fn vectors(&self) -> &[f32] {

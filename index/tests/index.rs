@@ -481,6 +481,36 @@ fn exact_search_equals_brute_force() {
             }
         }
     }
+    // The compressed scan gives the float32 scan's hits and scores, to the bit, with and
+    // without filters, for k from 1 to past the collection.
+    for f in [
+        Filter::default(),
+        Filter::default().modality("text"),
+        Filter::default().min_score(0.05),
+        Filter::default().modality("imu"),
+    ] {
+        for k in [1, 10, 37, n + 5] {
+            for q in &queries {
+                let exact = ix.search(q, k, &f).unwrap();
+                let compressed = ix.search_compressed(q, k, &f).unwrap();
+                assert_eq!(
+                    compressed
+                        .iter()
+                        .map(|h| (&h.path, h.score.to_bits()))
+                        .collect::<Vec<_>>(),
+                    exact
+                        .iter()
+                        .map(|h| (&h.path, h.score.to_bits()))
+                        .collect::<Vec<_>>(),
+                    "k {k}"
+                );
+            }
+        }
+    }
+    assert!(matches!(
+        ix.search_compressed(&[0.0; 3], 1, &Filter::default()),
+        Err(Error::InvalidQuery(_))
+    ));
     // Bad queries.
     assert!(matches!(
         ix.search(&[0.0; 3], 1, &Filter::default()),
