@@ -71,6 +71,9 @@ pub enum Method {
     #[default]
     Auto,
     Exact,
+    /// Exact, from a scan of int8 copies of the vectors with the candidates re-scored
+    /// (`Index::search_compressed`): the same hits as `Exact`, a quarter of the bytes read.
+    Compressed,
     /// The HNSW graph with this candidate-list size (`None`: the index's default).
     Approx {
         ef: Option<usize>,
@@ -104,6 +107,10 @@ fn search_quiet(
     match method {
         Method::Auto => index.search_auto(query, k, filter),
         Method::Exact => Ok((index.search(query, k, filter)?, SearchMethod::Exact)),
+        Method::Compressed => Ok((
+            index.search_compressed(query, k, filter)?,
+            SearchMethod::Exact,
+        )),
         Method::Approx { ef } => {
             let hits = index.search_approx(query, k, filter, ef)?;
             let ef = ef.unwrap_or_else(|| index.hnsw_params().ef_for(index.len()));

@@ -576,6 +576,7 @@ fn batch_answers_every_line_in_order() {
         "",
         r#"{"id": 6, "op": "classify", "input": {"text": "a red dog"}, "labels": ["dog", "car"], "top_k": 1}"#,
         r#"{"id": 7, "op": "query", "input": {"text": "x"}, "topk": 3}"#,
+        r#"{"id": 8, "op": "query", "input": {"text": "a blue car"}, "top_k": 3, "compressed": true}"#,
     ]
     .join("\n");
     let out = mmbind()
@@ -590,7 +591,7 @@ fn batch_answers_every_line_in_order() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 7);
+    assert_eq!(lines.len(), 8);
     let ids: Vec<&Value> = lines.iter().map(|l| &l["id"]).collect();
     assert_eq!(
         ids,
@@ -601,9 +602,13 @@ fn batch_answers_every_line_in_order() {
             &4.into(),
             &5.into(),
             &6.into(),
-            &7.into()
+            &7.into(),
+            &8.into()
         ]
     );
+    // The compressed scan answers what the float32 scan does, scores to the bit.
+    assert_eq!(lines[7]["ok"], true, "{}", lines[7]);
+    assert_eq!(lines[7]["results"], lines[1]["results"]);
     assert_eq!(lines[0]["ok"], false);
     assert_eq!(
         lines[0]["embeddings"][0]["embedding"]

@@ -73,6 +73,8 @@ struct SearchBody {
     approx: bool,
     #[serde(default)]
     exact: bool,
+    #[serde(default)]
+    compressed: bool,
     ef: Option<usize>,
 }
 
@@ -95,7 +97,11 @@ struct ClassifyBody {
 pub enum SearchMethod {
     Auto,
     Exact,
-    Approx { ef: Option<usize> },
+    /// Exact, scanning int8 codes and re-scoring the candidates (`Index::search_compressed`).
+    Compressed,
+    Approx {
+        ef: Option<usize>,
+    },
 }
 
 /// A valid request.
@@ -209,10 +215,12 @@ fn request(op: &str, body: Value) -> Result<Request, String> {
             {
                 return Err("threshold must be a number".into());
             }
-            let method = match (body.approx, body.exact) {
-                (true, true) => return Err("approx and exact exclude each other".into()),
-                (true, _) => SearchMethod::Approx { ef: body.ef },
-                (_, true) => SearchMethod::Exact,
+            let method = match (body.approx, body.exact, body.compressed) {
+                (true, true, _) => return Err("approx and exact exclude each other".into()),
+                (true, _, true) => return Err("approx and compressed exclude each other".into()),
+                (true, ..) => SearchMethod::Approx { ef: body.ef },
+                (_, _, true) => SearchMethod::Compressed,
+                (_, true, _) => SearchMethod::Exact,
                 _ => SearchMethod::Auto,
             };
             Ok(Request::Search {
@@ -357,5 +365,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let p = parse(r#"{"op": "query", "input": {"text": "a"}, "compressed": true}"#);
+        match p.request.unwrap() {
+            Request::Search { method, .. } => assert_eq!(method, SearchMethod::Compressed),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            err(r#"{"op": "query", "input": {"text": "a"}, "compressed": true, "approx": true}"#)
+                .contains("exclude each other")
+        );
     }
 }
