@@ -13,6 +13,7 @@ Prints the same table as the Rust bench; `benches/side_by_side.py` runs both in 
 invocation, rounds interleaved, and prints the ratios.
 """
 import argparse, time, torch, torch.nn as nn, torch.nn.functional as F
+from imagebind_block import Block
 ap = argparse.ArgumentParser()
 ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's default)")
@@ -25,17 +26,6 @@ dev = args.device
 if args.threads:
     torch.set_num_threads(args.threads)
 B = 8
-
-class Block(nn.Module):
-    def __init__(s, d, h, bias_kv):
-        super().__init__()
-        s.n1 = nn.LayerNorm(d, eps=1e-6); s.n2 = nn.LayerNorm(d, eps=1e-6)
-        s.attn = nn.MultiheadAttention(d, h, add_bias_kv=bias_kv)
-        s.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-    def forward(s, x, mask=None):  # x: [L, B, D]
-        y = s.n1(x)
-        x = x + s.attn(y, y, y, need_weights=False, attn_mask=mask)[0]
-        return x + s.mlp(s.n2(x))
 
 class Enc(nn.Module):
     def __init__(s, m, d, nb, h, out, scale):

@@ -18,6 +18,7 @@ Prints `| backend | phase | samples/s | ms/step |` rows; `benches/side_by_side.p
 runs it beside the Rust bench.
 """
 import argparse, time, torch, torch.nn as nn, torch.nn.functional as F
+from imagebind_block import Block
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--seconds", type=float, default=2.0)
@@ -27,17 +28,6 @@ args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 B, D, OUT = 64, 64, 64
-
-class Block(nn.Module):
-    def __init__(s, d, h, bias_kv):
-        super().__init__()
-        s.n1 = nn.LayerNorm(d, eps=1e-6); s.n2 = nn.LayerNorm(d, eps=1e-6)
-        s.attn = nn.MultiheadAttention(d, h, add_bias_kv=bias_kv)
-        s.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-    def forward(s, x, mask=None):  # [L, B, D], sequence-first as ImageBind
-        y = s.n1(x)
-        x = x + s.attn(y, y, y, need_weights=False, attn_mask=mask)[0]
-        return x + s.mlp(s.n2(x))
 
 class Enc(nn.Module):
     """The tiny preset's geometry: vision 3×64×64 (2×8×8 patches of two identical frames),
