@@ -16,7 +16,7 @@ use burn::tensor::Device;
 use mmbind::Modality;
 use mmbind::backend;
 use mmbind::config::ModelConfig;
-use mmbind::train::{EpochMetrics, Observer, TrainOptions, Training};
+use mmbind::train::{EpochMetrics, Observer, Targets, TrainOptions, Training};
 
 #[derive(Default)]
 struct Collect(Vec<EpochMetrics>);
@@ -47,6 +47,10 @@ fn main() {
     if std::env::args().any(|a| a == "--phases-only") {
         return;
     }
+    targets_compared(dir.path(), &world);
+    if std::env::args().any(|a| a == "--targets-only") {
+        return;
+    }
     jobs_compared(dir.path(), &world);
     token_rows_compared(dir.path(), &world);
     if let Some((name, device)) = common::wgpu_device() {
@@ -75,6 +79,53 @@ fn phases_on(dir: &std::path::Path, world: &std::path::Path, name: &str, device:
             m.phase, m.samples_per_s, m.load_ms, m.forward_ms, m.backward_ms, opts.batch_size
         );
     }
+}
+
+/// The vision+text phase with one-hot (clip) and graded targets, alternating, three rounds of
+/// two epochs each (ndarray, 2 jobs): the graded loss adds an n×n target matrix per step.
+fn targets_compared(dir: &std::path::Path, world: &std::path::Path) {
+    let device = mmbind::backend::ndarray_device();
+    println!();
+    println!("| vision+text (ndarray, 2 jobs) | round | samples/s (epoch 2) | ms/step |");
+    println!("|---|---|---|---|");
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..3 {
+        for (k, targets) in [Targets::Clip, Targets::Graded].into_iter().enumerate() {
+            let opts = TrainOptions {
+                modalities: vec![Modality::Text],
+                epochs: 2,
+                targets,
+                ..TrainOptions::default()
+            };
+            let mut obs = Collect::default();
+            Training::new(
+                world,
+                &dir.join(format!("targets-{k}-{round}")),
+                ModelConfig::tiny(),
+                opts.clone(),
+            )
+            .jobs(2)
+            .run(&device, &mut obs)
+            .expect("training");
+            let m = obs.0.iter().find(|m| m.epoch == 2).expect("epoch 2");
+            let ms = m.load_ms + m.forward_ms + m.backward_ms;
+            println!(
+                "| {targets:?} | {round} | {:.0} | {ms:.1} |",
+                m.samples_per_s
+            );
+            rates[k].push(m.samples_per_s);
+        }
+    }
+    let ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(g, c)| g / c).collect();
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+    let median = {
+        let mut r = ratios.clone();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    println!("graded / clip samples/s: median {median:.3} (rounds {lo:.3}–{hi:.3})");
 }
 
 /// Wall time at 1 job and at one per core, on ndarray, of the joint phase (vision and text on

@@ -181,8 +181,20 @@ fn world_and_train_refuse_bad_shares_and_batch_sizes() {
         .assert()
         .code(2)
         .stderr(contains("'1.5' is not a fraction between 0 and 1"));
+    mmbind()
+        .args(["world", "--scenes", "10", "--holdout-pairs", "19", "--out"])
+        .arg(dir.path().join("w"))
+        .assert()
+        .code(2)
+        .stderr(contains("holdout_pairs must be at most 18"));
     for (flag, value, error) in [
         ("--batch-size", "32,depth=1", "'1' is not a batch size"),
+        ("--graded-scale", "0", "'0' is not a scale"),
+        (
+            "--targets",
+            "soft",
+            "invalid value 'soft' for '--targets <TARGETS>'",
+        ),
         ("--jobs", "0", "invalid value '0' for '--jobs <N>'"),
         (
             "--negatives",

@@ -12,8 +12,14 @@ use crate::weights::ModelDir;
 ///
 /// Retrieval between every pair of modalities — trained pairs (X↔vision) and emergent ones
 /// (audio→text, depth→text, ... never paired in training) — as same-scene Recall@1/5/10
-/// and concept-level precision@1; zero-shot classification against the dataset's concept
-/// names; and embedding arithmetic (image of A + audio of B → image of A and B).
+/// and concept-level precision@1, also for one- and two-object queries, and for two-object
+/// scenes of concept pairs training held together (seen) or never did (held-out); zero-shot
+/// classification against the dataset's concept names; embedding arithmetic (image of A +
+/// audio of B → a scene of exactly A and B, 5 random instances per ordered pair, beside
+/// image(A) + image(B), image(A) alone, audio(B) alone and chance, with 95% intervals); and
+/// each modality's geometry (a pair's centroid against the normalised sum of its concepts',
+/// the cosine between concepts, the offset two-object scenes share). Tune on --split val;
+/// report --split test once.
 ///
 /// Example:
 ///   mmbind eval --data data/world --model models/tiny

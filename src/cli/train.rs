@@ -11,7 +11,9 @@ use mmbind_modalities::Modality;
 use super::report::progress_bar;
 use super::{GlobalArgs, Outcome};
 use crate::config::ModelConfig;
-use crate::train::{EpochMetrics, Negatives, Observer, Phase, TrainOptions, Training};
+use crate::train::{
+    EpochMetrics, Negatives, Observer, Phase, Sets, Targets, TrainOptions, Training,
+};
 
 /// Train the binding on a paired dataset.
 ///
@@ -45,17 +47,20 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub modalities: Vec<Modality>,
     /// Epochs per phase: N for every phase, or per modality, e.g. "4,text=12" (text's phase
-    /// is the joint vision+text one; unnamed phases get the bare number, default 10).
-    #[arg(long, default_value = "10", value_parser = parse_epochs, value_name = "N|MOD=N,...")]
-    pub epochs: PhasePlan<usize>,
+    /// is the joint vision+text one). A bare number replaces the preset's whole plan;
+    /// MOD=N alone changes that phase only. Default: the preset's recipe (tiny:
+    /// "3,text=7,thermal=7,depth=10,imu=5"; others: 10).
+    #[arg(long, value_parser = parse_epochs, value_name = "N|MOD=N,...")]
+    pub epochs: Option<PhasePlan<usize>>,
     /// Pairs per step: one for every phase, or per modality as for --epochs, e.g.
     /// "32,depth=16" (at least 2: each pair's negatives are the others in its batch).
-    #[arg(long, default_value = "64", value_parser = parse_batch_size, value_name = "B|MOD=B,...")]
-    pub batch_size: PhasePlan<usize>,
+    /// Default: the preset's recipe (tiny: "32,depth=16,imu=16"; others: 64).
+    #[arg(long, value_parser = parse_batch_size, value_name = "B|MOD=B,...")]
+    pub batch_size: Option<PhasePlan<usize>>,
     /// Peak learning rate: one for every phase, or per modality as for --epochs, e.g.
-    /// "2e-3,depth=4e-3".
-    #[arg(long, default_value = "2e-3", value_parser = parse_lr, value_name = "LR|MOD=LR,...")]
-    pub lr: PhasePlan<f64>,
+    /// "2e-3,depth=4e-3". Default: the preset's recipe (2e-3).
+    #[arg(long, value_parser = parse_lr, value_name = "LR|MOD=LR,...")]
+    pub lr: Option<PhasePlan<f64>>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Continue the run in --model from its last checkpoint.
@@ -79,6 +84,31 @@ pub struct TrainArgs {
     /// among every pair (ln of their number at the start), not among the batch.
     #[arg(long, value_enum, default_value = "all")]
     pub negatives: Negatives,
+    /// Targets of the vision+text phase. `graded`: an image and a caption match in proportion
+    /// to the content they share (κ = shared / √(size·size) over their content sets, targets
+    /// softmax(scale·κ)), so a scene of A and B lands at A + B and embeddings add up. `clip`:
+    /// each image matches its own caption only (CLIP and ImageBind; on a small world it gives
+    /// every set of objects its own direction). Only this phase differs: every other modality
+    /// binds to the frozen vision encoder with ImageBind's loss.
+    #[arg(long, value_enum, default_value = "graded")]
+    pub targets: Targets,
+    /// Where graded targets take each training pair's content from: `auto` (the rows'
+    /// "concepts" when every pair has them, else the caption's words), `concepts`, or `words`
+    /// (the caption without stop words and frames such as "a photo of").
+    #[arg(long, value_enum, default_value = "auto", value_name = "FROM")]
+    pub graded_sets: Sets,
+    /// The scale of graded targets: higher is closer to one-hot. On the demo's world, 20 / 10
+    /// / 5 / 3 / 2 gave arithmetic 0.10 / 0.31 / 0.56 / 0.64 / 0.68 and text→vision P@1 0.86
+    /// / 0.91 / 0.90 / 0.92 / 0.85 (docs/compose.md).
+    #[arg(long, default_value_t = 3.0, value_name = "S", value_parser = parse_scale)]
+    pub graded_scale: f64,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 100.0 => Ok(x),
+        _ => Err(format!("'{s}' is not a scale (a number in (0, 100])")),
+    }
 }
 
 /// One frozen phase per core on the CPU; a GPU is one device the phases would queue on.
@@ -145,20 +175,39 @@ impl Observer for CliObserver {
     }
 }
 
-/// `--epochs` / `--batch-size` / `--lr`: a default and per-modality overrides.
+/// `--epochs` / `--batch-size` / `--lr`: a value for every phase and per-modality overrides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhasePlan<T> {
-    pub default: T,
+    pub default: Option<T>,
     pub per_modality: Vec<(Modality, T)>,
+}
+
+/// The recipe's value and overrides with a flag's on top: a bare value replaces the recipe's
+/// whole plan; overrides alone change their phases only.
+fn over<T: Copy>(
+    flag: &Option<PhasePlan<T>>,
+    default: T,
+    per_modality: &[(Modality, T)],
+) -> (T, Vec<(Modality, T)>) {
+    match flag {
+        None => (default, per_modality.to_vec()),
+        Some(PhasePlan {
+            default: Some(d),
+            per_modality: p,
+        }) => (*d, p.clone()),
+        Some(PhasePlan {
+            default: None,
+            per_modality: p,
+        }) => (default, [per_modality, p].concat()),
+    }
 }
 
 fn parse_plan<T: Copy>(
     s: &str,
-    default: T,
     value: impl Fn(&str) -> Result<T, String>,
 ) -> Result<PhasePlan<T>, String> {
     let mut plan = PhasePlan {
-        default,
+        default: None,
         per_modality: Vec::new(),
     };
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -170,21 +219,21 @@ fn parse_plan<T: Copy>(
                 }
                 plan.per_modality.push((m, value(v.trim())?));
             }
-            None => plan.default = value(part.trim())?,
+            None => plan.default = Some(value(part.trim())?),
         }
     }
     Ok(plan)
 }
 
 fn parse_epochs(s: &str) -> Result<PhasePlan<usize>, String> {
-    parse_plan(s, 10, |v| match v.parse::<usize>() {
+    parse_plan(s, |v| match v.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("'{v}' is not a number of epochs (1 or more)")),
     })
 }
 
 fn parse_batch_size(s: &str) -> Result<PhasePlan<usize>, String> {
-    parse_plan(s, 64, |v| match v.parse::<usize>() {
+    parse_plan(s, |v| match v.parse::<usize>() {
         Ok(n) if n >= 2 => Ok(n),
         _ => Err(format!(
             "'{v}' is not a batch size (2 or more: contrastive pairs need negatives)"
@@ -193,7 +242,7 @@ fn parse_batch_size(s: &str) -> Result<PhasePlan<usize>, String> {
 }
 
 fn parse_lr(s: &str) -> Result<PhasePlan<f64>, String> {
-    parse_plan(s, 2e-3, |v| match v.parse::<f64>() {
+    parse_plan(s, |v| match v.parse::<f64>() {
         Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
         _ => Err(format!("'{v}' is not a learning rate (a positive number)")),
     })
@@ -207,17 +256,28 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             ModelConfig::PRESETS.join(", ")
         )
     })?;
+    let recipe = crate::train::recipe(&args.preset);
+    let (epochs, phase_epochs) = over(&args.epochs, recipe.epochs, &recipe.phase_epochs);
+    let (batch_size, phase_batch_size) = over(
+        &args.batch_size,
+        recipe.batch_size,
+        &recipe.phase_batch_size,
+    );
+    let (lr, phase_lr) = over(&args.lr, recipe.lr, &recipe.phase_lr);
     let mut opts = TrainOptions {
-        epochs: args.epochs.default,
-        phase_epochs: args.epochs.per_modality.clone(),
-        batch_size: args.batch_size.default,
-        phase_batch_size: args.batch_size.per_modality.clone(),
-        lr: args.lr.default,
-        phase_lr: args.lr.per_modality.clone(),
+        epochs,
+        phase_epochs,
+        batch_size,
+        phase_batch_size,
+        lr,
+        phase_lr,
         seed: args.seed,
         init: args.init.clone(),
         negatives: args.negatives,
-        ..TrainOptions::default()
+        targets: args.targets,
+        graded_sets: args.graded_sets,
+        graded_scale: args.graded_scale,
+        ..recipe
     };
     if !args.modalities.is_empty() {
         opts.modalities = args.modalities.clone();
@@ -294,29 +354,29 @@ mod tests {
         assert_eq!(
             parse_epochs("7").unwrap(),
             PhasePlan {
-                default: 7,
+                default: Some(7),
                 per_modality: vec![]
             }
         );
         let plan = parse_epochs("3,text=11,depth=5").unwrap();
-        assert_eq!(plan.default, 3);
+        assert_eq!(plan.default, Some(3));
         assert_eq!(
             plan.per_modality,
             vec![(Modality::Text, 11), (Modality::Depth, 5)]
         );
-        assert_eq!(parse_epochs("audio=2").unwrap().default, 10);
+        assert_eq!(parse_epochs("audio=2").unwrap().default, None);
         for bad in ["0", "text=0", "x", "smell=3", "text=two"] {
             assert!(parse_epochs(bad).is_err(), "{bad}");
         }
         assert!(parse_epochs("vision=4").unwrap_err().contains("text="));
         let lr = parse_lr("2e-3,depth=4e-3").unwrap();
-        assert_eq!(lr.default, 2e-3);
+        assert_eq!(lr.default, Some(2e-3));
         assert_eq!(lr.per_modality, vec![(Modality::Depth, 4e-3)]);
         for bad in ["0", "-1e-3", "depth=nan", "fast"] {
             assert!(parse_lr(bad).is_err(), "{bad}");
         }
         let b = parse_batch_size("32,depth=16,thermal=16").unwrap();
-        assert_eq!(b.default, 32);
+        assert_eq!(b.default, Some(32));
         assert_eq!(
             b.per_modality,
             vec![(Modality::Depth, 16), (Modality::Thermal, 16)]
@@ -325,6 +385,40 @@ mod tests {
             let e = parse_batch_size(bad).unwrap_err();
             assert!(e.contains("negatives"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn flags_replace_the_presets_recipe_or_change_single_phases() {
+        let recipe = crate::train::recipe("tiny");
+        let (d, p) = (recipe.epochs, &recipe.phase_epochs);
+        assert_eq!(over(&None, d, p), (3, p.clone()));
+        // A bare number: every phase gets it.
+        let (n, per) = over(&Some(parse_epochs("5").unwrap()), d, p);
+        let opts = TrainOptions {
+            epochs: n,
+            phase_epochs: per,
+            ..recipe.clone()
+        };
+        assert!(
+            Modality::ALL
+                .iter()
+                .all(|&m| m == Modality::Vision || opts.epochs_for(m) == 5)
+        );
+        // Overrides alone: that phase changes, the recipe's others stay.
+        let (n, per) = over(&Some(parse_epochs("depth=2").unwrap()), d, p);
+        let opts = TrainOptions {
+            epochs: n,
+            phase_epochs: per,
+            ..recipe.clone()
+        };
+        assert_eq!(opts.epochs_for(Modality::Depth), 2);
+        assert_eq!(opts.epochs_for(Modality::Text), 7);
+        assert_eq!(opts.epochs_for(Modality::Audio), 3);
+        // A preset without a recipe of its own trains with the generic defaults.
+        assert_eq!(
+            crate::train::recipe("imagebind-huge"),
+            TrainOptions::default()
+        );
     }
 
     #[test]

@@ -14,18 +14,20 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-use super::symmetric_info_nce;
+use super::{graded_info_nce, symmetric_info_nce};
 use crate::Result;
 use crate::nn::{Encoder, EncoderInput};
 
-/// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`), the gradients of both
-/// encoders' parameters, and when the forward passes ended. `parallel` runs the two sides on
-/// two threads; the gradients are the same either way.
+/// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`, with graded `targets`
+/// when given, else one-hot; the text encoder's learned logit scale either way), the gradients of both encoders' parameters, and when the forward
+/// passes ended. `parallel` runs the two sides on two threads; the gradients are the same
+/// either way.
 pub(super) fn joint_step(
     vision: &Encoder,
     text: &Encoder,
     vision_input: EncoderInput,
     text_input: EncoderInput,
+    targets: Option<Tensor<2>>,
     parallel: bool,
 ) -> Result<(f64, GradientsParams, Instant)> {
     let (v, t) = both(
@@ -38,7 +40,11 @@ pub(super) fn joint_step(
         v.clone().detach().require_grad(),
         t.clone().detach().require_grad(),
     );
-    let loss = symmetric_info_nce(v_leaf.clone().matmul(t_leaf.clone().transpose()));
+    let logits = v_leaf.clone().matmul(t_leaf.clone().transpose());
+    let loss = match targets {
+        Some(q) => graded_info_nce(logits, q),
+        None => symmetric_info_nce(logits),
+    };
     let loss_value = f64::from(loss.clone().into_scalar::<f32>());
     let forward_done = Instant::now();
     let at_loss = loss.backward();
@@ -160,6 +166,7 @@ mod tests {
                 &text,
                 EncoderInput::Image(images.clone()),
                 EncoderInput::Ids(ids.clone()),
+                None,
                 parallel,
             )
             .unwrap()

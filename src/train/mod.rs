@@ -6,14 +6,18 @@ mod checkpoint;
 mod features;
 mod joint;
 mod loss;
+mod recipe;
 mod run;
+mod targets;
 mod token_rows;
 
 pub use anchor::{AnchorBank, AnchorEmbeddings, anchor_embeddings, anchor_hash};
 pub use checkpoint::{Checkpoint, TrainState};
 pub use features::{Features, cache_dir};
-pub use loss::{bank_info_nce, learning_rate, symmetric_info_nce};
+pub use loss::{bank_info_nce, graded_info_nce, learning_rate, symmetric_info_nce};
+pub use recipe::recipe;
 pub use run::Training;
+pub use targets::{ContentSets, Sets, Targets, content_words};
 
 use std::path::PathBuf;
 
@@ -52,6 +56,20 @@ pub struct TrainOptions {
     /// Runs saved before this option existed used the batch.
     #[serde(default = "Negatives::batch")]
     pub negatives: Negatives,
+    /// The targets of the vision+text phase (runs saved before this option: one-hot).
+    #[serde(default = "Targets::clip")]
+    pub targets: Targets,
+    /// Where graded targets take each pair's content from.
+    #[serde(default = "Sets::auto")]
+    pub graded_sets: Sets,
+    /// The scale of graded targets: row-softmax(scale · κ). Lower is softer; 3 composed best
+    /// on the demo's world (docs/compose.md).
+    #[serde(default = "default_graded_scale")]
+    pub graded_scale: f64,
+}
+
+fn default_graded_scale() -> f64 {
+    3.0
 }
 
 /// The negatives of the `X → vision` half of a frozen phase's InfoNCE.
@@ -94,6 +112,9 @@ impl Default for TrainOptions {
             seed: 0,
             init: None,
             negatives: Negatives::All,
+            targets: Targets::Graded,
+            graded_sets: Sets::Auto,
+            graded_scale: default_graded_scale(),
         }
     }
 }

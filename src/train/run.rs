@@ -21,9 +21,9 @@ use rand::seq::SliceRandom;
 use super::joint::joint_step;
 use super::token_rows::TokenRows;
 use super::{
-    AnchorBank, AnchorEmbeddings, Checkpoint, EpochMetrics, Features, Negatives, Observer, Phase,
-    TrainOptions, TrainState, TrainSummary, anchor_embeddings, anchor_hash, bank_info_nce,
-    cache_dir, learning_rate, phases, symmetric_info_nce,
+    AnchorBank, AnchorEmbeddings, Checkpoint, ContentSets, EpochMetrics, Features, Negatives,
+    Observer, Phase, Sets, Targets, TrainOptions, TrainState, TrainSummary, anchor_embeddings,
+    anchor_hash, bank_info_nce, cache_dir, learning_rate, phases, symmetric_info_nce,
 };
 use crate::config::ModelConfig;
 use crate::dataset::{Dataset, Split};
@@ -223,6 +223,8 @@ struct PhaseInputs {
     usable: Vec<usize>,
     /// The frozen vision embeddings (none for the joint phase).
     anchor: Option<AnchorEmbeddings>,
+    /// Each pair's content, for graded targets (joint phase with `Targets::Graded` only).
+    sets: Option<ContentSets>,
 }
 
 /// The rayon pool a lane of training runs in. burn-ndarray splits each tensor op over the
@@ -357,6 +359,20 @@ impl Run<'_> {
             // An epoch would take no step, and its checkpoint would overwrite the last one.
             return Ok(self.skip(&mut **obs, i, "fewer than two training pairs could be read"));
         }
+        let sets = if phase.joint && self.opts.targets == Targets::Graded {
+            let sets = ContentSets::of(&rows, self.opts.graded_sets).map_err(Error::Config)?;
+            obs.message(&format!(
+                "{}: graded targets from the {}",
+                phase.name(),
+                match sets.source {
+                    Sets::Concepts => "rows' concepts",
+                    _ => "captions' content words",
+                }
+            ));
+            Some(sets)
+        } else {
+            None
+        };
         let anchor = if phase.joint {
             None
         } else {
@@ -376,6 +392,7 @@ impl Run<'_> {
             other,
             usable,
             anchor,
+            sets,
         }))
     }
 
@@ -388,6 +405,7 @@ impl Run<'_> {
             other,
             usable,
             anchor,
+            sets,
         } = inputs;
         let opts = &self.opts;
         // Plain decoupled decay: `TokenRows` applies it to the token rows it does not train.
@@ -476,6 +494,10 @@ impl Run<'_> {
                         enc,
                         v_input.expect("joint phase has vision input"),
                         x,
+                        sets.as_ref().map(|s| {
+                            let q = s.targets(batch, opts.graded_scale as f32);
+                            Tensor::from_data(TensorData::new(q, [batch.len(); 2]), &self.ad)
+                        }),
                         self.jobs > 1,
                     )?,
                     (Trainable::Single(enc), Some(anchor)) => {

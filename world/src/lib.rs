@@ -13,7 +13,9 @@
 //! Within each split, one-object scenes cycle through all concepts and two-object scenes cycle
 //! through all unordered concept pairs (each cycle freshly shuffled), so a test split with at
 //! least 66 two-object scenes holds every pair. Two-object scenes are 60% of the training
-//! split and 40% of the held-out ones by default.
+//! split and 40% of the held-out ones by default. With `holdout_pairs`, some concept pairs
+//! appear only in the test split (see [`holdout_pairs`]). Training rows carry their scene's
+//! `concepts` (no `label`).
 //!
 //! Files, all registered to the same 80×80 viewpoint:
 //! - `vision/ID.png`: 8-bit RGB;
@@ -51,7 +53,7 @@ pub use objects::ObjectInstance;
 use util::{Stream, rng_for};
 
 /// Version of the generator; bumped whenever the same configuration would give other bytes.
-pub const GENERATOR_VERSION: u32 = 3;
+pub const GENERATOR_VERSION: u32 = 4;
 /// Name written to `world.json` (and looked for before writing into a non-empty directory).
 pub const GENERATOR_NAME: &str = "mmbind-world";
 /// Side of the vision, depth and thermal images, in pixels.
@@ -92,6 +94,11 @@ pub struct WorldConfig {
     /// 0.4 to 0.6, one-object 0.95 → 0.98).
     #[serde(default = "default_train_two_object_fraction")]
     pub train_two_object_fraction: f64,
+    /// Concept pairs that appear only in the test split, never in training or validation:
+    /// whether two-object scenes of pairs never seen together still land where their concepts
+    /// add up is the test of a binding that composes. See [`holdout_pairs`].
+    #[serde(default)]
+    pub holdout_pairs: usize,
 }
 
 fn default_train_two_object_fraction() -> f64 {
@@ -107,6 +114,7 @@ impl Default for WorldConfig {
             val_fraction: 0.05,
             two_object_fraction: 0.4,
             train_two_object_fraction: default_train_two_object_fraction(),
+            holdout_pairs: 0,
         }
     }
 }
@@ -237,6 +245,15 @@ pub fn validate(cfg: &WorldConfig) -> Result<(), WorldError> {
     if cfg.scenes == 0 {
         return Err(WorldError::Config("scenes must be at least 1".into()));
     }
+    let c = concepts().len();
+    if cfg.holdout_pairs > c + c / 2 {
+        return Err(WorldError::Config(format!(
+            "holdout_pairs must be at most {} (every concept in at most 3 held-out pairs, so \
+             each keeps pairs to learn from), got {}",
+            c + c / 2,
+            cfg.holdout_pairs
+        )));
+    }
     Ok(())
 }
 
@@ -263,6 +280,25 @@ pub fn plan(cfg: &WorldConfig) -> Result<Vec<SceneSpec>, WorldError> {
     Ok(specs)
 }
 
+/// The concept pairs (lower index first) that only the test split holds: a regular set, so
+/// no concept loses more of its partners than another. The concepts are put in a seeded ring;
+/// the first pairs are neighbours on the ring (up to 12: every concept in 2), then opposite
+/// concepts (up to 18: every concept in 3).
+pub fn holdout_pairs(cfg: &WorldConfig) -> Vec<(usize, usize)> {
+    let c = concepts().len();
+    let mut ring: Vec<usize> = (0..c).collect();
+    rng_for(cfg.seed, 0, Stream::Holdout).shuffle(&mut ring);
+    let neighbours = (0..c).map(|i| (ring[i], ring[(i + 1) % c]));
+    let opposite = (0..c / 2).map(|i| (ring[i], ring[i + c / 2]));
+    let mut pairs: Vec<(usize, usize)> = neighbours
+        .chain(opposite)
+        .take(cfg.holdout_pairs)
+        .map(|(a, b)| (a.min(b), a.max(b)))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
 /// Balanced concepts for one split: one-object scenes cycle through the concepts, two-object
 /// scenes through the unordered pairs (each cycle reshuffled, each pair's order random), and
 /// the scenes are then shuffled.
@@ -286,8 +322,13 @@ fn plan_split(cfg: &WorldConfig, split: Split, count: usize) -> Vec<SceneSpec> {
             concepts: vec![cycle.pop().unwrap()],
         });
     }
+    let held_out = match split {
+        Split::Test => Vec::new(),
+        Split::Train | Split::Val => holdout_pairs(cfg),
+    };
     let all_pairs: Vec<(usize, usize)> = (0..c)
         .flat_map(|a| (a + 1..c).map(move |b| (a, b)))
+        .filter(|p| !held_out.contains(p))
         .collect();
     let mut pairs: Vec<(usize, usize)> = Vec::new();
     for _ in 0..twos {
@@ -424,6 +465,13 @@ fn rows_of(scene: &Scene) -> Vec<PairRow> {
     };
     match scene.split {
         Split::Train => {
+            // The concepts, without a label: what a graded training loss may compare (see
+            // `mmbind train --targets`); the classes a label would name are for evaluation.
+            let names = scene.concept_names();
+            let base = PairRow {
+                concepts: Some(names.iter().map(|s| s.to_string()).collect()),
+                ..base
+            };
             let with = |name: &str, f: &dyn Fn(&mut PairRow)| {
                 let mut row = base.clone();
                 row.id = format!("{}-{name}", scene.id);
@@ -652,6 +700,11 @@ fn world_json(cfg: &WorldConfig, specs: &[SceneSpec]) -> serde_json::Value {
             })
         })
         .collect();
+    let names = self::concepts();
+    let held_out: Vec<[&str; 2]> = holdout_pairs(cfg)
+        .iter()
+        .map(|&(a, b)| [names[a].name, names[b].name])
+        .collect();
     json!({
         "generator": GENERATOR_NAME,
         "version": GENERATOR_VERSION,
@@ -666,8 +719,9 @@ fn world_json(cfg: &WorldConfig, specs: &[SceneSpec]) -> serde_json::Value {
             "one_object": {"train": count(Split::Train, 1), "val": count(Split::Val, 1), "test": count(Split::Test, 1)},
             "two_object": {"train": count(Split::Train, 2), "val": count(Split::Val, 2), "test": count(Split::Test, 2)},
             "test_concept_pairs": test_pairs.len(),
+            "holdout_pairs": held_out,
         },
-        "regime": "train rows pair vision with exactly one other modality (ids SCENE-MODALITY); val/test rows hold all six views with label (first concept) and concepts",
+        "regime": "train rows pair vision with exactly one other modality (ids SCENE-MODALITY) and carry the scene's concepts; val/test rows hold all six views with label (first concept) and concepts",
         "concepts": concepts,
         "geometry": {
             "vision": {"path": "vision/ID.png", "width": IMAGE_SIZE, "height": IMAGE_SIZE, "format": "PNG, 8-bit RGB"},

@@ -130,55 +130,46 @@ fn background_phrase(bg: &BackgroundInfo) -> String {
     }
 }
 
-/// Writes the caption of a scene; `objects[0]` is the labelled object.
-pub(crate) fn caption(objects: &[ObjectInstance], bg: &BackgroundInfo, rng: &mut Rng) -> String {
-    match objects {
-        [o] => {
-            let np = noun_phrase(o, rng);
-            match rng.int(0, 6) {
-                0 => np,
-                1 => format!("a photo of {np}"),
-                2 => format!("{np} {}", position_phrase(o)),
-                3 => format!("there is {np} {}", position_phrase(o)),
-                4 => format!(
-                    "a picture of {np} in front of {} wall",
-                    background_phrase(bg)
-                ),
-                5 => format!("{np} against {} background", background_phrase(bg)),
-                _ => format!("a close-up of {np}"),
-            }
+/// The objects of a caption: one noun phrase, or two joined (either may come first), each
+/// sometimes with where it sits.
+fn subject(objects: &[ObjectInstance], rng: &mut Rng) -> String {
+    let phrase = |o: &ObjectInstance, rng: &mut Rng| {
+        let np = noun_phrase(o, rng);
+        if rng.chance(0.25) {
+            format!("{np} {}", position_phrase(o))
+        } else {
+            np
         }
+    };
+    match objects {
+        [o] => phrase(o, rng),
         [first, second, ..] => {
-            // Either object may be mentioned first.
             let (a, b) = if rng.chance(0.5) {
                 (first, second)
             } else {
                 (second, first)
             };
-            let (na, nb) = (noun_phrase(a, rng), noun_phrase(b, rng));
-            match rng.int(0, 5) {
-                0 => format!("{na} and {nb}"),
-                1 => format!("{na} next to {nb}"),
-                2 => format!("a photo of {na} beside {nb}"),
-                3 => {
-                    let (dx, dy) = (b.x - a.x, b.y - a.y);
-                    let relation = if dx.abs() >= dy.abs() {
-                        if dx > 0.0 {
-                            "to the left of"
-                        } else {
-                            "to the right of"
-                        }
-                    } else if dy > 0.0 {
-                        "above"
-                    } else {
-                        "below"
-                    };
-                    format!("{na} {relation} {nb}")
-                }
-                4 => format!("{na} with {nb} {}", position_phrase(b)),
-                _ => format!("a picture of {na} and {nb}"),
-            }
+            let (na, nb) = (phrase(a, rng), phrase(b, rng));
+            let join = *rng.pick(&["and", "next to", "beside", "with"]);
+            format!("{na} {join} {nb}")
         }
         [] => "an empty scene".to_string(),
+    }
+}
+
+/// Writes the caption of a scene; `objects[0]` is the labelled object. One- and two-object
+/// scenes share every frame (background, close-up, ...): a frame used only for one object
+/// would teach the encoders a "one object" direction, and `A + B` would then miss the scene
+/// holding both.
+pub(crate) fn caption(objects: &[ObjectInstance], bg: &BackgroundInfo, rng: &mut Rng) -> String {
+    let s = subject(objects, rng);
+    match rng.int(0, 6) {
+        0 => s,
+        1 => format!("a photo of {s}"),
+        2 => format!("a picture of {s}"),
+        3 => format!("there is {s}"),
+        4 => format!("{s} in front of {} wall", background_phrase(bg)),
+        5 => format!("{s} against {} background", background_phrase(bg)),
+        _ => format!("a close-up of {s}"),
     }
 }

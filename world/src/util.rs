@@ -29,6 +29,7 @@ pub(crate) enum Stream {
     Thermal = 6,
     Imu = 7,
     Plan = 8,
+    Holdout = 9,
 }
 
 /// A seeded generator for (world seed, item, stream).

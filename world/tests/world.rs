@@ -22,6 +22,7 @@ fn small(scenes: usize, seed: u64) -> WorldConfig {
         val_fraction: 0.1,
         two_object_fraction: 0.4,
         train_two_object_fraction: 0.6,
+        holdout_pairs: 0,
     }
 }
 
@@ -119,10 +120,12 @@ fn train_rows_pair_vision_with_exactly_one_other_modality() {
         assert_eq!(views.len(), 1, "train row {} holds {views:?}", row.id);
         assert_eq!(row.id, format!("{}-{}", row.scene, views[0]));
         assert_eq!(row.vision, format!("vision/{}.png", row.scene));
-        assert!(
-            row.label.is_none() && row.concepts.is_none(),
-            "train rows carry no labels"
-        );
+        assert!(row.label.is_none(), "train rows carry no labels");
+        let concepts = row
+            .concepts
+            .as_ref()
+            .expect("train rows carry their concepts");
+        assert!((1..=2).contains(&concepts.len()), "{}", row.id);
         per_scene
             .entry(row.scene.clone())
             .or_default()
@@ -727,4 +730,100 @@ fn tiny_worlds_work() {
         rows(dir.path()).len(),
         summary.train_rows + summary.val_scenes + summary.test_scenes
     );
+}
+
+#[test]
+fn held_out_pairs_appear_only_in_the_test_split_and_spread_over_the_concepts() {
+    let c = concepts().len();
+    let pair = |s: &mmbind_world::SceneSpec| {
+        (
+            s.concepts[0].min(s.concepts[1]),
+            s.concepts[0].max(s.concepts[1]),
+        )
+    };
+    for n in [12, 18] {
+        let cfg = WorldConfig {
+            scenes: 3000,
+            holdout_pairs: n,
+            ..WorldConfig::default()
+        };
+        let held = mmbind_world::holdout_pairs(&cfg);
+        assert_eq!(held.len(), n);
+        assert_eq!(held.iter().collect::<BTreeSet<_>>().len(), n, "distinct");
+        let mut degree = vec![0; c];
+        for &(a, b) in &held {
+            assert!(a < b);
+            degree[a] += 1;
+            degree[b] += 1;
+        }
+        assert!(degree.iter().all(|&d| d == n / 6), "{n}: {degree:?}");
+        let specs = plan(&cfg).unwrap();
+        let twos = |split| {
+            specs
+                .iter()
+                .filter(move |s| s.split == split && s.concepts.len() == 2)
+                .map(pair)
+        };
+        assert!(
+            twos(Split::Train)
+                .chain(twos(Split::Val))
+                .all(|p| !held.contains(&p))
+        );
+        let test: BTreeSet<_> = twos(Split::Test).collect();
+        assert_eq!(
+            test.len(),
+            c * (c - 1) / 2,
+            "the test split holds every pair"
+        );
+        let seen: BTreeSet<_> = twos(Split::Train).collect();
+        assert_eq!(
+            seen.len(),
+            c * (c - 1) / 2 - n,
+            "training holds every other pair"
+        );
+    }
+    // Another seed holds out other pairs; none by default; too many is refused.
+    let at = |seed, holdout_pairs| {
+        mmbind_world::holdout_pairs(&WorldConfig {
+            seed,
+            holdout_pairs,
+            ..WorldConfig::default()
+        })
+    };
+    assert_ne!(at(0, 12), at(1, 12));
+    assert!(at(0, 0).is_empty());
+    let err = plan(&WorldConfig {
+        holdout_pairs: 19,
+        ..WorldConfig::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("at most 18"), "{err}");
+}
+
+#[test]
+fn one_and_two_object_captions_share_their_frames() {
+    let cfg = small(300, 5);
+    let frames = [
+        "a photo of",
+        "a picture of",
+        "there is",
+        "a close-up of",
+        "wall",
+        "background",
+    ];
+    let mut seen: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+    for i in 0..cfg.scenes {
+        let scene = render_scene(&cfg, i);
+        for f in frames.iter().filter(|f| scene.text.contains(*f)) {
+            *seen.entry((scene.objects.len(), *f)).or_default() += 1;
+        }
+    }
+    for f in frames {
+        for k in [1, 2] {
+            assert!(
+                seen.get(&(k, f)).is_some_and(|&n| n > 0),
+                "{k}-object captions never use '{f}': {seen:?}"
+            );
+        }
+    }
 }

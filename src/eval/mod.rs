@@ -1,5 +1,13 @@
 //! Held-out evaluation: cross-modal retrieval (trained and emergent pairs), zero-shot
-//! classification and embedding arithmetic on the test split.
+//! classification, embedding arithmetic (`arithmetic`) and the embeddings' geometry
+//! (`geometry`) on the test split. Two-object figures are reported apart for the concept
+//! pairs training held together and for those it never did (held-out pairs).
+
+mod arithmetic;
+mod geometry;
+
+pub use arithmetic::{Arithmetic, ArithmeticGroup, MethodScore};
+pub use geometry::Geometry;
 
 use std::collections::BTreeMap;
 
@@ -30,6 +38,10 @@ pub struct PairMetrics {
     /// when there are none): two-object scenes are where small models fail.
     pub concept_p1_one: Option<f64>,
     pub concept_p1_two: Option<f64>,
+    /// `concept_p1_two` over queries whose pair training held together, and over those it
+    /// never did (`None` when there are none, or when training rows carry no concepts).
+    pub concept_p1_two_seen: Option<f64>,
+    pub concept_p1_two_held_out: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,23 +52,23 @@ pub struct ZeroShot {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Arithmetic {
-    /// image of a scene with concept A + audio of concept B → is the top test image a scene
-    /// holding exactly A and B?
-    pub success: f64,
-    pub trials: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub split: Split,
     pub scenes: usize,
     pub pairs: Vec<PairMetrics>,
     pub zero_shot: Vec<ZeroShot>,
     pub arithmetic: Option<Arithmetic>,
+    /// Two-object concept sets of this split that no training row holds (empty when the
+    /// training rows carry no concepts: then seen and held-out cannot be told apart).
+    pub held_out_pairs: Vec<ConceptSet>,
+    /// Per modality with enough scenes.
+    pub geometry: Vec<Geometry>,
     /// Inputs that could not be embedded, one "name: reason" each; they count in no metric.
     pub skipped: Vec<String>,
 }
+
+/// A scene's concepts, sorted.
+type ConceptSet = Vec<String>;
 
 fn unit(v: &[f32]) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
@@ -67,7 +79,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn concept_set(row: &Row) -> Vec<String> {
+fn concept_set(row: &Row) -> ConceptSet {
     let mut c = row.concepts.clone();
     c.sort();
     c
@@ -84,6 +96,7 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport> {
     let rows = dataset.split(split);
+    let held_out = held_out_pairs(dataset, &rows);
     let modalities = model.modalities();
     let embedder = Embedder::new(model, device);
     let mut items = Vec::new();
@@ -121,7 +134,16 @@ pub fn evaluate(
             } else {
                 "emergent"
             };
-            if let Some(p) = retrieval(&rows, &views[&q], &views[&t], q, t, kind) {
+            let p = retrieval(
+                &rows,
+                &views[&q],
+                &views[&t],
+                q,
+                t,
+                kind,
+                held_out.as_deref(),
+            );
+            if let Some(p) = p {
                 pairs.push(p);
             }
         }
@@ -151,15 +173,41 @@ pub fn evaluate(
             }
         }
     }
-    let arithmetic = arithmetic(&rows, &views);
+    let arithmetic = arithmetic::arithmetic(&rows, &views, held_out.as_deref());
+    let geometry = views
+        .iter()
+        .filter_map(|(&m, v)| geometry::geometry(m, &rows, v, held_out.as_deref()))
+        .collect();
     Ok(EvalReport {
         split,
         scenes: rows.len(),
         pairs,
         zero_shot,
         arithmetic,
+        held_out_pairs: held_out.unwrap_or_default(),
+        geometry,
         skipped,
     })
+}
+
+/// The two-object concept sets of `rows` that no training row holds; `None` when no training
+/// row carries concepts (nothing to tell seen from held-out by).
+fn held_out_pairs(dataset: &Dataset, rows: &[&Row]) -> Option<Vec<ConceptSet>> {
+    let train = dataset.split(Split::Train);
+    if train.iter().all(|r| r.concepts.is_empty()) {
+        return None;
+    }
+    let seen: std::collections::BTreeSet<ConceptSet> =
+        train.iter().map(|r| concept_set(r)).collect();
+    let mut held: Vec<ConceptSet> = rows
+        .iter()
+        .filter(|r| r.concepts.len() == 2)
+        .map(|r| concept_set(r))
+        .filter(|c| !seen.contains(c))
+        .collect();
+    held.sort();
+    held.dedup();
+    Some(held)
 }
 
 fn retrieval(
@@ -169,6 +217,7 @@ fn retrieval(
     qm: Modality,
     tm: Modality,
     kind: &'static str,
+    held_out: Option<&[ConceptSet]>,
 ) -> Option<PairMetrics> {
     let gallery: Vec<usize> = (0..rows.len()).filter(|&i| t[i].is_some()).collect();
     let queries: Vec<usize> = (0..rows.len())
@@ -178,8 +227,10 @@ fn retrieval(
         return None;
     }
     let (mut r1, mut r5, mut r10, mut p1) = (0, 0, 0, 0);
-    // (hits, queries) by the query scene's number of concepts, 1 or 2.
+    // (hits, queries) by the query scene's number of concepts, 1 or 2; and of the two-object
+    // queries, seen and held-out pairs.
     let mut by_count = [(0usize, 0usize); 2];
+    let mut by_pair = [(0usize, 0usize); 2];
     for &i in &queries {
         let qv = q[i].as_ref().expect("filtered");
         let mut scored: Vec<(f32, usize)> = gallery
@@ -200,6 +251,11 @@ fn retrieval(
             c.0 += hit;
             c.1 += 1;
         }
+        if let (2, Some(h)) = (rows[i].concepts.len(), held_out) {
+            let c = &mut by_pair[usize::from(h.contains(&concept_set(rows[i])))];
+            c.0 += hit;
+            c.1 += 1;
+        }
     }
     let share = |(h, n): (usize, usize)| (n > 0).then(|| h as f64 / n as f64);
     let n = queries.len() as f64;
@@ -214,49 +270,8 @@ fn retrieval(
         concept_p1: p1 as f64 / n,
         concept_p1_one: share(by_count[0]),
         concept_p1_two: share(by_count[1]),
-    })
-}
-
-/// For every two-concept test scene {A, B}, in both orders: the image of a one-concept
-/// scene with A plus the audio of a one-concept scene with B.
-fn arithmetic(rows: &[&Row], views: &Views) -> Option<Arithmetic> {
-    let (vision, audio) = (views.get(&Modality::Vision)?, views.get(&Modality::Audio)?);
-    let single = |c: &str, v: &[Option<Vec<f32>>]| -> Option<usize> {
-        (0..rows.len())
-            .find(|&i| rows[i].concepts.len() == 1 && rows[i].concepts[0] == c && v[i].is_some())
-    };
-    let mut targets: Vec<Vec<String>> = rows
-        .iter()
-        .filter(|r| r.concepts.len() == 2)
-        .map(|r| concept_set(r))
-        .collect();
-    targets.sort();
-    targets.dedup();
-    let (mut ok, mut trials) = (0, 0);
-    for pair in &targets {
-        for (a, b) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])] {
-            let (Some(vi), Some(ai)) = (single(a, vision), single(b, audio)) else {
-                continue;
-            };
-            let (va, ab) = (
-                vision[vi].as_ref().expect("found"),
-                audio[ai].as_ref().expect("found"),
-            );
-            let query = unit(&va.iter().zip(ab).map(|(x, y)| x + y).collect::<Vec<_>>());
-            // The two source scenes are left out of the gallery: the query image itself
-            // holds only A and would otherwise win on self-similarity.
-            let best = (0..rows.len())
-                .filter(|&g| g != vi && g != ai)
-                .filter_map(|g| vision[g].as_ref().map(|v| (dot(&query, v), g)))
-                .max_by(|x, y| x.0.total_cmp(&y.0))
-                .map(|(_, g)| g)?;
-            trials += 1;
-            ok += usize::from(&concept_set(rows[best]) == pair);
-        }
-    }
-    (trials > 0).then(|| Arithmetic {
-        success: ok as f64 / trials as f64,
-        trials,
+        concept_p1_two_seen: share(by_pair[0]),
+        concept_p1_two_held_out: share(by_pair[1]),
     })
 }
 
@@ -272,11 +287,11 @@ impl EvalReport {
             },
             self.scenes
         );
-        s += "retrieval       kind       R@1    R@5   R@10  concept P@1  (1 object  2 objects)\n";
+        s += "retrieval       kind       R@1    R@5   R@10  concept P@1  (1 object  2 objects: seen  held-out)\n";
         let opt = |x: Option<f64>| x.map_or("    -".to_string(), |x| format!("{x:.3}"));
         for p in &self.pairs {
             s += &format!(
-                "{:<15} {:<9} {:>5.3} {:>6.3} {:>6.3} {:>8.3}     {:>9} {:>10}\n",
+                "{:<15} {:<9} {:>5.3} {:>6.3} {:>6.3} {:>8.3}     {:>9} {:>10} {:>6} {:>9}\n",
                 format!("{}→{}", p.query, p.target),
                 p.kind,
                 p.r1,
@@ -284,7 +299,9 @@ impl EvalReport {
                 p.r10,
                 p.concept_p1,
                 opt(p.concept_p1_one),
-                opt(p.concept_p1_two)
+                opt(p.concept_p1_two),
+                opt(p.concept_p1_two_seen),
+                opt(p.concept_p1_two_held_out)
             );
         }
         if !self.zero_shot.is_empty() {
@@ -299,10 +316,21 @@ impl EvalReport {
             }
         }
         if let Some(a) = &self.arithmetic {
-            s += &format!(
-                "\narithmetic: image(A) + audio(B) → image of A and B: {:.3} of {} trials\n",
-                a.success, a.trials
-            );
+            s += &a.table();
+        }
+        if !self.geometry.is_empty() {
+            s += "\ngeometry        pair·sum  (seen  held-out)  concept·concept  two-object offset\n";
+            for g in &self.geometry {
+                s += &format!(
+                    "{:<15} {:>8.3}  {:>6} {:>9}  {:>15.3}  {:>17.3}\n",
+                    g.modality.name(),
+                    g.pair_vs_sum,
+                    opt(g.pair_vs_sum_seen),
+                    opt(g.pair_vs_sum_held_out),
+                    g.concept_cosine,
+                    g.two_object_offset
+                );
+            }
         }
         s
     }
@@ -357,6 +385,7 @@ mod tests {
             Modality::Audio,
             Modality::Vision,
             "x",
+            Some(&[vec!["a".to_string(), "b".to_string()]]),
         )
         .expect("metrics");
         assert_eq!(p.queries, 4);
@@ -364,6 +393,9 @@ mod tests {
         assert_eq!(p.concept_p1, 0.75);
         assert_eq!(p.concept_p1_one, Some(1.0));
         assert_eq!(p.concept_p1_two, Some(0.0));
+        // {a, b} is a held-out pair here: its one query counts there, none as seen.
+        assert_eq!(p.concept_p1_two_held_out, Some(0.0));
+        assert_eq!(p.concept_p1_two_seen, None);
 
         // Without two-concept scenes, there is no two-object figure (not a zero).
         let single: Vec<&Row> = rows
@@ -379,30 +411,108 @@ mod tests {
             Modality::Audio,
             Modality::Vision,
             "x",
+            Some(&[vec!["a".to_string(), "b".to_string()]]),
         )
         .expect("metrics");
         assert_eq!(p.concept_p1_two, None);
         assert_eq!(p.concept_p1_one, Some(1.0));
     }
 
-    #[test]
-    fn arithmetic_finds_the_scene_holding_both_concepts() {
-        let rows = scenes();
-        let rows: Vec<&Row> = rows.iter().collect();
-        let mut v: Views = BTreeMap::new();
-        v.insert(Modality::Vision, views(&[A, B, AB, A2]));
-        v.insert(Modality::Audio, views(&[A, B, AB, A2]));
-        // image(s1: a) + audio(s2: b) and image(s2: b) + audio(s1: a): s3 wins both times.
-        let a = arithmetic(&rows, &v).expect("trials");
-        assert_eq!((a.success, a.trials), (1.0, 2));
+    fn method(g: &ArithmeticGroup, name: &str) -> f64 {
+        g.methods
+            .iter()
+            .find(|m| m.method == name)
+            .expect("method")
+            .success
+    }
 
-        // When the two-object image does not look like both, the A-like s4 wins instead.
-        v.insert(Modality::Vision, views(&[A, B, [0.0, 0.0, 1.0], A2]));
-        let a = arithmetic(&rows, &v).expect("trials");
-        assert_eq!((a.success, a.trials), (0.0, 2));
+    #[test]
+    fn arithmetic_finds_the_scene_holding_both_concepts_and_beats_its_baselines() {
+        // Concepts a, b, c on three axes; one-object scenes of each; {a, b} and {a, c} scenes.
+        let (a, b, c) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]);
+        let sum = |x: [f32; 3], y: [f32; 3]| [x[0] + y[0], x[1] + y[1], x[2] + y[2]];
+        let spec: Vec<(&str, &[&str], [f32; 3])> = vec![
+            ("s1", &["a"], a),
+            ("s2", &["a"], a),
+            ("s3", &["b"], b),
+            ("s4", &["b"], b),
+            ("s5", &["c"], c),
+            ("s6", &["c"], c),
+            ("s7", &["a", "b"], sum(a, b)),
+            ("s8", &["c", "a"], sum(a, c)),
+            ("s9", &["a"], a),
+            ("s10", &["b"], b),
+            ("s11", &["c"], c),
+        ];
+        let rows: Vec<Row> = spec.iter().map(|(id, cs, _)| row(id, cs)).collect();
+        let rows: Vec<&Row> = rows.iter().collect();
+        let vectors: Vec<[f32; 3]> = spec.iter().map(|s| s.2).collect();
+        let mut v: Views = BTreeMap::new();
+        v.insert(Modality::Vision, views(&vectors));
+        v.insert(Modality::Audio, views(&vectors));
+        let held: Vec<ConceptSet> = vec![vec!["a".into(), "c".into()]];
+        let r = arithmetic::arithmetic(&rows, &v, Some(&held)).expect("trials");
+        // Two sets, both orders, five instances each.
+        assert_eq!((r.all.pairs, r.trials), (4, 20));
+        assert_eq!(r.success, 1.0);
+        assert_eq!(method(&r.all, "image(A) + image(B)"), 1.0);
+        // Alone, one input finds a one-object scene of its own concept.
+        assert_eq!(method(&r.all, "image(A)"), 0.0);
+        assert_eq!(method(&r.all, "audio(B)"), 0.0);
+        // One right scene among the gallery less the two or three sources: 1/8 or 1/9.
+        let chance = method(&r.all, "chance");
+        assert!((1.0 / 9.0..=1.0 / 8.0).contains(&chance), "{chance}");
+        let (seen, held) = (
+            r.seen.as_ref().expect("seen"),
+            r.held_out.as_ref().expect("held out"),
+        );
+        assert_eq!((seen.pairs, held.pairs), (2, 2));
+        let ci = r.all.methods[0].ci95;
+        assert_eq!(ci, [1.0, 1.0]);
+        assert!(r.table().contains("held-out pairs (2)"), "{}", r.table());
+
+        // When the pair scenes do not look like both, a one-object scene wins instead.
+        let mut broken = vectors.clone();
+        broken[6] = [-1.0, -1.0, 0.2];
+        broken[7] = [-1.0, 0.2, -1.0];
+        assert_eq!(spec[6].0, "s7");
+        v.insert(Modality::Vision, views(&broken));
+        let r = arithmetic::arithmetic(&rows, &v, None).expect("trials");
+        assert_eq!(r.success, 0.0);
+        assert!(r.seen.is_none() && r.held_out.is_none());
 
         // No audio, no arithmetic.
         v.remove(&Modality::Audio);
-        assert!(arithmetic(&rows, &v).is_none());
+        assert!(arithmetic::arithmetic(&rows, &v, None).is_none());
+    }
+
+    #[test]
+    fn geometry_of_additive_embeddings_is_one_and_a_pair_direction_is_not() {
+        let (a, b) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]);
+        let spec: Vec<(&str, &[&str])> = vec![("s1", &["a"]), ("s2", &["b"]), ("s3", &["a", "b"])];
+        let rows: Vec<Row> = spec.iter().map(|(id, cs)| row(id, cs)).collect();
+        let rows: Vec<&Row> = rows.iter().collect();
+        let g = geometry::geometry(
+            Modality::Vision,
+            &rows,
+            &views(&[a, b, [1.0, 1.0, 0.0]]),
+            None,
+        )
+        .expect("geometry");
+        assert!(
+            (g.pair_vs_sum - 1.0).abs() < 1e-6 && g.two_object_offset < 1e-6,
+            "{g:?}"
+        );
+        assert!(g.concept_cosine.abs() < 1e-6);
+        // The pair scene on its own axis: cosine 0 with the sum, and a whole offset.
+        let g = geometry::geometry(
+            Modality::Vision,
+            &rows,
+            &views(&[a, b, [0.0, 0.0, 1.0]]),
+            None,
+        )
+        .expect("geometry");
+        assert!(g.pair_vs_sum.abs() < 1e-6, "{g:?}");
+        assert!((g.two_object_offset - 2f64.sqrt()).abs() < 1e-5, "{g:?}");
     }
 }
