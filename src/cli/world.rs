@@ -17,16 +17,17 @@ use super::{GlobalArgs, Outcome};
 /// and labels. The same seed writes byte-identical files.
 ///
 /// Example:
-///   mmbind world --out data/world --scenes 1500 --seed 0
-///   mmbind world --out data/world --scenes 6000 --holdout-pairs 12   # pairs only in test
+///   mmbind world --out data/world                 # 6000 scenes, 12 pairs only in test
+///   mmbind world --out data/small --scenes 1500 --holdout-pairs 0 --seed 3
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct WorldArgs {
     /// Directory to write (must be empty, missing, or a previous world).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Number of scenes.
-    #[arg(long, default_value_t = 1500)]
+    /// Number of scenes (the default is the demo's world, which `train --preset tiny`'s
+    /// recipe is tuned for; a smaller world needs more epochs).
+    #[arg(long, default_value_t = 6000)]
     pub scenes: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -37,10 +38,10 @@ pub struct WorldArgs {
     /// Share of two-object scenes in the training split.
     #[arg(long, value_name = "F", value_parser = parse_fraction, default_value_t = WorldConfig::default().train_two_object_fraction)]
     pub train_two_objects: f64,
-    /// Concept pairs that only the test split holds (0–18; 12 puts every concept in two of
-    /// them): `eval` then reports two-object scenes and arithmetic on pairs never seen
+    /// Concept pairs that only the test split holds (0–18; 12, the default, puts every
+    /// concept in two of them): `eval` then reports two-object scenes and arithmetic on pairs never seen
     /// together in training apart from the seen ones. The pairs are listed in world.json.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 12)]
     pub holdout_pairs: usize,
     /// Print the summary as JSON.
     #[arg(long)]
