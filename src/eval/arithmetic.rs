@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use super::{ConceptSet, Views, concept_set, dot, unit};
+use super::{ConceptSet, Views, concept_set, dot, pair_sets, unit};
 use crate::dataset::Row;
 use mmbind_modalities::Modality;
 
@@ -81,13 +81,7 @@ pub fn arithmetic(
             .filter(|&i| rows[i].concepts.len() == 1 && rows[i].concepts[0] == c && v[i].is_some())
             .collect()
     };
-    let mut targets: Vec<ConceptSet> = rows
-        .iter()
-        .filter(|r| r.concepts.len() == 2)
-        .map(|r| concept_set(r))
-        .collect();
-    targets.sort();
-    targets.dedup();
+    let targets = pair_sets(rows);
     let gallery: Vec<usize> = (0..rows.len()).filter(|&g| vision[g].is_some()).collect();
     let mut rng = StdRng::seed_from_u64(0);
     let mut outcomes = Vec::new();
@@ -230,8 +224,8 @@ impl Arithmetic {
             s += &format!(" {:<22}", format!("{name} ({})", g.pairs));
         }
         s += "\n";
-        for k in 0..METHODS.len() {
-            s += &format!("{:<21}", METHODS[k]);
+        for (k, method) in METHODS.iter().enumerate() {
+            s += &format!("{method:<21}");
             for (_, g) in &groups {
                 let m = &g.methods[k];
                 s += &format!(" {:.3} [{:.2}, {:.2}]    ", m.success, m.ci95[0], m.ci95[1]);

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{ConceptSet, concept_set, dot, unit};
+use super::{ConceptSet, concept_set, dot, pair_sets, unit};
 use crate::dataset::Row;
 use mmbind_modalities::Modality;
 
@@ -76,13 +76,7 @@ pub fn geometry(
             &a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>(),
         ))
     };
-    let mut pairs: Vec<ConceptSet> = rows
-        .iter()
-        .filter(|r| r.concepts.len() == 2)
-        .map(|r| concept_set(r))
-        .collect();
-    pairs.sort();
-    pairs.dedup();
+    let pairs = pair_sets(rows);
     let (mut all, mut seen, mut held) = (Vec::new(), Vec::new(), Vec::new());
     for set in &pairs {
         let (Some(sum), Some(c)) = (sum_of(set), of(&|r: &Row| &concept_set(r) == set)) else {

@@ -85,6 +85,18 @@ fn concept_set(row: &Row) -> ConceptSet {
     c
 }
 
+/// The distinct concept sets of the two-object scenes among `rows`, sorted.
+fn pair_sets(rows: &[&Row]) -> Vec<ConceptSet> {
+    let mut sets: Vec<ConceptSet> = rows
+        .iter()
+        .filter(|r| r.concepts.len() == 2)
+        .map(|r| concept_set(r))
+        .collect();
+    sets.sort();
+    sets.dedup();
+    sets
+}
+
 /// Unit embeddings of every view of every row: `[modality][row] -> Option<vector>`.
 type Views = BTreeMap<Modality, Vec<Option<Vec<f32>>>>;
 
@@ -199,15 +211,12 @@ fn held_out_pairs(dataset: &Dataset, rows: &[&Row]) -> Option<Vec<ConceptSet>> {
     }
     let seen: std::collections::BTreeSet<ConceptSet> =
         train.iter().map(|r| concept_set(r)).collect();
-    let mut held: Vec<ConceptSet> = rows
-        .iter()
-        .filter(|r| r.concepts.len() == 2)
-        .map(|r| concept_set(r))
-        .filter(|c| !seen.contains(c))
-        .collect();
-    held.sort();
-    held.dedup();
-    Some(held)
+    Some(
+        pair_sets(rows)
+            .into_iter()
+            .filter(|c| !seen.contains(c))
+            .collect(),
+    )
 }
 
 fn retrieval(
