@@ -625,3 +625,97 @@ fn negatives_flag_changes_only_the_frozen_phases_and_is_kept_for_resume() {
         serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
     assert_eq!(state["options"]["negatives"], "batch");
 }
+
+/// `--targets` reaches the vision+text phase (graded by default, `clip` one-hot: other
+/// weights) and is kept for resume; `eval --json` tells held-out pairs from seen ones and
+/// reports the geometry of each modality.
+#[test]
+fn targets_flag_changes_the_joint_phase_and_eval_reports_geometry() {
+    let dir = tempdir();
+    let train = |name: &str, extra: &[&str]| {
+        let model = dir.path().join(name);
+        crate::cli::mmbind()
+            .args(["--backend", "ndarray", "-q", "train", "--data"])
+            .arg(world())
+            .arg("--model")
+            .arg(&model)
+            .args(["--modalities", "text", "--epochs", "1", "--batch-size", "8"])
+            .args(extra)
+            .assert()
+            .success();
+        model
+    };
+    let (graded, clip) = (train("graded", &[]), train("clip", &["--targets", "clip"]));
+    let (g, c) = (
+        ModelDir::new(&graded).tensors().unwrap(),
+        ModelDir::new(&clip).tensors().unwrap(),
+    );
+    assert!(
+        g.0.iter()
+            .filter(|(k, _)| k.contains(".vision."))
+            .any(|(k, t)| t.data != c.get(k).unwrap().data)
+    );
+    let options = |model: &Path| -> serde_json::Value {
+        let latest = std::fs::read_to_string(model.join("checkpoints/LATEST")).unwrap();
+        let state = model
+            .join("checkpoints")
+            .join(latest.trim())
+            .join("state.json");
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+        state["options"].clone()
+    };
+    assert_eq!(options(&graded)["targets"], "graded");
+    assert_eq!(options(&graded)["graded_scale"], 3.0);
+    assert_eq!(options(&clip)["targets"], "clip");
+
+    let out = crate::cli::mmbind()
+        .args(["--backend", "ndarray", "-q", "eval", "--json", "--data"])
+        .arg(world())
+        .arg("--model")
+        .arg(&graded)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Held out: the test split's two-object sets that no training row holds (in a world this
+    // small, some by chance).
+    let mut sets = [
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    ];
+    for line in std::fs::read_to_string(world().join("pairs.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut c: Vec<String> = row["concepts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        c.sort();
+        if c.len() == 2 && row["split"] != "val" {
+            sets[usize::from(row["split"] == "test")].insert(c);
+        }
+    }
+    let expected: Vec<&Vec<String>> = sets[1].difference(&sets[0]).collect();
+    assert!(!expected.is_empty() && expected.len() < sets[1].len());
+    assert_eq!(report["held_out_pairs"], serde_json::json!(expected));
+    let text = report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["query"] == "text" && p["target"] == "vision")
+        .unwrap();
+    assert!(text["concept_p1_two_held_out"].is_number());
+    assert!(text["concept_p1_two_seen"].is_number());
+    // Geometry needs a pair whose two concepts both have one-object test scenes; this small
+    // world may have none (src/eval tests the figures themselves).
+    for g in report["geometry"].as_array().unwrap() {
+        for key in ["pair_vs_sum", "concept_cosine", "two_object_offset"] {
+            assert!(g[key].as_f64().is_some_and(f64::is_finite), "{key}: {g}");
+        }
+    }
+}
