@@ -17,13 +17,17 @@ use crate::train::{
 
 /// Train the binding on a paired dataset.
 ///
-/// First vision and text are trained together (CLIP-style symmetric InfoNCE with a learned
-/// temperature); then each other modality is bound to the frozen vision encoder (symmetric
+/// First vision and text are trained together (symmetric InfoNCE with a learned temperature,
+/// and by default graded targets so that embeddings add up: see --targets); then each other
+/// modality is bound to the frozen vision encoder (symmetric
 /// InfoNCE at ImageBind's fixed temperatures), with the vision embeddings computed once and
 /// cached; as they are all known, the X→vision half of the loss weighs each step against
 /// every training pair (--negatives). AdamW, warm-up + cosine schedule, gradient clipping,
 /// seeded. A checkpoint is written after every epoch (Ctrl-C keeps the last one; --resume
 /// continues exactly), and one JSON line of metrics per epoch goes to MODEL/metrics.jsonl.
+///
+/// Without --epochs, --batch-size and --lr, the preset's recipe applies (tiny: tuned on the
+/// default 6000-scene world; see --epochs).
 ///
 /// Example:
 ///   mmbind world --out data/world && mmbind train --data data/world --model models/tiny
