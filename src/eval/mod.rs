@@ -328,16 +328,19 @@ impl EvalReport {
             s += &a.table();
         }
         if !self.geometry.is_empty() {
-            s += "\ngeometry        pair·sum  (seen  held-out)  concept·concept  two-object offset\n";
+            s += "\ngeometry        pair·sum  (seen  held-out)  concept·concept  two-object offset  | centred: pair·sum (held-out)  concept·concept\n";
             for g in &self.geometry {
                 s += &format!(
-                    "{:<15} {:>8.3}  {:>6} {:>9}  {:>15.3}  {:>17.3}\n",
+                    "{:<15} {:>8.3}  {:>6} {:>9}  {:>15.3}  {:>17.3}  | {:>17.3} {:>10}  {:>15.3}\n",
                     g.modality.name(),
                     g.pair_vs_sum,
                     opt(g.pair_vs_sum_seen),
                     opt(g.pair_vs_sum_held_out),
                     g.concept_cosine,
-                    g.two_object_offset
+                    g.two_object_offset,
+                    g.pair_vs_sum_centred,
+                    opt(g.pair_vs_sum_centred_held_out),
+                    g.concept_cosine_centred
                 );
             }
         }
@@ -513,6 +516,18 @@ mod tests {
             "{g:?}"
         );
         assert!(g.concept_cosine.abs() < 1e-6);
+        // A component shared by every embedding lifts the raw figure, not the centred one:
+        // here the pair scene is a one-object scene of a, plus much of the shared axis.
+        let shared = |x: [f32; 3]| [x[0], x[1], x[2] + 4.0];
+        let g = geometry::geometry(
+            Modality::Vision,
+            &rows,
+            &views(&[shared(a), shared(b), shared([1.0, 0.0, 0.0])]),
+            None,
+        )
+        .expect("geometry");
+        assert!(g.pair_vs_sum > 0.97 && g.concept_cosine > 0.9, "{g:?}");
+        assert!(g.pair_vs_sum_centred < 0.8, "{g:?}");
         // The pair scene on its own axis: cosine 0 with the sum, and a whole offset.
         let g = geometry::geometry(
             Modality::Vision,
