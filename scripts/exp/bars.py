@@ -47,6 +47,8 @@ def rows(r):
     g = vision_geometry(r)
     out.append(("vision pair·sum", g["pair_vs_sum"], 0.95))
     out.append(("vision pair·sum, held-out", g["pair_vs_sum_held_out"] or 0.0, None))
+    if "pair_vs_sum_centred" in g:
+        out.append(("vision pair·sum, mean taken out", g["pair_vs_sum_centred"], None))
     return out
 
 
