@@ -616,14 +616,19 @@ fn negatives_flag_changes_only_the_frozen_phases_and_is_kept_for_resume() {
     };
     assert!(!differ(".vision.") && !differ(".text."));
     assert!(differ(".imu."));
-    let state = std::fs::read_to_string(batch.join("checkpoints/LATEST")).unwrap();
-    let state = batch
+    assert_eq!(saved_options(&batch)["negatives"], "batch");
+}
+
+/// The training options a model directory's last checkpoint holds (what `--resume` uses).
+fn saved_options(model: &Path) -> serde_json::Value {
+    let latest = std::fs::read_to_string(model.join("checkpoints/LATEST")).unwrap();
+    let state = model
         .join("checkpoints")
-        .join(state.trim())
+        .join(latest.trim())
         .join("state.json");
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
-    assert_eq!(state["options"]["negatives"], "batch");
+    state["options"].clone()
 }
 
 /// `--targets` reaches the vision+text phase (graded by default, `clip` one-hot: other
@@ -655,19 +660,9 @@ fn targets_flag_changes_the_joint_phase_and_eval_reports_geometry() {
             .filter(|(k, _)| k.contains(".vision."))
             .any(|(k, t)| t.data != c.get(k).unwrap().data)
     );
-    let options = |model: &Path| -> serde_json::Value {
-        let latest = std::fs::read_to_string(model.join("checkpoints/LATEST")).unwrap();
-        let state = model
-            .join("checkpoints")
-            .join(latest.trim())
-            .join("state.json");
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
-        state["options"].clone()
-    };
-    assert_eq!(options(&graded)["targets"], "graded");
-    assert_eq!(options(&graded)["graded_scale"], 3.0);
-    assert_eq!(options(&clip)["targets"], "clip");
+    assert_eq!(saved_options(&graded)["targets"], "graded");
+    assert_eq!(saved_options(&graded)["graded_scale"], 3.0);
+    assert_eq!(saved_options(&clip)["targets"], "clip");
 
     let out = crate::cli::mmbind()
         .args(["--backend", "ndarray", "-q", "eval", "--json", "--data"])
