@@ -42,7 +42,8 @@ pub struct Arithmetic {
     pub success: f64,
     pub trials: usize,
     pub instances_per_pair: usize,
-    /// Test images a query is ranked against (all but its source scenes).
+    /// Test images with a vision embedding; each query is ranked against them less its 2–3
+    /// source scenes.
     pub gallery: usize,
     pub all: ArithmeticGroup,
     /// Pairs that training held together, and pairs it never did (absent when the training
@@ -154,7 +155,7 @@ pub fn arithmetic(
         success: all.methods[0].success,
         trials: all.trials,
         instances_per_pair: INSTANCES,
-        gallery: gallery.len().saturating_sub(2),
+        gallery: gallery.len(),
         all,
         seen,
         held_out: held,
@@ -216,7 +217,7 @@ impl Arithmetic {
         .flatten()
         .collect();
         let mut s = format!(
-            "\narithmetic: top-1 of {} test images holds exactly A and B ({} random instances per \
+            "\narithmetic: top-1 of the {} test images less the query's sources holds exactly A and B ({} random instances per \
              ordered pair; [95% interval])\n{:<21}",
             self.gallery, self.instances_per_pair, "query"
         );
