@@ -83,6 +83,8 @@ pub fn arithmetic(
             .collect()
     };
     let targets = pair_sets(rows);
+    // Every scene's set, once: each trial compares it for the whole gallery.
+    let sets: Vec<ConceptSet> = rows.iter().map(|r| concept_set(r)).collect();
     let gallery: Vec<usize> = (0..rows.len()).filter(|&g| vision[g].is_some()).collect();
     let mut rng = StdRng::seed_from_u64(0);
     let mut outcomes = Vec::new();
@@ -124,14 +126,9 @@ pub fn arithmetic(
                         .map(|&g| (dot(q, vision[g].as_deref().expect("listed")), g))
                         .max_by(|x, y| x.0.total_cmp(&y.0))
                         .map(|(_, g)| g);
-                    out.hits[k] += f64::from(u8::from(
-                        best.is_some_and(|g| &concept_set(rows[g]) == pair),
-                    ));
+                    out.hits[k] += f64::from(u8::from(best.is_some_and(|g| &sets[g] == pair)));
                 }
-                let right = candidates
-                    .iter()
-                    .filter(|&&g| &concept_set(rows[g]) == pair)
-                    .count();
+                let right = candidates.iter().filter(|&&g| &sets[g] == pair).count();
                 out.hits[4] += right as f64 / candidates.len().max(1) as f64;
                 out.trials += 1;
             }
