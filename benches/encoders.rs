@@ -105,6 +105,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    mmbind::backend::keep_freed_memory();
     let budget = common::seconds()
         .map(Duration::from_secs_f64)
         .unwrap_or(if common::quick() {

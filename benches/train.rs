@@ -30,6 +30,7 @@ impl Observer for Collect {
 fn main() {
     // As `mmbind train` does: each training thread does its own matrix products.
     backend::limit_matmul_threads(1);
+    backend::keep_freed_memory();
     let quick = common::quick();
     let (dir, world) = common::world(if quick { 240 } else { 600 });
     println!(

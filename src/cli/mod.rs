@@ -137,6 +137,7 @@ impl GlobalArgs {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    backend::keep_freed_memory();
     cli.global.limits().install();
     if let Command::Train(_) = cli.command {
         // Training's own threads (`--jobs`) each do their matrix products, whatever

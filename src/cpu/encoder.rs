@@ -15,27 +15,27 @@ use crate::nn::{self, Encoder, Stem};
 use crate::weights::host_values;
 
 /// `F.normalize`'s epsilon.
-const NORM_EPS: f32 = 1e-12;
+pub(super) const NORM_EPS: f32 = 1e-12;
 
-struct CpuBlock {
-    norm_1: Norm,
-    in_proj: Dense,
-    out_proj: Dense,
-    bias_kv: Option<BiasKv>,
-    heads: usize,
-    norm_2: Norm,
-    fc1: Dense,
-    fc2: Dense,
+pub(super) struct CpuBlock {
+    pub(super) norm_1: Norm,
+    pub(super) in_proj: Dense,
+    pub(super) out_proj: Dense,
+    pub(super) bias_kv: Option<BiasKv>,
+    pub(super) heads: usize,
+    pub(super) norm_2: Norm,
+    pub(super) fc1: Dense,
+    pub(super) fc2: Dense,
 }
 
 pub struct CpuEncoder {
-    stem: CpuStem,
-    pre_norm: Option<Norm>,
-    blocks: Vec<CpuBlock>,
-    head_norm: Norm,
-    head_proj: Dense,
-    scale: Option<f32>,
-    d: usize,
+    pub(super) stem: CpuStem,
+    pub(super) pre_norm: Option<Norm>,
+    pub(super) blocks: Vec<CpuBlock>,
+    pub(super) head_norm: Norm,
+    pub(super) head_proj: Dense,
+    pub(super) scale: Option<f32>,
+    pub(super) d: usize,
 }
 
 /// Every intermediate of one forward pass, host-side (see `crate::nn::EncoderTrace`).
@@ -321,6 +321,6 @@ impl CpuBlock {
     }
 }
 
-fn add(x: &mut [f32], y: &[f32]) {
+pub(super) fn add(x: &mut [f32], y: &[f32]) {
     x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
 }

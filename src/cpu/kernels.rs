@@ -174,6 +174,58 @@ pub unsafe fn matmul_to_ptr(
     }
 }
 
+/// `out[i, j] = out[i, j]·keep + Σₖ a[k, i]·b[k, j]`: the product with `a` transposed, `a`
+/// given as its `[k, m]` view (a weight's gradient `xᵀ·dy` without copying `x`).
+pub fn matmul_at(
+    a: View,
+    b: View,
+    out: &mut [f32],
+    out_row_stride: usize,
+    keep: bool,
+    threads: bool,
+) {
+    a.check();
+    b.check();
+    assert_eq!(a.rows, b.rows, "inner dimensions differ");
+    let (k, m, n) = (a.rows, a.cols, b.cols);
+    if m > 0 && n > 0 {
+        assert!(
+            (m - 1) * out_row_stride + n <= out.len(),
+            "matrix view out of bounds"
+        );
+    }
+    let par = if threads {
+        parallelism(m * n * k)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: every element read lies inside `a` and `b` (checked), every element written
+    // inside `out` (checked), which, borrowed mutably, aliases neither.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            out_row_stride as isize,
+            keep,
+            a.data.as_ptr().add(a.offset),
+            a.row_stride as isize,
+            1,
+            b.data.as_ptr().add(b.offset),
+            1,
+            b.row_stride as isize,
+            if keep { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
 /// A linear layer `x·W + b` with `W` stored `[d_in, d_out]` (burn's layout).
 pub struct Dense {
     pub weight: Vec<f32>,
@@ -311,7 +363,7 @@ const LANES: usize = 16;
 /// A reduction over interleaved lanes, then across them: written so that it vectorises (a
 /// single running value is a serial dependency the compiler may not reorder).
 #[inline(always)]
-fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+pub(super) fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [init; LANES];
     let chunks = row.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -373,6 +425,22 @@ dispatch_row_kernel!(
     /// Exact (erf) GELU of one row in place.
     pub gelu_row(row: &mut [f32]) => gelu_row_generic, -> ()
 );
+dispatch_row_kernel!(
+    /// GELU's backward on one row: `dg ⊙= GELU'(h)`, `h` the GELU's input.
+    pub gelu_backward_row(h: &[f32], dg: &mut [f32]) => gelu_backward_generic, -> ()
+);
+
+#[inline(always)]
+fn gelu_backward_generic(h: &[f32], dg: &mut [f32]) {
+    // GELU'(x) = Φ(x) + x·φ(x)
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    for (g, &x) in dg.iter_mut().zip(h) {
+        let cdf = (erf(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0) / 2.0;
+        let pdf = exp(-0.5 * x * x) * INV_SQRT_2PI;
+        *g *= cdf + x * pdf;
+    }
+}
+
 dispatch_row_kernel!(
     /// Softmax's numerators in place, `exp(x − max)`, returning `1 / Σ` for the caller to
     /// apply to a smaller result (attention scales its `head_dim`-wide output rows, not the

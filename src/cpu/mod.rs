@@ -9,17 +9,25 @@
 //! training (autodiff) and wgpu stay on burn. The parity tests run both.
 
 mod attention;
+mod attention_train;
 mod encoder;
+mod encoder_train;
+mod grad;
 pub mod kernels;
 mod stems;
+mod stems_train;
 
 use std::sync::OnceLock;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use mmbind_modalities::Modality;
 
+pub use attention_train::BiasKvGrads;
 pub use encoder::{CpuEncoder, HostTrace};
+pub use encoder_train::{BlockGrads, EncoderGrads, Tape};
+pub use grad::{DenseGrads, NormGrads};
 pub use stems::HostInput;
+pub use stems_train::StemGrads;
 
 use crate::model::Model;
 use crate::nn::EncoderTrace;
@@ -105,53 +113,72 @@ impl<'a> CpuModel<'a> {
                 reason: format!("{len} values for a shape of {expected}"),
             });
         }
-        let host = match input {
-            RawInput::Int { shape, data } => match shape[..] {
-                [batch, context] => HostInput::Ids {
+        let (host, clips) = host_input(m, input)?;
+        if input.shape().len() == 5 {
+            let per_clip = enc.forward(&host, trace)?;
+            let batch = host.batch() / clips;
+            return Ok((
+                mean_over_clips(&per_clip, batch, clips, enc.out_dim()),
+                Some(per_clip),
+            ));
+        }
+        Ok((enc.forward(&host, trace)?, None))
+    }
+}
+
+/// A batch's values as a stem's input, and the clips per item (1 unless the input is
+/// `[batch, clips, channels, h, w]`, whose clips become items of their own).
+pub fn host_input(m: Modality, input: &RawInput) -> Result<(HostInput<'_>, usize)> {
+    Ok(match input {
+        RawInput::Int { shape, data } => match shape[..] {
+            [batch, context] => (
+                HostInput::Ids {
                     ids: data,
                     batch,
                     context,
                 },
-                _ => return Err(rank(m, shape)),
-            },
-            RawInput::Float { shape, data: x } => match shape[..] {
-                [batch, channels, length] => HostInput::Series {
+                1,
+            ),
+            _ => return Err(rank(m, shape)),
+        },
+        RawInput::Float { shape, data: x } => match shape[..] {
+            [batch, channels, length] => (
+                HostInput::Series {
                     x,
                     batch,
                     channels,
                     length,
                 },
-                [batch, channels, h, w] => HostInput::Image {
+                1,
+            ),
+            [batch, channels, h, w] => (
+                HostInput::Image {
                     x,
                     batch,
                     channels,
                     h,
                     w,
                 },
-                [batch, clips, channels, h, w] => {
-                    let images = HostInput::Image {
-                        x,
-                        batch: batch * clips,
-                        channels,
-                        h,
-                        w,
-                    };
-                    let per_clip = enc.forward(&images, trace)?;
-                    return Ok((
-                        mean_over_clips(&per_clip, batch, clips, enc.out_dim()),
-                        Some(per_clip),
-                    ));
-                }
-                _ => return Err(rank(m, shape)),
-            },
-        };
-        Ok((enc.forward(&host, trace)?, None))
-    }
+                1,
+            ),
+            [batch, clips, channels, h, w] => (
+                HostInput::Image {
+                    x,
+                    batch: batch * clips,
+                    channels,
+                    h,
+                    w,
+                },
+                clips,
+            ),
+            _ => return Err(rank(m, shape)),
+        },
+    })
 }
 
 /// The mean over each item's clips after postprocessing, without renormalising (ImageBind's
 /// audio: three clips per file).
-fn mean_over_clips(per_clip: &[f32], batch: usize, clips: usize, d: usize) -> Vec<f32> {
+pub fn mean_over_clips(per_clip: &[f32], batch: usize, clips: usize, d: usize) -> Vec<f32> {
     let mut mean = vec![0.0f32; batch * d];
     for (b, row) in mean.chunks_exact_mut(d).enumerate() {
         for clip in per_clip[b * clips * d..][..clips * d].chunks_exact(d) {

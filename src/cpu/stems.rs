@@ -35,6 +35,37 @@ pub struct PatchEmbed {
 impl PatchEmbed {
     /// `[batch, channels, h, w]` → (`[batch, patches, d]`, patches).
     fn forward(&self, x: &[f32], batch: usize, h: usize, w: usize) -> Result<(Vec<f32>, usize)> {
+        let (cols, patches) = self.im2col(x, batch, h, w)?;
+        Ok((self.project(&cols, batch * patches), patches))
+    }
+
+    /// `cols·kernel`: `[rows, channels·kh·kw]` → `[rows, d]`.
+    pub(super) fn project(&self, cols: &[f32], rows: usize) -> Vec<f32> {
+        let k = self.channels * self.kh * self.kw;
+        let mut out = vec![0.0f32; rows * self.d];
+        matmul(
+            View::dense(cols, rows, k),
+            View::dense(&self.kernel_t, k, self.d),
+            false,
+            &mut out,
+            0,
+            self.d,
+            false,
+            1.0,
+            true,
+        );
+        out
+    }
+
+    /// The patches of `[batch, channels, h, w]` as rows `[batch·patches, channels·kh·kw]`,
+    /// and how many patches an item has.
+    pub(super) fn im2col(
+        &self,
+        x: &[f32],
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<(Vec<f32>, usize)> {
         let (c, kh, kw, s) = (self.channels, self.kh, self.kw, self.stride);
         if h < kh || w < kw {
             return Err(Error::Input {
@@ -62,19 +93,7 @@ impl PatchEmbed {
                 }
             }
         }
-        let mut out = vec![0.0f32; batch * patches * self.d];
-        matmul(
-            View::dense(&cols, batch * patches, k),
-            View::dense(&self.kernel_t, k, self.d),
-            false,
-            &mut out,
-            0,
-            self.d,
-            false,
-            1.0,
-            true,
-        );
-        Ok((out, patches))
+        Ok((cols, patches))
     }
 }
 
@@ -175,7 +194,14 @@ impl<'a> HostInput<'a> {
 }
 
 /// `[batch, n, d]` → `[batch, 1 + n, d]` with `cls` first, then `+ pos` (`[1 + n, d]`).
-fn cls_and_pos(x: &[f32], batch: usize, n: usize, d: usize, cls: &[f32], pos: &[f32]) -> Vec<f32> {
+pub(super) fn cls_and_pos(
+    x: &[f32],
+    batch: usize,
+    n: usize,
+    d: usize,
+    cls: &[f32],
+    pos: &[f32],
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(batch * (n + 1) * d);
     for seq in x.chunks_exact(n * d) {
         out.extend_from_slice(cls);
@@ -340,7 +366,7 @@ impl CpuStem {
 }
 
 /// The positional embedding must cover the sequence the input makes.
-fn check_tokens(pos: &[f32], tokens: usize, d: usize) -> Result<()> {
+pub(super) fn check_tokens(pos: &[f32], tokens: usize, d: usize) -> Result<()> {
     if pos.len() == tokens * d {
         Ok(())
     } else {

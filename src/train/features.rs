@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::embed::Item;
 use crate::nn::EncoderInput;
+use crate::tensor_io::RawInput;
 use crate::{Error, Result};
 
 /// `[rows, item…]` float32 rows (token ids are stored as floats: exact below 2^24).
@@ -222,6 +223,21 @@ impl Features {
         let bytes = &self.map[i * n * 4..(i + 1) * n * 4];
         // SAFETY: the mapping is page-aligned and rows are multiples of 4 bytes.
         unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f32, n) }
+    }
+
+    /// Rows `rows` as one batch in host memory (the CPU path's input).
+    pub fn host_batch(&self, rows: &[usize]) -> RawInput {
+        let mut shape = vec![rows.len()];
+        shape.extend(&self.item_shape);
+        let mut data = Vec::with_capacity(rows.len() * self.item_len());
+        for &r in rows {
+            data.extend_from_slice(self.row(r));
+        }
+        if self.modality == Modality::Text {
+            let data = data.into_iter().map(|v| v as i64).collect();
+            return RawInput::Int { shape, data };
+        }
+        RawInput::Float { shape, data }
     }
 
     /// Rows `rows` as one encoder batch on `device`.

@@ -12,11 +12,16 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
+use mmbind_modalities::Modality;
 
+use super::cpu_step::CpuPass;
 use super::{graded_info_nce, symmetric_info_nce};
 use crate::Result;
+use crate::cpu::kernels::serially;
 use crate::nn::{Encoder, EncoderInput};
+use crate::tensor_io::RawInput;
+use crate::weights::host_values;
 
 /// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`, with graded `targets`
 /// when given, else one-hot; the text encoder's learned logit scale either way), the gradients of both encoders' parameters, and when the forward
@@ -67,6 +72,58 @@ pub(super) fn joint_step(
     Ok((loss_value, grads, forward_done))
 }
 
+/// [`joint_step`] on the CPU path (the ndarray device): each encoder's forward and backward
+/// pass on `f32` rows (`super::cpu_step`), each side single-threaded on its own thread when
+/// `parallel`; burn's autodiff only for the loss on the two `[batch, dim]` embeddings.
+pub(super) fn joint_step_cpu(
+    vision: &Encoder,
+    text: &Encoder,
+    vision_input: &RawInput,
+    text_input: &RawInput,
+    targets: Option<Tensor<2>>,
+    parallel: bool,
+    ad: &Device,
+) -> Result<(f64, GradientsParams, Instant)> {
+    let (v, t) = both(
+        parallel,
+        || serially(|| CpuPass::forward(vision, Modality::Vision, vision_input)),
+        || serially(|| CpuPass::forward(text, Modality::Text, text_input)),
+    );
+    let ((v, v_pass), (t, t_pass)) = (v?, t?);
+    let leaf = |y: Vec<f32>| {
+        let rows = vision_input.shape()[0];
+        let dim = y.len() / rows;
+        Tensor::<2>::from_data(TensorData::new(y, [rows, dim]), ad).require_grad()
+    };
+    let (v_leaf, t_leaf) = (leaf(v), leaf(t));
+    let logits = v_leaf.clone().matmul(t_leaf.clone().transpose());
+    let loss = match targets {
+        Some(q) => graded_info_nce(logits, q),
+        None => symmetric_info_nce(logits),
+    };
+    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+    let forward_done = Instant::now();
+    let at_loss = loss.backward();
+    let upstream = |leaf: &Tensor<2>| {
+        host_values(
+            leaf.grad(&at_loss)
+                .expect("the embeddings take part in the loss"),
+        )
+    };
+    let (g_v, g_t) = (upstream(&v_leaf), upstream(&t_leaf));
+    let (grads, text_grads) = both(
+        parallel,
+        || serially(|| v_pass.backward(vision, &g_v)),
+        || serially(|| t_pass.backward(text, &g_t)),
+    );
+    let mut grads = grads?;
+    text.visit(&mut MoveGrads {
+        from: text_grads?,
+        into: &mut grads,
+    });
+    Ok((loss_value, grads, forward_done))
+}
+
 /// `(a(), b())`, on two threads of the current rayon pool when `parallel` (the joint phase
 /// runs in a pool of two; see `run::lane_pool`).
 fn both<A: Send, B: Send>(
@@ -95,7 +152,7 @@ impl ModuleVisitor for MoveGrads<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use burn::tensor::{Distribution, Int, TensorData};
     use mmbind_modalities::Modality;
 
@@ -126,7 +183,12 @@ mod tests {
         }
     }
 
-    fn compare(m: &Encoder, a: &GradientsParams, b: &GradientsParams) -> (f32, f32, usize) {
+    /// (largest difference, largest gradient of `a`, parameters compared).
+    pub(in crate::train) fn compare(
+        m: &Encoder,
+        a: &GradientsParams,
+        b: &GradientsParams,
+    ) -> (f32, f32, usize) {
         let mut c = Compare {
             a,
             b,
@@ -138,6 +200,7 @@ mod tests {
         (c.diff, c.scale, c.both)
     }
 
+    /// Also the CPU path's step (`joint_step_cpu`) against the same backward pass.
     #[test]
     fn vision_and_text_on_two_threads_get_the_gradients_of_one_backward_pass() {
         let ad = crate::backend::ndarray_device().autodiff();
@@ -171,6 +234,46 @@ mod tests {
             )
             .unwrap()
         };
+        let cpu_step = |parallel| {
+            joint_step_cpu(
+                &vision,
+                &text,
+                &RawInput::Float {
+                    shape: vec![6, 3, 64, 64],
+                    data: host_values(images.clone().inner()),
+                },
+                &RawInput::Int {
+                    shape: vec![6, 32],
+                    data: ids
+                        .clone()
+                        .into_data()
+                        .convert::<i64>()
+                        .try_into_vec()
+                        .unwrap(),
+                },
+                None,
+                parallel,
+                &ad,
+            )
+            .unwrap()
+        };
+        let (loss_cpu, cpu_one, _) = cpu_step(false);
+        let (loss_cpu_two, cpu_two, _) = cpu_step(true);
+        assert!(
+            (loss_cpu - expected_loss).abs() < 1e-5,
+            "{loss_cpu} against {expected_loss}"
+        );
+        assert_eq!(loss_cpu, loss_cpu_two);
+        for (m, direct) in [(&vision, &direct[0]), (&text, &direct[1])] {
+            let (diff, _, n) = compare(m, &cpu_one, &cpu_two);
+            assert!(n > 10, "{n} parameters compared");
+            assert_eq!(diff, 0.0, "the CPU path on one thread and two differ");
+            let (diff, scale, _) = compare(m, direct, &cpu_one);
+            assert!(
+                diff <= 1e-5 * scale,
+                "the CPU path is off by {diff} (largest gradient {scale})"
+            );
+        }
         let (loss_one, one, _) = step(false);
         let (loss_two, two, _) = step(true);
         assert_eq!(loss_one, expected_loss);

@@ -3,6 +3,7 @@
 
 mod anchor;
 mod checkpoint;
+mod cpu_step;
 mod features;
 mod joint;
 mod loss;

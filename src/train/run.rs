@@ -18,7 +18,8 @@ use mmbind_modalities::Modality;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use super::joint::joint_step;
+use super::cpu_step::CpuPass;
+use super::joint::{joint_step, joint_step_cpu};
 use super::token_rows::TokenRows;
 use super::{
     AnchorBank, AnchorEmbeddings, Checkpoint, ContentSets, EpochMetrics, Features, Negatives,
@@ -30,7 +31,7 @@ use crate::dataset::{Dataset, Split};
 use crate::embed::Item;
 use crate::model::Model;
 use crate::nn::Encoder;
-use crate::weights::{ModelDir, Provenance, TensorMap};
+use crate::weights::{ModelDir, Provenance, TensorMap, host_values};
 use crate::{Error, Result};
 
 /// A training run to start or to resume: `Training::new(data, model_dir, config, options)`
@@ -158,6 +159,7 @@ fn train(job: Training<'_>, device: &Device, obs: &mut dyn Observer) -> Result<T
         epochs,
         device: device.clone(),
         ad: device.clone().autodiff(),
+        cpu: crate::cpu::serves(device),
         shared: Mutex::new(Shared { state, tensors }),
         obs: Mutex::new(obs),
         stop: AtomicBool::new(false),
@@ -200,6 +202,8 @@ struct Run<'o> {
     epochs: Vec<usize>,
     device: Device,
     ad: Device,
+    /// Whether the frozen phases train on the CPU path (`cpu_step`): on the ndarray device.
+    cpu: bool,
     shared: Mutex<Shared>,
     obs: Mutex<&'o mut dyn Observer>,
     /// Set when the observer asks to stop or a phase fails: every phase stops after its step.
@@ -207,6 +211,13 @@ struct Run<'o> {
     steps_run: AtomicUsize,
     /// Threads to train on: frozen phases side by side, or vision and text of the joint one.
     jobs: usize,
+}
+
+/// A batch of one side of a step: on the device for burn, or in host memory for the CPU
+/// path.
+enum StepInput {
+    Burn(crate::nn::EncoderInput),
+    Host(crate::tensor_io::RawInput),
 }
 
 /// The state of the last checkpoint: every phase's finished epochs and the weights as of them.
@@ -477,10 +488,18 @@ impl Run<'_> {
                 lr = learning_rate(global, total, warmup, peak_lr);
                 let t0 = Instant::now();
                 let x = match &tokens {
-                    Some(t) => t.batch(&other, batch, &self.ad),
-                    None => other.batch(batch, &self.ad),
+                    Some(t) if self.cpu => StepInput::Host(t.host_batch(&other, batch)),
+                    Some(t) => StepInput::Burn(t.batch(&other, batch, &self.ad)),
+                    None if self.cpu => StepInput::Host(other.host_batch(batch)),
+                    None => StepInput::Burn(other.batch(batch, &self.ad)),
                 };
-                let v_input = phase.joint.then(|| vision.batch(batch, &self.ad));
+                let v_input = phase.joint.then(|| {
+                    if self.cpu {
+                        StepInput::Host(vision.host_batch(batch))
+                    } else {
+                        StepInput::Burn(vision.batch(batch, &self.ad))
+                    }
+                });
                 let t1 = Instant::now();
                 let (loss_value, grads, t2) = match (&trainable, &anchor) {
                     (
@@ -489,38 +508,74 @@ impl Run<'_> {
                             other: enc,
                         },
                         _,
-                    ) => joint_step(
-                        venc,
-                        enc,
-                        v_input.expect("joint phase has vision input"),
-                        x,
-                        sets.as_ref().map(|s| {
+                    ) => {
+                        let targets = sets.as_ref().map(|s| {
                             let q = s.targets(batch, opts.graded_scale as f32);
                             Tensor::from_data(TensorData::new(q, [batch.len(); 2]), &self.ad)
-                        }),
-                        self.jobs > 1,
-                    )?,
+                        });
+                        match (v_input.expect("joint phase has vision input"), x) {
+                            (StepInput::Burn(v), StepInput::Burn(x)) => {
+                                joint_step(venc, enc, v, x, targets, self.jobs > 1)?
+                            }
+                            (StepInput::Host(v), StepInput::Host(x)) => {
+                                joint_step_cpu(venc, enc, &v, &x, targets, self.jobs > 1, &self.ad)?
+                            }
+                            _ => unreachable!("both sides of a step are on one path"),
+                        }
+                    }
                     (Trainable::Single(enc), Some(anchor)) => {
-                        let e = enc.forward(x)?;
+                        // On the ndarray device the encoder runs forward and backward on the
+                        // CPU path; burn's autodiff keeps only the loss.
+                        let cpu = match &x {
+                            StepInput::Host(raw) => {
+                                Some(CpuPass::forward(enc, phase.modality, raw)?)
+                            }
+                            StepInput::Burn(_) => None,
+                        };
+                        let (e, cpu) = match (x, cpu) {
+                            (_, Some((y, pass))) => {
+                                let dim = y.len() / batch.len();
+                                let leaf = Tensor::<2>::from_data(
+                                    TensorData::new(y, [batch.len(), dim]),
+                                    &self.ad,
+                                )
+                                .require_grad();
+                                (leaf, Some(pass))
+                            }
+                            (StepInput::Burn(x), None) => (enc.forward(x)?, None),
+                            (StepInput::Host(_), None) => {
+                                unreachable!("a host batch runs on the CPU path")
+                            }
+                        };
                         let loss = match &bank {
                             // The batch's anchors are rows of the bank, already on the device.
                             Some(bank) => {
                                 let targets = bank.targets(batch, &self.ad);
                                 let v = bank.embeddings.clone().select(0, targets.clone());
                                 let logits = e.clone().matmul(v.transpose());
-                                bank_info_nce(e, logits, bank.embeddings.clone(), targets)
+                                bank_info_nce(e.clone(), logits, bank.embeddings.clone(), targets)
                             }
                             None => {
                                 let v = Tensor::<2>::from_data(
                                     TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
                                     &self.ad,
                                 );
-                                symmetric_info_nce(e.matmul(v.transpose()))
+                                symmetric_info_nce(e.clone().matmul(v.transpose()))
                             }
                         };
                         let value = f64::from(loss.clone().into_scalar::<f32>());
                         let t2 = Instant::now();
-                        (value, GradientsParams::from_grads(loss.backward(), enc), t2)
+                        let grads = match cpu {
+                            Some(pass) => {
+                                let at_loss = loss.backward();
+                                let d_e = e
+                                    .grad(&at_loss)
+                                    .expect("the embeddings take part in the loss");
+                                pass.backward(enc, &host_values(d_e))?
+                            }
+                            None => GradientsParams::from_grads(loss.backward(), enc),
+                        };
+                        (value, grads, t2)
                     }
                     (Trainable::Single(_), None) => {
                         unreachable!("a single-encoder phase has an anchor")

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::Features;
 use crate::nn::{Encoder, EncoderInput, Stem};
+use crate::tensor_io::RawInput;
 use crate::weights::host_values;
 use crate::{Error, Result};
 
@@ -95,14 +96,31 @@ impl TokenRows {
         self.ids(&captions, device)
     }
 
+    /// Rows `rows` of the text features as a batch of compact ids in host memory (the CPU
+    /// path's input).
+    pub fn host_batch(&self, features: &Features, rows: &[usize]) -> RawInput {
+        let captions: Vec<&[f32]> = rows.iter().map(|&r| features.row(r)).collect();
+        let (data, shape) = self.compact_ids(&captions);
+        RawInput::Int {
+            shape: shape.to_vec(),
+            data,
+        }
+    }
+
     /// `captions` (of one length) as a batch of compact ids.
     fn ids(&self, captions: &[&[f32]], device: &Device) -> EncoderInput {
+        let (ids, shape) = self.compact_ids(captions);
+        EncoderInput::Ids(Tensor::from_data(TensorData::new(ids, shape), device))
+    }
+
+    /// Ascending ids map to ascending rows, so the end-of-text token (the largest id) stays
+    /// the largest.
+    fn compact_ids(&self, captions: &[&[f32]]) -> (Vec<i64>, [usize; 2]) {
         let ids: Vec<i64> = captions
             .iter()
             .flat_map(|c| c.iter().map(|&id| self.row_of[id as usize]))
             .collect();
-        let shape = [captions.len(), captions[0].len()];
-        EncoderInput::Ids(Tensor::from_data(TensorData::new(ids, shape), device))
+        (ids, [captions.len(), captions[0].len()])
     }
 
     /// Records an AdamW step at learning rate `lr` with decoupled weight decay

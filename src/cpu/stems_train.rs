@@ -1,0 +1,300 @@
+//! The stems for training: the forward pass of [`super::stems`] keeping what the backward
+//! needs, and the backward from the tokens' gradient to the stem's parameters (the inputs
+//! themselves need no gradient).
+
+use super::grad::{DenseGrads, NormGrads, NormTape};
+use super::stems::{CpuPool, CpuStem, CpuTokens, HostInput, check_tokens, cls_and_pos};
+use crate::{Error, Result};
+
+pub enum StemTape {
+    Patch {
+        /// im2col rows `[batch·patches, channels·kh·kw]`.
+        cols: Vec<f32>,
+        norm: Option<NormTape>,
+        patches: usize,
+    },
+    Text {
+        ids: Vec<usize>,
+    },
+    Imu {
+        /// The projection's input `[batch·windows, channels·kernel]`.
+        features: Vec<f32>,
+        norm: NormTape,
+    },
+}
+
+/// Gradients of a stem's parameters, in the CPU path's layouts.
+pub enum StemGrads {
+    Patch {
+        /// `[channels·kh·kw, d]`, as `PatchEmbed::kernel_t`.
+        kernel_t: Vec<f32>,
+        norm: Option<NormGrads>,
+        cls: Vec<f32>,
+        pos: Vec<f32>,
+    },
+    Text {
+        /// `[vocab, d]`.
+        table: Vec<f32>,
+        pos: Vec<f32>,
+    },
+    Imu {
+        proj: DenseGrads,
+        norm: NormGrads,
+        cls: Vec<f32>,
+        pos: Vec<f32>,
+    },
+}
+
+impl CpuStem {
+    pub fn forward_train(&self, input: &HostInput<'_>) -> Result<(CpuTokens, usize, StemTape)> {
+        match (self, input) {
+            (
+                CpuStem::Patch {
+                    embed,
+                    steps,
+                    norm,
+                    cls,
+                    pos,
+                },
+                HostInput::Image {
+                    x,
+                    batch,
+                    channels,
+                    h,
+                    w,
+                },
+            ) => {
+                if *channels != embed.channels {
+                    return Err(Error::Input {
+                        name: "input".into(),
+                        reason: format!("this encoder takes {} channels", embed.channels),
+                    });
+                }
+                let d = embed.d;
+                let (cols, n) = embed.im2col(x, *batch, *h, *w)?;
+                let mut patches = embed.project(&cols, batch * n);
+                if *steps > 1 {
+                    patches = patches
+                        .chunks_exact(n * d)
+                        .flat_map(|seq| std::iter::repeat_n(seq, *steps).flatten().copied())
+                        .collect();
+                }
+                let tokens = n * steps;
+                let norm_tape = norm.as_ref().map(|nm| nm.forward_train(&mut patches));
+                check_tokens(pos, tokens + 1, d)?;
+                let x = cls_and_pos(&patches, *batch, tokens, d, cls, pos);
+                Ok((
+                    CpuTokens {
+                        x,
+                        tokens: tokens + 1,
+                        pool: CpuPool::Cls,
+                        mask: None,
+                    },
+                    *batch,
+                    StemTape::Patch {
+                        cols,
+                        norm: norm_tape,
+                        patches: n,
+                    },
+                ))
+            }
+            (CpuStem::Text { .. }, HostInput::Ids { ids, .. }) => {
+                // The forward checks every id against the vocabulary.
+                let (tokens, batch) = self.forward(input)?;
+                let ids = ids.iter().map(|&i| i as usize).collect();
+                Ok((tokens, batch, StemTape::Text { ids }))
+            }
+            (
+                CpuStem::Imu {
+                    proj,
+                    kernel,
+                    norm,
+                    cls,
+                    pos,
+                },
+                HostInput::Series {
+                    x,
+                    batch,
+                    channels,
+                    length,
+                },
+            ) => {
+                let k = *kernel;
+                let windows = length / k;
+                if channels * k != proj.d_in {
+                    return Err(Error::Input {
+                        name: "input".into(),
+                        reason: format!("this encoder takes {} channels", proj.d_in / k),
+                    });
+                }
+                let mut features = Vec::with_capacity(batch * windows * channels * k);
+                for series in x.chunks_exact(channels * length) {
+                    for win in 0..windows {
+                        for ch in 0..*channels {
+                            features.extend_from_slice(&series[ch * length + win * k..][..k]);
+                        }
+                    }
+                }
+                let mut tokens = proj.forward(&features, batch * windows);
+                let norm_tape = norm.forward_train(&mut tokens);
+                check_tokens(pos, windows + 1, proj.d_out)?;
+                let x = cls_and_pos(&tokens, *batch, windows, proj.d_out, cls, pos);
+                Ok((
+                    CpuTokens {
+                        x,
+                        tokens: windows + 1,
+                        pool: CpuPool::Cls,
+                        mask: None,
+                    },
+                    *batch,
+                    StemTape::Imu {
+                        features,
+                        norm: norm_tape,
+                    },
+                ))
+            }
+            // The inference forward names the mismatch.
+            _ => self
+                .forward(input)
+                .map(|_| unreachable!("a stem and input that do not match")),
+        }
+    }
+
+    /// The parameters' gradients from the tokens' (`dx`: `[batch, tokens, d]`).
+    pub fn backward(&self, tape: &StemTape, dx: &[f32], batch: usize) -> StemGrads {
+        match (self, tape) {
+            (
+                CpuStem::Patch {
+                    embed,
+                    steps,
+                    norm,
+                    pos,
+                    ..
+                },
+                StemTape::Patch {
+                    cols,
+                    norm: norm_tape,
+                    patches,
+                },
+            ) => {
+                let d = embed.d;
+                let tokens = patches * steps + 1;
+                let (cls, pos_g) = cls_and_pos_grads(dx, batch, tokens, d, pos.len());
+                // The patch tokens' gradient, then through the norm.
+                let mut d_patches: Vec<f32> = dx
+                    .chunks_exact(tokens * d)
+                    .flat_map(|seq| seq[d..].iter().copied())
+                    .collect();
+                let norm_grads = match (norm, norm_tape) {
+                    (Some(nm), Some(t)) => {
+                        let mut g = NormGrads::zeros(d);
+                        let mut dx_norm = vec![0.0f32; d_patches.len()];
+                        nm.backward(t, &d_patches, &mut dx_norm, &mut g);
+                        d_patches = dx_norm;
+                        Some(g)
+                    }
+                    _ => None,
+                };
+                // Repeated steps share the projection: their gradients add.
+                let d_proj: Vec<f32> = if *steps > 1 {
+                    let mut out = vec![0.0f32; batch * patches * d];
+                    for (b, seq) in d_patches.chunks_exact(patches * steps * d).enumerate() {
+                        let dst = &mut out[b * patches * d..][..patches * d];
+                        for step in seq.chunks_exact(patches * d) {
+                            dst.iter_mut().zip(step).for_each(|(a, v)| *a += v);
+                        }
+                    }
+                    out
+                } else {
+                    d_patches
+                };
+                let k = embed.channels * embed.kh * embed.kw;
+                let mut kernel_t = vec![0.0f32; k * d];
+                super::kernels::matmul_at(
+                    super::kernels::View::dense(cols, batch * patches, k),
+                    super::kernels::View::dense(&d_proj, batch * patches, d),
+                    &mut kernel_t,
+                    d,
+                    false,
+                    true,
+                );
+                StemGrads::Patch {
+                    kernel_t,
+                    norm: norm_grads,
+                    cls,
+                    pos: pos_g,
+                }
+            }
+            (CpuStem::Text { table, pos, d }, StemTape::Text { ids }) => {
+                let d = *d;
+                let mut table_g = vec![0.0f32; table.len()];
+                let mut pos_g = vec![0.0f32; pos.len()];
+                let context = pos.len() / d;
+                for (t, (&id, row)) in ids.iter().zip(dx.chunks_exact(d)).enumerate() {
+                    table_g[id * d..][..d]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(g, v)| *g += v);
+                    pos_g[(t % context) * d..][..d]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(g, v)| *g += v);
+                }
+                StemGrads::Text {
+                    table: table_g,
+                    pos: pos_g,
+                }
+            }
+            (
+                CpuStem::Imu {
+                    proj, norm, pos, ..
+                },
+                StemTape::Imu {
+                    features,
+                    norm: norm_tape,
+                },
+            ) => {
+                let d = proj.d_out;
+                let tokens = pos.len() / d;
+                let windows = tokens - 1;
+                let (cls, pos_g) = cls_and_pos_grads(dx, batch, tokens, d, pos.len());
+                let d_tokens: Vec<f32> = dx
+                    .chunks_exact(tokens * d)
+                    .flat_map(|seq| seq[d..].iter().copied())
+                    .collect();
+                let mut norm_g = NormGrads::zeros(d);
+                let mut d_proj = vec![0.0f32; d_tokens.len()];
+                norm.backward(norm_tape, &d_tokens, &mut d_proj, &mut norm_g);
+                let mut proj_g = DenseGrads::zeros(proj);
+                proj.backward(features, &d_proj, batch * windows, None, &mut proj_g);
+                StemGrads::Imu {
+                    proj: proj_g,
+                    norm: norm_g,
+                    cls,
+                    pos: pos_g,
+                }
+            }
+            _ => unreachable!("a tape from another stem"),
+        }
+    }
+}
+
+/// The CLS token's and the positional embedding's gradients: sums over the batch of the
+/// first token's and of every token's.
+fn cls_and_pos_grads(
+    dx: &[f32],
+    batch: usize,
+    tokens: usize,
+    d: usize,
+    pos_len: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    debug_assert_eq!(pos_len, tokens * d);
+    debug_assert_eq!(dx.len(), batch * tokens * d);
+    let mut cls = vec![0.0f32; d];
+    let mut pos = vec![0.0f32; pos_len];
+    for seq in dx.chunks_exact(tokens * d) {
+        pos.iter_mut().zip(seq).for_each(|(g, v)| *g += v);
+        cls.iter_mut().zip(&seq[..d]).for_each(|(g, v)| *g += v);
+    }
+    (cls, pos)
+}
