@@ -7,6 +7,7 @@ use std::path::Path;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::features::Features;
+use crate::cpu::CpuEncoder;
 use crate::nn::Encoder;
 use crate::weights::{TensorMap, host_values};
 use crate::{Error, Result};
@@ -70,10 +71,24 @@ pub fn anchor_embeddings(
     let mut data = Vec::new();
     let rows: Vec<usize> = (0..vision.len()).collect();
     let mut dim = 0;
+    // On the ndarray device, the CPU path (both cores, several times burn-ndarray's speed).
+    let cpu = crate::cpu::serves(device).then(|| CpuEncoder::new(encoder));
     for chunk in rows.chunks(64) {
-        let out = encoder.forward(vision.batch(chunk, device))?;
-        dim = out.dims()[1];
-        data.extend(host_values(out));
+        let out = match &cpu {
+            Some(enc) => {
+                let raw = vision.host_batch(chunk);
+                let (input, _) = crate::cpu::host_input(vision.modality, &raw)?;
+                let out = enc.forward(&input, None)?;
+                dim = enc.out_dim();
+                out
+            }
+            None => {
+                let out = encoder.forward(vision.batch(chunk, device))?;
+                dim = out.dims()[1];
+                host_values(out)
+            }
+        };
+        data.extend(out);
         progress(data.len() / dim.max(1), rows.len());
     }
     let tmp = path.with_extension("f32.tmp");
