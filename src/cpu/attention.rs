@@ -61,25 +61,8 @@ pub fn attention(
             row_stride: 3 * d,
         };
         let (q, k, v) = (view(0), view(d), view(2 * d));
-        // scores[:, :tokens] = scale · q·kᵀ
-        matmul(q, k, true, scores, 0, keys, false, scale, false);
-        for i in 0..tokens {
-            let row = &mut scores[i * keys..(i + 1) * keys];
-            if let Some(extra) = bias_kv {
-                let q_row = &qkv[q.offset + i * q.row_stride..][..head_dim];
-                let dot: f32 = q_row
-                    .iter()
-                    .zip(&extra.k[col..col + head_dim])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                row[tokens] = dot * scale;
-            }
-            if let Some(mask) = mask {
-                row[..tokens]
-                    .iter_mut()
-                    .zip(&mask[i * tokens..(i + 1) * tokens])
-                    .for_each(|(s, m)| *s += m);
-            }
+        scores_of(q, k, col, tokens, keys, bias_kv, mask, scale, scores);
+        for (i, row) in scores.chunks_exact_mut(keys).enumerate() {
             sums[i] = softmax_numerators(row);
         }
         let probs = View {
@@ -116,5 +99,40 @@ pub fn attention(
     } else {
         let mut buffer = vec![0.0f32; tokens * keys + tokens];
         (0..batch * heads).for_each(|task| one(&mut buffer, task));
+    }
+}
+
+/// One (item, head)'s scores `[tokens, keys]`: `scale · q·kᵀ`, the learned key's column
+/// when there is one, and the mask added.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn scores_of(
+    q: View,
+    k: View,
+    col: usize,
+    tokens: usize,
+    keys: usize,
+    bias_kv: Option<&BiasKv>,
+    mask: Option<&[f32]>,
+    scale: f32,
+    scores: &mut [f32],
+) {
+    let head_dim = q.cols;
+    matmul(q, k, true, scores, 0, keys, false, scale, false);
+    for (i, row) in scores.chunks_exact_mut(keys).enumerate().take(tokens) {
+        if let Some(extra) = bias_kv {
+            let q_row = &q.data[q.offset + i * q.row_stride..][..head_dim];
+            let dot: f32 = q_row
+                .iter()
+                .zip(&extra.k[col..col + head_dim])
+                .map(|(a, b)| a * b)
+                .sum();
+            row[tokens] = dot * scale;
+        }
+        if let Some(mask) = mask {
+            row[..tokens]
+                .iter_mut()
+                .zip(&mask[i * tokens..(i + 1) * tokens])
+                .for_each(|(s, m)| *s += m);
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! key and value's) gradients. Shapes as in [`super::attention::attention`]; one task per
 //! (item, head), one after another (a training lane runs on one thread).
 
-use super::attention::BiasKv;
+use super::attention::{BiasKv, scores_of};
 use super::kernels::{View, matmul, matmul_at, softmax_numerators};
 
 /// The probabilities of every (item, head): `[batch·heads, tokens, keys]`.
@@ -75,24 +75,8 @@ pub fn attention_train(
             g.part(qkv, b, h, 2),
         );
         let col = h * hd;
-        matmul(q, k, true, p, 0, keys, false, g.scale, false);
-        for i in 0..tokens {
-            let row = &mut p[i * keys..(i + 1) * keys];
-            if let Some(extra) = bias_kv {
-                let q_row = &qkv[q.offset + i * q.row_stride..][..hd];
-                let dot: f32 = q_row
-                    .iter()
-                    .zip(&extra.k[col..col + hd])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                row[tokens] = dot * g.scale;
-            }
-            if let Some(mask) = mask {
-                row[..tokens]
-                    .iter_mut()
-                    .zip(&mask[i * tokens..(i + 1) * tokens])
-                    .for_each(|(s, m)| *s += m);
-            }
+        scores_of(q, k, col, tokens, keys, bias_kv, mask, g.scale, p);
+        for row in p.chunks_exact_mut(keys) {
             let inv = softmax_numerators(row);
             row.iter_mut().for_each(|v| *v *= inv);
         }
@@ -243,15 +227,7 @@ pub fn attention_backward(
 mod tests {
     use super::*;
     use crate::cpu::attention::attention;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                let h = (i as u32 ^ seed).wrapping_mul(2654435761).rotate_left(11);
-                (h % 2000) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::cpu::grad::tests::values;
 
     /// `Σ dC ⊙ attention(qkv, bias)` for the numeric derivative, in f32 (the loss is a sum
     /// of small terms, and the steps below are large enough for f32).

@@ -189,10 +189,11 @@ pub fn normalize_backward(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
+    /// `n` values in [−1, 1), a different sequence for each seed.
+    pub(in crate::cpu) fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
                 let h = (i as u32 ^ seed).wrapping_mul(2654435761).rotate_left(13);

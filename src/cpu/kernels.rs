@@ -143,12 +143,41 @@ pub unsafe fn matmul_to_ptr(
     } else {
         (1, b.row_stride as isize)
     };
+    // SAFETY: the inputs' bounds were checked above, the output's are the caller's promise.
+    unsafe {
+        product(
+            [m, n, k],
+            (out, out_row_stride),
+            keep,
+            (a.data.as_ptr().add(a.offset), 1, a.row_stride as isize),
+            (b.data.as_ptr().add(b.offset), b_cs, b_rs),
+            scale,
+            threads,
+        )
+    }
+}
+
+/// `gemm` with the conventions of this file: row-major output `(pointer, row stride)`,
+/// operands as `(pointer, column stride, row stride)`, `out = out·keep + scale·a·b`.
+///
+/// # Safety
+/// Every element of the operands and of the output (`m × n`) must be valid as described,
+/// the output must not overlap the operands, and no other thread may write them meanwhile.
+unsafe fn product(
+    [m, n, k]: [usize; 3],
+    (out, out_row_stride): (*mut f32, usize),
+    keep: bool,
+    (a, a_cs, a_rs): (*const f32, isize, isize),
+    (b, b_cs, b_rs): (*const f32, isize, isize),
+    scale: f32,
+    threads: bool,
+) {
     let par = if threads {
         parallelism(m * n * k)
     } else {
         Parallelism::None
     };
-    // SAFETY: the inputs' bounds were checked above, the output's are the caller's promise.
+    // SAFETY: the caller's promise.
     unsafe {
         gemm(
             m,
@@ -158,10 +187,10 @@ pub unsafe fn matmul_to_ptr(
             1,
             out_row_stride as isize,
             keep,
-            a.data.as_ptr().add(a.offset),
-            1,
-            a.row_stride as isize,
-            b.data.as_ptr().add(b.offset),
+            a,
+            a_cs,
+            a_rs,
+            b,
             b_cs,
             b_rs,
             if keep { 1.0 } else { 0.0 },
@@ -194,35 +223,19 @@ pub fn matmul_at(
             "matrix view out of bounds"
         );
     }
-    let par = if threads {
-        parallelism(m * n * k)
-    } else {
-        Parallelism::None
-    };
     // SAFETY: every element read lies inside `a` and `b` (checked), every element written
     // inside `out` (checked), which, borrowed mutably, aliases neither.
     unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            out_row_stride as isize,
+        product(
+            [m, n, k],
+            (out.as_mut_ptr(), out_row_stride),
             keep,
-            a.data.as_ptr().add(a.offset),
-            a.row_stride as isize,
-            1,
-            b.data.as_ptr().add(b.offset),
-            1,
-            b.row_stride as isize,
-            if keep { 1.0 } else { 0.0 },
+            // Aᵀ's element (i, p) is a[p, i]: column stride = a's row stride.
+            (a.data.as_ptr().add(a.offset), a.row_stride as isize, 1),
+            (b.data.as_ptr().add(b.offset), 1, b.row_stride as isize),
             1.0,
-            false,
-            false,
-            false,
-            par,
-        );
+            threads,
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 //! and the positional embedding added, as `crate::nn::stems` computes them.
 
 use super::kernels::{Dense, Norm, View, matmul};
+use super::stems_train::StemTape;
 use crate::{Error, Result};
 
 /// Which token represents each sequence.
@@ -33,12 +34,6 @@ pub struct PatchEmbed {
 }
 
 impl PatchEmbed {
-    /// `[batch, channels, h, w]` → (`[batch, patches, d]`, patches).
-    fn forward(&self, x: &[f32], batch: usize, h: usize, w: usize) -> Result<(Vec<f32>, usize)> {
-        let (cols, patches) = self.im2col(x, batch, h, w)?;
-        Ok((self.project(&cols, batch * patches), patches))
-    }
-
     /// `cols·kernel`: `[rows, channels·kh·kw]` → `[rows, d]`.
     pub(super) fn project(&self, cols: &[f32], rows: usize) -> Vec<f32> {
         let k = self.channels * self.kh * self.kw;
@@ -194,14 +189,7 @@ impl<'a> HostInput<'a> {
 }
 
 /// `[batch, n, d]` → `[batch, 1 + n, d]` with `cls` first, then `+ pos` (`[1 + n, d]`).
-pub(super) fn cls_and_pos(
-    x: &[f32],
-    batch: usize,
-    n: usize,
-    d: usize,
-    cls: &[f32],
-    pos: &[f32],
-) -> Vec<f32> {
+fn cls_and_pos(x: &[f32], batch: usize, n: usize, d: usize, cls: &[f32], pos: &[f32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(batch * (n + 1) * d);
     for seq in x.chunks_exact(n * d) {
         out.extend_from_slice(cls);
@@ -221,9 +209,28 @@ fn causal_mask(n: usize) -> Vec<f32> {
 
 impl CpuStem {
     pub fn forward(&self, input: &HostInput<'_>) -> Result<(CpuTokens, usize)> {
+        self.run(input, false)
+            .map(|(tokens, batch, _)| (tokens, batch))
+    }
+
+    /// The forward pass, with the tape of what its backward needs when `keep` (training).
+    pub(super) fn run(
+        &self,
+        input: &HostInput<'_>,
+        keep: bool,
+    ) -> Result<(CpuTokens, usize, Option<StemTape>)> {
         let mismatch = |want: &str| Error::Input {
             name: "input".into(),
             reason: format!("this encoder takes {want}"),
+        };
+        // LayerNorm in place, recording its tape when training.
+        let norm_in_place = |norm: &Norm, x: &mut [f32]| {
+            if keep {
+                Some(norm.forward_train(x))
+            } else {
+                norm.forward_in_place(x);
+                None
+            }
         };
         match (self, input) {
             (
@@ -246,27 +253,31 @@ impl CpuStem {
                     return Err(mismatch(&format!("{} channels", embed.channels)));
                 }
                 let d = embed.d;
-                let (mut patches, n) = embed.forward(x, *batch, *h, *w)?;
+                let (cols, n) = embed.im2col(x, *batch, *h, *w)?;
+                let mut patches = embed.project(&cols, batch * n);
                 if *steps > 1 {
                     patches = patches
                         .chunks_exact(n * d)
                         .flat_map(|seq| std::iter::repeat_n(seq, *steps).flatten().copied())
                         .collect();
                 }
-                let n = n * steps;
-                if let Some(norm) = norm {
-                    norm.forward_in_place(&mut patches);
-                }
-                check_tokens(pos, n + 1, d)?;
-                let x = cls_and_pos(&patches, *batch, n, d, cls, pos);
+                let tokens = n * steps;
+                let norm_tape = norm.as_ref().and_then(|nm| norm_in_place(nm, &mut patches));
+                check_tokens(pos, tokens + 1, d)?;
+                let x = cls_and_pos(&patches, *batch, tokens, d, cls, pos);
                 Ok((
                     CpuTokens {
                         x,
-                        tokens: n + 1,
+                        tokens: tokens + 1,
                         pool: CpuPool::Cls,
                         mask: None,
                     },
                     *batch,
+                    keep.then_some(StemTape::Patch {
+                        cols,
+                        norm: norm_tape,
+                        patches: n,
+                    }),
                 ))
             }
             (
@@ -281,6 +292,7 @@ impl CpuStem {
                 check_tokens(pos, *context, *d)?;
                 let mut x = Vec::with_capacity(batch * context * d);
                 let mut eot = Vec::with_capacity(*batch);
+                let mut rows = Vec::with_capacity(if keep { ids.len() } else { 0 });
                 for row in ids.chunks_exact(*context) {
                     for (t, &id) in row.iter().enumerate() {
                         let id =
@@ -295,6 +307,9 @@ impl CpuStem {
                                 })?;
                         let e = &table[id * d..][..*d];
                         x.extend(e.iter().zip(&pos[t * d..][..*d]).map(|(a, p)| a + p));
+                        if keep {
+                            rows.push(id);
+                        }
                     }
                     // argmax, first of equals (torch.argmax and burn agree on that).
                     let (mut best, mut at) = (i64::MIN, 0);
@@ -313,6 +328,7 @@ impl CpuStem {
                         mask: Some(causal_mask(*context)),
                     },
                     *batch,
+                    keep.then_some(StemTape::Text { ids: rows }),
                 ))
             }
             (
@@ -345,7 +361,7 @@ impl CpuStem {
                     }
                 }
                 let mut tokens = proj.forward(&features, batch * windows);
-                norm.forward_in_place(&mut tokens);
+                let norm_tape = norm_in_place(norm, &mut tokens);
                 check_tokens(pos, windows + 1, proj.d_out)?;
                 let x = cls_and_pos(&tokens, *batch, windows, proj.d_out, cls, pos);
                 Ok((
@@ -356,6 +372,7 @@ impl CpuStem {
                         mask: None,
                     },
                     *batch,
+                    norm_tape.map(|norm| StemTape::Imu { features, norm }),
                 ))
             }
             (CpuStem::Patch { .. }, _) => Err(mismatch("[batch, channels, height, width] floats")),
@@ -366,7 +383,7 @@ impl CpuStem {
 }
 
 /// The positional embedding must cover the sequence the input makes.
-pub(super) fn check_tokens(pos: &[f32], tokens: usize, d: usize) -> Result<()> {
+fn check_tokens(pos: &[f32], tokens: usize, d: usize) -> Result<()> {
     if pos.len() == tokens * d {
         Ok(())
     } else {

@@ -1,10 +1,10 @@
-//! The stems for training: the forward pass of [`super::stems`] keeping what the backward
-//! needs, and the backward from the tokens' gradient to the stem's parameters (the inputs
-//! themselves need no gradient).
+//! The stems for training: what the forward pass of [`super::stems`] keeps for the backward
+//! (its tape), and the backward from the tokens' gradient to the stem's parameters (the
+//! inputs themselves need no gradient).
 
 use super::grad::{DenseGrads, NormGrads, NormTape};
-use super::stems::{CpuPool, CpuStem, CpuTokens, HostInput, check_tokens, cls_and_pos};
-use crate::{Error, Result};
+use super::stems::{CpuStem, CpuTokens, HostInput};
+use crate::Result;
 
 pub enum StemTape {
     Patch {
@@ -47,117 +47,12 @@ pub enum StemGrads {
 
 impl CpuStem {
     pub fn forward_train(&self, input: &HostInput<'_>) -> Result<(CpuTokens, usize, StemTape)> {
-        match (self, input) {
-            (
-                CpuStem::Patch {
-                    embed,
-                    steps,
-                    norm,
-                    cls,
-                    pos,
-                },
-                HostInput::Image {
-                    x,
-                    batch,
-                    channels,
-                    h,
-                    w,
-                },
-            ) => {
-                if *channels != embed.channels {
-                    return Err(Error::Input {
-                        name: "input".into(),
-                        reason: format!("this encoder takes {} channels", embed.channels),
-                    });
-                }
-                let d = embed.d;
-                let (cols, n) = embed.im2col(x, *batch, *h, *w)?;
-                let mut patches = embed.project(&cols, batch * n);
-                if *steps > 1 {
-                    patches = patches
-                        .chunks_exact(n * d)
-                        .flat_map(|seq| std::iter::repeat_n(seq, *steps).flatten().copied())
-                        .collect();
-                }
-                let tokens = n * steps;
-                let norm_tape = norm.as_ref().map(|nm| nm.forward_train(&mut patches));
-                check_tokens(pos, tokens + 1, d)?;
-                let x = cls_and_pos(&patches, *batch, tokens, d, cls, pos);
-                Ok((
-                    CpuTokens {
-                        x,
-                        tokens: tokens + 1,
-                        pool: CpuPool::Cls,
-                        mask: None,
-                    },
-                    *batch,
-                    StemTape::Patch {
-                        cols,
-                        norm: norm_tape,
-                        patches: n,
-                    },
-                ))
-            }
-            (CpuStem::Text { .. }, HostInput::Ids { ids, .. }) => {
-                // The forward checks every id against the vocabulary.
-                let (tokens, batch) = self.forward(input)?;
-                let ids = ids.iter().map(|&i| i as usize).collect();
-                Ok((tokens, batch, StemTape::Text { ids }))
-            }
-            (
-                CpuStem::Imu {
-                    proj,
-                    kernel,
-                    norm,
-                    cls,
-                    pos,
-                },
-                HostInput::Series {
-                    x,
-                    batch,
-                    channels,
-                    length,
-                },
-            ) => {
-                let k = *kernel;
-                let windows = length / k;
-                if channels * k != proj.d_in {
-                    return Err(Error::Input {
-                        name: "input".into(),
-                        reason: format!("this encoder takes {} channels", proj.d_in / k),
-                    });
-                }
-                let mut features = Vec::with_capacity(batch * windows * channels * k);
-                for series in x.chunks_exact(channels * length) {
-                    for win in 0..windows {
-                        for ch in 0..*channels {
-                            features.extend_from_slice(&series[ch * length + win * k..][..k]);
-                        }
-                    }
-                }
-                let mut tokens = proj.forward(&features, batch * windows);
-                let norm_tape = norm.forward_train(&mut tokens);
-                check_tokens(pos, windows + 1, proj.d_out)?;
-                let x = cls_and_pos(&tokens, *batch, windows, proj.d_out, cls, pos);
-                Ok((
-                    CpuTokens {
-                        x,
-                        tokens: windows + 1,
-                        pool: CpuPool::Cls,
-                        mask: None,
-                    },
-                    *batch,
-                    StemTape::Imu {
-                        features,
-                        norm: norm_tape,
-                    },
-                ))
-            }
-            // The inference forward names the mismatch.
-            _ => self
-                .forward(input)
-                .map(|_| unreachable!("a stem and input that do not match")),
-        }
+        let (tokens, batch, tape) = self.run(input, true)?;
+        Ok((
+            tokens,
+            batch,
+            tape.expect("a training forward keeps its tape"),
+        ))
     }
 
     /// The parameters' gradients from the tokens' (`dx`: `[batch, tokens, d]`).

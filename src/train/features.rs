@@ -242,24 +242,19 @@ impl Features {
 
     /// Rows `rows` as one encoder batch on `device`.
     pub fn batch(&self, rows: &[usize], device: &Device) -> EncoderInput {
-        let mut shape = vec![rows.len()];
-        shape.extend(&self.item_shape);
-        let mut data = Vec::with_capacity(rows.len() * self.item_len());
-        for &r in rows {
-            data.extend_from_slice(self.row(r));
-        }
-        if self.modality == Modality::Text {
-            let ids: Vec<i64> = data.into_iter().map(|v| v as i64).collect();
-            return EncoderInput::Ids(Tensor::<2, Int>::from_data(
-                TensorData::new(ids, shape),
+        match self.host_batch(rows) {
+            RawInput::Int { shape, data } => EncoderInput::Ids(Tensor::<2, Int>::from_data(
+                TensorData::new(data, shape),
                 device,
-            ));
-        }
-        let td = TensorData::new(data, shape.clone());
-        match shape.len() {
-            3 => EncoderInput::Series(Tensor::from_data(td, device)),
-            4 => EncoderInput::Image(Tensor::from_data(td, device)),
-            _ => EncoderInput::Clips(Tensor::from_data(td, device)),
+            )),
+            RawInput::Float { shape, data } => {
+                let td = TensorData::new(data, shape.clone());
+                match shape.len() {
+                    3 => EncoderInput::Series(Tensor::from_data(td, device)),
+                    4 => EncoderInput::Image(Tensor::from_data(td, device)),
+                    _ => EncoderInput::Clips(Tensor::from_data(td, device)),
+                }
+            }
         }
     }
 }

@@ -24,8 +24,8 @@ use crate::tensor_io::RawInput;
 use crate::weights::host_values;
 
 /// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`, with graded `targets`
-/// when given, else one-hot; the text encoder's learned logit scale either way), the gradients of both encoders' parameters, and when the forward
-/// passes ended. `parallel` runs the two sides on two threads; the gradients are the same
+/// when given, else one-hot; the text encoder's learned logit scale either way), the
+/// gradients of both encoders' parameters, and when the forward passes ended. `parallel` runs the two sides on two threads; the gradients are the same
 /// either way.
 pub(super) fn joint_step(
     vision: &Encoder,
@@ -41,25 +41,13 @@ pub(super) fn joint_step(
         || text.forward(text_input),
     );
     let (v, t) = (v?, t?);
-    let (v_leaf, t_leaf) = (
+    let (loss_value, forward_done, g_v, g_t) = loss_and_upstream(
         v.clone().detach().require_grad(),
         t.clone().detach().require_grad(),
+        targets,
     );
-    let logits = v_leaf.clone().matmul(t_leaf.clone().transpose());
-    let loss = match targets {
-        Some(q) => graded_info_nce(logits, q),
-        None => symmetric_info_nce(logits),
-    };
-    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-    let forward_done = Instant::now();
-    let at_loss = loss.backward();
-    // Gradients come without autodiff, so each side's product below treats them as constants.
-    let upstream = |leaf: &Tensor<2>| {
-        leaf.grad(&at_loss)
-            .expect("the embeddings take part in the loss")
-    };
-    let (g_v, g_t) = (upstream(&v_leaf), upstream(&t_leaf));
-    // Σ(embedding ⊙ upstream) has the upstream tensor as its gradient at the embeddings.
+    // The upstream gradients come without autodiff, so each side's product below treats
+    // them as constants. Σ(embedding ⊙ upstream) has the upstream tensor as its gradient at the embeddings.
     let (mut grads, text_grads) = both(
         parallel,
         || GradientsParams::from_grads((v * g_v).sum().backward(), vision),
@@ -95,22 +83,8 @@ pub(super) fn joint_step_cpu(
         let dim = y.len() / rows;
         Tensor::<2>::from_data(TensorData::new(y, [rows, dim]), ad).require_grad()
     };
-    let (v_leaf, t_leaf) = (leaf(v), leaf(t));
-    let logits = v_leaf.clone().matmul(t_leaf.clone().transpose());
-    let loss = match targets {
-        Some(q) => graded_info_nce(logits, q),
-        None => symmetric_info_nce(logits),
-    };
-    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-    let forward_done = Instant::now();
-    let at_loss = loss.backward();
-    let upstream = |leaf: &Tensor<2>| {
-        host_values(
-            leaf.grad(&at_loss)
-                .expect("the embeddings take part in the loss"),
-        )
-    };
-    let (g_v, g_t) = (upstream(&v_leaf), upstream(&t_leaf));
+    let (loss_value, forward_done, g_v, g_t) = loss_and_upstream(leaf(v), leaf(t), targets);
+    let (g_v, g_t) = (host_values(g_v), host_values(g_t));
     let (grads, text_grads) = both(
         parallel,
         || serially(|| v_pass.backward(vision, &g_v)),
@@ -122,6 +96,29 @@ pub(super) fn joint_step_cpu(
         into: &mut grads,
     });
     Ok((loss_value, grads, forward_done))
+}
+
+/// The loss over `vision · textᵀ` (both leaves that require gradients), its value, when the
+/// forward passes ended (now), and the loss's gradient at each side's embeddings.
+fn loss_and_upstream(
+    v_leaf: Tensor<2>,
+    t_leaf: Tensor<2>,
+    targets: Option<Tensor<2>>,
+) -> (f64, Instant, Tensor<2>, Tensor<2>) {
+    let logits = v_leaf.clone().matmul(t_leaf.clone().transpose());
+    let loss = match targets {
+        Some(q) => graded_info_nce(logits, q),
+        None => symmetric_info_nce(logits),
+    };
+    let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+    let forward_done = Instant::now();
+    let at_loss = loss.backward();
+    let upstream = |leaf: &Tensor<2>| {
+        leaf.grad(&at_loss)
+            .expect("the embeddings take part in the loss")
+    };
+    let (g_v, g_t) = (upstream(&v_leaf), upstream(&t_leaf));
+    (loss_value, forward_done, g_v, g_t)
 }
 
 /// `(a(), b())`, on two threads of the current rayon pool when `parallel` (the joint phase
