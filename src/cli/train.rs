@@ -434,7 +434,7 @@ mod tests {
         };
         assert_eq!(opts.epochs_for(Modality::Text), 11);
         assert_eq!(opts.epochs_for(Modality::Depth), 5);
-        assert_eq!(opts.epochs_for(Modality::Audio), 6);
+        assert_eq!(opts.epochs_for(Modality::Audio), 3);
         let opts = TrainOptions {
             lr: 2e-3,
             phase_lr: vec![(Modality::Thermal, 4e-3)],
