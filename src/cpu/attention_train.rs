@@ -329,16 +329,10 @@ mod tests {
                 for j in 0..d {
                     for (which, got) in [(0, grads.k[j]), (1, grads.v[j])] {
                         let shift = |delta: f32| {
-                            let mut bb = BiasKv {
-                                k: bias.k.clone(),
-                                v: bias.v.clone(),
-                            };
-                            if which == 0 {
-                                bb.k[j] += delta;
-                            } else {
-                                bb.v[j] += delta;
-                            }
-                            loss(&qkv, Some(&bb), None, &dc, g)
+                            let mut parts = [bias.k.clone(), bias.v.clone()];
+                            parts[which][j] += delta;
+                            let [k, v] = parts;
+                            loss(&qkv, Some(&BiasKv { k, v }), None, &dc, g)
                         };
                         check(got, shift(h), shift(-h), &format!("bias {which} [{j}]"));
                     }

@@ -6,7 +6,7 @@
 
 use burn::module::Param;
 use burn::optim::GradientsParams;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::cpu::{
     BlockGrads, CpuEncoder, DenseGrads, EncoderGrads, NormGrads, StemGrads, host_input,
@@ -70,6 +70,13 @@ impl CpuPass {
         let grads = self.encoder.backward(&self.tape, &d_y);
         register(enc, grads)
     }
+}
+
+/// `[rows, dim]` embeddings from the CPU path as a leaf of burn's autodiff on `ad`, for the
+/// loss and its gradient at them.
+pub(super) fn embedding_leaf(y: Vec<f32>, rows: usize, ad: &Device) -> Tensor<2> {
+    let dim = y.len() / rows.max(1);
+    Tensor::<2>::from_data(TensorData::new(y, [rows, dim]), ad).require_grad()
 }
 
 /// The gradients as burn's, parameter by parameter, in the module's layouts.

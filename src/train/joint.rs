@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use mmbind_modalities::Modality;
 
-use super::cpu_step::CpuPass;
+use super::cpu_step::{CpuPass, embedding_leaf};
 use super::{graded_info_nce, symmetric_info_nce};
 use crate::Result;
 use crate::cpu::kernels::serially;
@@ -78,12 +78,12 @@ pub(super) fn joint_step_cpu(
         || serially(|| CpuPass::forward(text, Modality::Text, text_input)),
     );
     let ((v, v_pass), (t, t_pass)) = (v?, t?);
-    let leaf = |y: Vec<f32>| {
-        let rows = vision_input.shape()[0];
-        let dim = y.len() / rows;
-        Tensor::<2>::from_data(TensorData::new(y, [rows, dim]), ad).require_grad()
-    };
-    let (loss_value, forward_done, g_v, g_t) = loss_and_upstream(leaf(v), leaf(t), targets);
+    let rows = vision_input.shape()[0];
+    let (loss_value, forward_done, g_v, g_t) = loss_and_upstream(
+        embedding_leaf(v, rows, ad),
+        embedding_leaf(t, rows, ad),
+        targets,
+    );
     let (g_v, g_t) = (host_values(g_v), host_values(g_t));
     let (grads, text_grads) = both(
         parallel,

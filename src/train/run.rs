@@ -18,7 +18,7 @@ use mmbind_modalities::Modality;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use super::cpu_step::CpuPass;
+use super::cpu_step::{CpuPass, embedding_leaf};
 use super::joint::{joint_step, joint_step_cpu};
 use super::token_rows::TokenRows;
 use super::{
@@ -202,7 +202,7 @@ struct Run<'o> {
     epochs: Vec<usize>,
     device: Device,
     ad: Device,
-    /// Whether the frozen phases train on the CPU path (`cpu_step`): on the ndarray device.
+    /// Whether the phases train on the CPU path (`cpu_step`): on the ndarray device.
     cpu: bool,
     shared: Mutex<Shared>,
     obs: Mutex<&'o mut dyn Observer>,
@@ -526,26 +526,12 @@ impl Run<'_> {
                     (Trainable::Single(enc), Some(anchor)) => {
                         // On the ndarray device the encoder runs forward and backward on the
                         // CPU path; burn's autodiff keeps only the loss.
-                        let cpu = match &x {
+                        let (e, cpu) = match x {
                             StepInput::Host(raw) => {
-                                Some(CpuPass::forward(enc, phase.modality, raw)?)
+                                let (y, pass) = CpuPass::forward(enc, phase.modality, &raw)?;
+                                (embedding_leaf(y, batch.len(), &self.ad), Some(pass))
                             }
-                            StepInput::Burn(_) => None,
-                        };
-                        let (e, cpu) = match (x, cpu) {
-                            (_, Some((y, pass))) => {
-                                let dim = y.len() / batch.len();
-                                let leaf = Tensor::<2>::from_data(
-                                    TensorData::new(y, [batch.len(), dim]),
-                                    &self.ad,
-                                )
-                                .require_grad();
-                                (leaf, Some(pass))
-                            }
-                            (StepInput::Burn(x), None) => (enc.forward(x)?, None),
-                            (StepInput::Host(_), None) => {
-                                unreachable!("a host batch runs on the CPU path")
-                            }
+                            StepInput::Burn(x) => (enc.forward(x)?, None),
                         };
                         let loss = match &bank {
                             // The batch's anchors are rows of the bank, already on the device.
