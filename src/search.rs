@@ -125,7 +125,8 @@ pub struct Ranked<'a> {
     pub rank: usize,
     pub score: f32,
     pub modality: &'a str,
-    pub path: &'a str,
+    /// A name that is not UTF-8 shows each such byte as `\xNN` (`path_text::display`).
+    pub path: std::borrow::Cow<'a, str>,
 }
 
 pub fn ranked(hits: &[Hit]) -> Vec<Ranked<'_>> {
@@ -135,7 +136,7 @@ pub fn ranked(hits: &[Hit]) -> Vec<Ranked<'_>> {
             rank: i + 1,
             score: h.score,
             modality: &h.modality,
-            path: &h.path,
+            path: mmbind_index::path_text::display(&h.path),
         })
         .collect()
 }

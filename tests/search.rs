@@ -840,7 +840,7 @@ fn damaged_index_files_are_reported_rebuilt_and_re_embedded() {
 }
 
 #[test]
-fn the_walk_keeps_what_it_cannot_read_and_skips_fifos_and_bad_names() {
+fn the_walk_keeps_what_it_cannot_read_skips_fifos_and_indexes_any_name() {
     use std::os::unix::ffi::OsStrExt;
     let dir = tempdir();
     let files = dir.path().join("notes");
@@ -876,7 +876,7 @@ fn the_walk_keeps_what_it_cannot_read_and_skips_fifos_and_bad_names() {
     }
     std::fs::set_permissions(&b, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
-    // FIFOs (named or found) are skipped at once, names that are not UTF-8 reported.
+    // FIFOs (named or found) are skipped at once; a name that is not UTF-8 is indexed as it is.
     let fifo = dir.path().join("pipe.txt");
     for f in [&fifo, &files.join("a/inner.txt")] {
         assert!(
@@ -888,7 +888,7 @@ fn the_walk_keeps_what_it_cannot_read_and_skips_fifos_and_bad_names() {
         );
     }
     let bad = files.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
-    std::fs::write(&bad, "a cafe").unwrap();
+    std::fs::write(&bad, "a red bicycle beside a lighthouse").unwrap();
     let started = Instant::now();
     let (v, stderr, code) =
         run_json(index_cmd(&ix, &[&files, &fifo]).timeout(Duration::from_secs(120)));
@@ -903,17 +903,43 @@ fn the_walk_keeps_what_it_cannot_read_and_skips_fifos_and_bad_names() {
         "{stderr}"
     );
     assert_eq!(
-        stderr
-            .lines()
-            .filter(|l| l.contains("not valid UTF-8"))
-            .count(),
-        1,
-        "{stderr}"
-    );
-    assert_eq!(
-        (&v[0]["files"], &v[0]["failed"]),
-        (&7.into(), &3.into()),
+        (&v[0]["files"], &v[0]["embedded"], &v[0]["failed"]),
+        (&8.into(), &1.into(), &2.into()),
         "{}",
         v[0]
     );
+    // Found by its content, shown with the byte escaped.
+    let shown = format!("{}/caf\\xe9.txt", files.display());
+    let (v, stderr, code) = run_json(
+        mmbind()
+            .args([
+                "query",
+                "--backend",
+                "ndarray",
+                "--format",
+                "json",
+                "--index",
+            ])
+            .arg(&ix)
+            .args([
+                "--text",
+                "a red bicycle beside a lighthouse",
+                "--top-k",
+                "1",
+            ]),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(v[0]["results"][0]["path"], shown.as_str(), "{}", v[0]);
+    // The stored name is exact: the next run finds it unchanged, and its removal is seen.
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::remove_file(files.join("a/inner.txt")).unwrap();
+    let v = index(&ix, &[&files], 0);
+    assert_eq!(
+        (&v["unchanged"], &v["embedded"]),
+        (&8.into(), &0.into()),
+        "{v}"
+    );
+    std::fs::remove_file(&bad).unwrap();
+    let v = index(&ix, &[&files], 0);
+    assert_eq!((&v["files"], &v["removed"]), (&7.into(), &1.into()), "{v}");
 }

@@ -30,7 +30,10 @@ fn read_pytorch(path: &std::path::Path) -> Result<Vec<(String, Vec<usize>, Vec<f
     for (name, t) in reader.into_tensors() {
         // As read.rs: a tensor larger than the whole file (a view repeating its storage)
         // is refused before it is read.
-        let declared = t.shape().iter().try_fold(t.dtype().size(), |n, &d| n.checked_mul(d));
+        let declared = t
+            .shape()
+            .iter()
+            .try_fold(t.dtype().size(), |n, &d| n.checked_mul(d));
         if declared.is_none_or(|n| n as u64 > file_len) {
             return Err(format!("tensor '{name}' larger than the checkpoint"));
         }

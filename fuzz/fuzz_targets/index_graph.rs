@@ -3,31 +3,21 @@
 //! index (dim 4, 6 files), which is then searched approximately and automatically. usearch
 //! *views* the payload without copying, so its C++ code reads the fuzzed bytes directly.
 //!
-//! The random index uid and the footer's checksums are recomputed (see `forge_graph`). The
-//! block checksums of the body are recomputed only while the usearch payload is the one
-//! usearch wrote: the Rust code behind the checks (row and stranded tables, footer fields) then
-//! sees arbitrary content, while a changed payload must be caught as damage, as a corrupted
-//! file is. usearch trusts what it views (hnsw.rs says so), so a forged payload would only
-//! find usearch's known crashes; `MMBIND_FUZZ_FORGE=1` forges it anyway.
+//! The random index uid, the footer's checksums and the body's block checksums are recomputed
+//! for every input (see `forge_graph`), so both the Rust code behind the checks (row and
+//! stranded tables, footer fields) and the structural check of usearch's payload
+//! (`index/src/hnsw_layout.rs`) see arbitrary content; usearch sees only what passed it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mmbind_fuzz::{DIM, HNSW_FILE, TemplateIndex, forge_graph, graph_payload_len};
+use mmbind_fuzz::{DIM, HNSW_FILE, TemplateIndex, forge_graph};
 use mmbind_index::Filter;
-
-fn forge_all() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("MMBIND_FUZZ_FORGE").is_some_and(|v| v == "1"))
-}
 
 fuzz_target!(|data: &[u8]| {
     mmbind_fuzz::setup();
     let t = TemplateIndex::get();
     let mut bytes = data.to_vec();
-    let payload = graph_payload_len(&t.graph);
-    let same_payload =
-        graph_payload_len(&bytes) == payload && bytes.get(..payload) == t.graph.get(..payload);
-    forge_graph(&mut bytes, &t.uid, same_payload || forge_all());
+    forge_graph(&mut bytes, &t.uid);
     // Drop the cached maps before the file under them is rewritten. The matrix on disk stays
     // the template's.
     t.index.refresh();

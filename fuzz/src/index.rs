@@ -129,10 +129,9 @@ pub fn forge_matrix(b: &mut [u8], uid: &[u8; 16]) {
 
 /// `hnsw.usearch` (format 5): body (usearch payload, row table, stranded ids), block table,
 /// then a 4096-byte footer (uid 32..48, payload length 80, keys offset 88, rows 96, stranded
-/// 104, table hash 128..144, footer hash 4080..4096). The uid, the table's hash and the
-/// footer's hash are always recomputed; the block table only when `blocks` is true (so that
-/// without it a changed body is "damaged", as a corrupted file is).
-pub fn forge_graph(b: &mut [u8], uid: &[u8; 16], blocks: bool) {
+/// 104, table hash 128..144, footer hash 4080..4096). The uid, the block table, the table's
+/// hash and the footer's hash are recomputed.
+pub fn forge_graph(b: &mut [u8], uid: &[u8; 16]) {
     if b.len() < HEAD {
         return;
     }
@@ -148,25 +147,14 @@ pub fn forge_graph(b: &mut [u8], uid: &[u8; 16], blocks: bool) {
             .checked_add(keys_off)
     });
     if let Some(body) = body.filter(|&n| n <= foot) {
-        if blocks {
-            let (data, rest) = b.split_at_mut(body);
-            write_table(data, &mut rest[..foot - body]);
-        }
+        let (data, rest) = b.split_at_mut(body);
+        write_table(data, &mut rest[..foot - body]);
         let t = sum(&b[body..foot]);
         b[foot + 128..foot + 144].copy_from_slice(&t);
     }
     let h = sum(&b[foot..b.len() - SUM]);
     let n = b.len();
     b[n - SUM..].copy_from_slice(&h);
-}
-
-/// The usearch payload length a graph file's footer declares (0 when it has no footer).
-pub fn graph_payload_len(b: &[u8]) -> usize {
-    if b.len() < HEAD {
-        0
-    } else {
-        get_u64(b, b.len() - HEAD + 80)
-    }
 }
 
 fn blake3_of(b: &[u8]) -> [u8; 32] {

@@ -39,8 +39,9 @@
 //!
 //! usearch trusts the file it views (a neighbour id out of range is followed: a flipped byte
 //! in a neighbour list crashed a search in 18 of 40 trials). Loading therefore verifies every
-//! block before usearch sees the buffer; a graph that does not verify is never viewed, and
-//! the next writer (or `mmbind index --check`) builds a new one. A graph of format 4 or older
+//! block, then walks every neighbour list (`hnsw_layout`, for a file whose checksums were
+//! forged too), before usearch sees the buffer; a graph that fails either is never viewed,
+//! and the next writer (or `mmbind index --check`) builds a new one. A graph of format 4 or older
 //! (no checksums) reads as [`Load::Old`] and is rebuilt the same way.
 
 use std::fs::{File, OpenOptions};
@@ -54,6 +55,7 @@ use usearch::{IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
+use crate::hnsw_layout;
 use crate::integrity::{self, Load, SUM};
 use crate::kernels::dot;
 use crate::matrix::{Matrix, Stamp};
@@ -385,11 +387,16 @@ impl Hnsw {
         if !rows.is_sorted() || !stranded.is_sorted() {
             return damaged("its row table is not sorted");
         }
+        // The checksums prove the bytes are the ones written, not who wrote them: usearch
+        // follows every link it views, so the links are checked first.
+        if let Err(e) = hnsw_layout::check(&map[..footer.payload_len], dim) {
+            return damaged(&e);
+        }
         let Ok(mut index) = usearch::Index::new(&options(dim, &footer.params)) else {
             return damaged("its parameters are refused by usearch");
         };
         // SAFETY: `map` is stored next to `index` in the returned struct and dropped after it;
-        // its bytes were verified above, so they are the ones usearch wrote.
+        // its bytes were verified above, and every link in them stays inside them.
         if let Err(e) = unsafe { index.view_from_buffer(&map[..footer.payload_len]) } {
             return damaged(&format!("usearch cannot view it ({e})"));
         }

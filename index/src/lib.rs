@@ -50,10 +50,12 @@ mod error;
 mod exact;
 mod fsutil;
 mod hnsw;
+mod hnsw_layout;
 mod integrity;
 pub mod kernels;
 mod lock;
 mod matrix;
+pub mod path_text;
 mod quantized;
 mod store;
 pub mod synth;
@@ -79,6 +81,7 @@ use exact::RowFilter;
 use integrity::Load;
 use kernels::Scored;
 use matrix::Stamp;
+use path_text::{PathText, SqlPath};
 use store::Meta;
 
 /// From this many files on, `Writer::finish` builds an HNSW graph and `search_auto` uses it.
@@ -216,7 +219,7 @@ pub struct CheckReport {
     pub generation: u64,
     /// What SQLite's `PRAGMA integrity_check` reported (empty: the database is sound).
     pub sqlite: Vec<String>,
-    /// Files rows that cannot be read ("file row 17 (/a.png): its path is not valid UTF-8 text").
+    /// Files rows that cannot be read ("file row 17 (/a.png): its path is neither UTF-8 text nor a non-UTF-8 name").
     pub bad_files: Vec<String>,
     /// Stored vectors that do not verify (checksum, length, finiteness), with their files.
     pub damaged_vectors: Vec<DamagedVector>,
@@ -490,7 +493,7 @@ impl Index {
             self.meta.vector_cols()
         );
         let mut st = conn.prepare_cached(&sql)?;
-        let mut rows = st.query([path])?;
+        let mut rows = st.query([SqlPath(path)])?;
         let Some(r) = rows.next()? else {
             return Ok(None);
         };
@@ -507,7 +510,7 @@ impl Index {
             }
         };
         Ok(Some(FileRecord {
-            path: r.get(0)?,
+            path: r.get::<_, PathText>(0)?.0,
             modality: r.get(1)?,
             size: r.get::<_, i64>(2)? as u64,
             mtime_ns: r.get(3)?,
@@ -522,7 +525,7 @@ impl Index {
         let r = (|| {
             let mut st = conn.prepare("SELECT path, modality FROM files ORDER BY id")?;
             let v = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map([], |r| Ok((r.get::<_, PathText>(0)?.0, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(v)
         })();
@@ -1222,7 +1225,8 @@ fn compare_matrix(
             Ok(rusqlite::types::ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
             _ => None,
         };
-        let (path, modality) = (text(1), text(2));
+        let path = r.get::<_, PathText>(1).ok();
+        let (path, modality) = (path.as_ref().map(|p| p.0.as_str()), text(2));
         let same_vector = match store::check_vector(r, 4, meta.dim)? {
             Ok(data) => as_f32_bytes(m.row(i)) == data,
             // Damaged in the database: reported there; the matrix cannot be compared.

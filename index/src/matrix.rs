@@ -37,6 +37,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use crate::integrity::{self, Load, SUM};
+use crate::path_text::PathText;
 use crate::store::{self, Meta};
 
 pub(crate) const MATRIX_FILE: &str = "vectors.mat";
@@ -401,7 +402,7 @@ fn read_catalog(conn: &Connection, exclude: &HashMap<i64, String>) -> Result<Cat
         }
         c.file_ids.push(r.get(0)?);
         c.vector_ids.push(vid);
-        let p = r.get_ref(1)?.as_str()?;
+        let p = r.get::<_, PathText>(1)?.0;
         c.path_bytes.extend_from_slice(p.as_bytes());
         c.path_offs.push(c.path_bytes.len() as u64);
         let m = r.get_ref(2)?.as_str()?;

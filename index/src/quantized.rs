@@ -24,7 +24,7 @@ pub struct Quantized {
 
 impl Quantized {
     pub fn new(vectors: &[f32], dim: usize) -> Self {
-        let rows = if dim == 0 { 0 } else { vectors.len() / dim };
+        let rows = vectors.len().checked_div(dim).unwrap_or(0);
         let mut codes = vec![0i8; rows * dim];
         let mut scales = vec![0f32; rows];
         codes

@@ -28,6 +28,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result};
+use crate::path_text;
 
 pub(crate) const DB_FILE: &str = "index.sqlite";
 pub(crate) const VERSION_FILE: &str = "VERSION";
@@ -496,7 +497,8 @@ fn needs_migration(conn: &Connection) -> Result<bool> {
 /// Lossy text of a column that should hold a path (for messages about damaged rows).
 fn lossy(v: ValueRef) -> String {
     match v {
-        ValueRef::Text(b) | ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+        ValueRef::Text(b) => String::from_utf8_lossy(b).into_owned(),
+        ValueRef::Blob(b) => path_text::display_bytes(b),
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(f) => f.to_string(),
         ValueRef::Null => "NULL".into(),
@@ -510,8 +512,11 @@ pub(crate) fn check_file_row(r: &rusqlite::Row) -> rusqlite::Result<Option<Strin
     let int_ok = |v: ValueRef| matches!(v, ValueRef::Integer(_));
     let id: i64 = r.get(0)?;
     let path = r.get_ref(1)?;
-    let what = if !text_ok(path) {
-        Some("its path is not valid UTF-8 text")
+    // A name that is not UTF-8 is stored as a BLOB of its bytes (`path_text`); a UTF-8 BLOB
+    // would be a second row for a text name.
+    let blob_ok = |v: ValueRef| matches!(v, ValueRef::Blob(b) if std::str::from_utf8(b).is_err());
+    let what = if !text_ok(path) && !blob_ok(path) {
+        Some("its path is neither UTF-8 text nor a non-UTF-8 name")
     } else if !text_ok(r.get_ref(2)?) {
         Some("its modality is not valid UTF-8 text")
     } else if !int_ok(r.get_ref(3)?) || !int_ok(r.get_ref(4)?) {

@@ -12,6 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
 use crate::lock::LockGuard;
+use crate::path_text::{self, PathText, SqlPath};
 use crate::store;
 use crate::{Index, RebuildReport};
 
@@ -30,17 +31,11 @@ pub struct FileStat {
 }
 
 impl FileStat {
-    /// Stat `path` (size and mtime) for `modality`. Refuses (`InvalidInput`) what cannot be
-    /// indexed: a path that is not valid UTF-8 (the index stores paths as text; a lossy
-    /// conversion would name another file) and anything but a regular file (opening a FIFO
-    /// blocks until a writer appears; a device or socket has no content to hash).
+    /// Stat `path` (size and mtime) for `modality`; it is stored as its text form
+    /// ([`path_text::encode`]: exact for a name that is not UTF-8). Refuses (`InvalidInput`)
+    /// anything but a regular file (opening a FIFO blocks until a writer appears; a device or
+    /// socket has no content to hash).
     pub fn from_path(path: &Path, modality: &str) -> io::Result<FileStat> {
-        let Some(text) = path.to_str() else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the path is not valid UTF-8, which the index cannot store (rename the file)",
-            ));
-        };
         let md = std::fs::metadata(path)?;
         if !md.is_file() {
             return Err(not_regular(&md));
@@ -51,7 +46,7 @@ impl FileStat {
             .map(|d| d.as_nanos() as i64)
             .unwrap_or_else(|e| -(e.duration().as_nanos() as i64));
         Ok(FileStat {
-            path: text.to_string(),
+            path: path_text::encode(path).into_owned(),
             modality: modality.to_string(),
             size: md.len(),
             mtime_ns,
@@ -305,7 +300,7 @@ impl<'a> Writer<'a> {
                 if let Some(what) = store::check_file_row(r)? {
                     return Err(Error::corrupt_here(what));
                 }
-                let path: String = r.get(1)?;
+                let path = r.get::<_, PathText>(1)?.0;
                 let hash = ContentHash::from_blob(r.get_ref(5)?.as_blob()?)
                     .ok_or_else(|| Error::corrupt_here(format!("bad hash for {path}")))?;
                 let e = Existing {
@@ -358,7 +353,7 @@ impl<'a> Writer<'a> {
         }
 
         // Hash what must be hashed, in parallel.
-        let default_hasher = |s: &FileStat| hash_file(Path::new(&s.path));
+        let default_hasher = |s: &FileStat| hash_file(&path_text::decode(&s.path));
         let hasher: Hasher = opts.hasher.unwrap_or(&default_hasher);
         let count = AtomicUsize::new(0);
         let hashes: Vec<io::Result<ContentHash>> = needs
@@ -581,7 +576,7 @@ impl<'a> Writer<'a> {
         {
             let mut del = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
             for p in paths {
-                n += del.execute([p])?;
+                n += del.execute([SqlPath(p)])?;
             }
         }
         if n > 0 {
@@ -605,7 +600,7 @@ fn upsert_file(tx: &Transaction, s: &FileStat, hash: &ContentHash, vector_id: i6
            mtime_ns = excluded.mtime_ns, hash = excluded.hash, vector_id = excluded.vector_id",
     )?;
     st.execute(params![
-        s.path,
+        SqlPath(&s.path),
         s.modality,
         s.size as i64,
         s.mtime_ns,
@@ -642,7 +637,7 @@ fn apply_rest(tx: &Transaction, plan: &Plan) -> Result<CommitStats> {
             s.touched += touch.execute(params![
                 p.stat.size as i64,
                 p.stat.mtime_ns,
-                p.stat.path,
+                SqlPath(&p.stat.path),
                 &p.hash.0[..],
                 p.stat.modality
             ])?;
@@ -660,7 +655,7 @@ fn apply_rest(tx: &Transaction, plan: &Plan) -> Result<CommitStats> {
     {
         let mut del = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
         for path in &plan.remove {
-            s.removed += del.execute([path])?;
+            s.removed += del.execute([SqlPath(path)])?;
         }
     }
     s.vectors_collected = tx.execute("DELETE FROM vectors WHERE NOT EXISTS (SELECT 1 FROM files WHERE files.vector_id = vectors.id)", [])?;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -364,7 +365,7 @@ fn tampered_rows_are_clear_errors_not_panics() {
         &dir,
     );
     assert!(
-        s.contains("file row 3") && s.contains("not valid UTF-8"),
+        s.contains("file row 3") && s.contains("neither UTF-8 text"),
         "{s}"
     );
     let s = names_index(&ix.paths().unwrap_err(), &dir);
@@ -386,6 +387,12 @@ fn tampered_rows_are_clear_errors_not_panics() {
             "hash",
             "UPDATE files SET hash = X'00' WHERE id = 2",
             "content hash",
+        ),
+        // A name that is not UTF-8 is a BLOB; a UTF-8 BLOB would be a second `/f/00001`.
+        (
+            "pathblob",
+            "UPDATE files SET path = CAST(path AS BLOB) WHERE id = 2",
+            "neither UTF-8 text",
         ),
     ] {
         let dir = case(name, stmt);
@@ -546,7 +553,7 @@ fn kept_prefixes_are_never_removed() {
 }
 
 #[test]
-fn fifos_and_non_utf8_names_are_refused_at_once() {
+fn fifos_are_refused_at_once() {
     use std::os::unix::ffi::OsStrExt;
     let tmp = tempfile::tempdir().unwrap();
     let fifo = tmp.path().join("pipe.png");
@@ -563,11 +570,87 @@ fn fifos_and_non_utf8_names_are_refused_at_once() {
     let r = rx.recv_timeout(Duration::from_secs(10)).expect("no hang");
     assert!(r.unwrap_err().contains("a FIFO"));
     assert!(t.elapsed() < Duration::from_secs(2));
+}
 
-    let bad = tmp.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
-    std::fs::write(&bad, b"x").unwrap();
-    let e = FileStat::from_path(&bad, "vision").unwrap_err();
-    assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+#[test]
+fn names_that_are_not_utf8_are_indexed_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    // The Latin-1 name, its UTF-8 twin, its escaped display form and its lossy form: four
+    // files, four identities.
+    let names: [&[u8]; 4] = [
+        b"caf\xe9.png",
+        "café.png".as_bytes(),
+        b"caf\\xe9.png",
+        "caf\u{fffd}.png".as_bytes(),
+    ];
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .map(|n| tmp.path().join(std::ffi::OsStr::from_bytes(n)))
+        .collect();
+    for (i, p) in paths.iter().enumerate() {
+        std::fs::write(p, format!("content {i}")).unwrap();
+    }
+    let stats: Vec<FileStat> = (paths.iter())
+        .map(|p| FileStat::from_path(p, "vision").unwrap())
+        .collect();
+    let texts: HashSet<&str> = stats.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(texts.len(), 4);
+    assert_eq!(path_text::decode(&stats[0].path), paths[0]);
+    assert!(path_text::display(&stats[0].path).ends_with("/caf\\xe9.png"));
+
+    let dim = 8;
+    let vectors = items(3, 4, dim);
+    let dir = tmp.path().join("ix");
+    let mut ix = Index::create_or_open(&dir, &model(dim)).unwrap();
+    let mut w = ix.writer(None).unwrap();
+    // The default hasher opens each file by its stored name.
+    let plan = w.plan(&stats).unwrap();
+    assert_eq!(
+        (plan.embed.len(), plan.failed.len()),
+        (4, 0),
+        "{:?}",
+        plan.failed
+    );
+    let batch: Vec<_> = (plan.embed.iter())
+        .map(|p| {
+            let i = stats.iter().position(|s| s.path == p.stat.path).unwrap();
+            (p, vectors[i].2.as_slice())
+        })
+        .collect();
+    w.commit_batch(&batch).unwrap();
+    w.finish(&plan).unwrap();
+    drop(ix);
+    let c = rusqlite::Connection::open(dir.join("index.sqlite")).unwrap();
+    let kinds: Vec<String> = (c
+        .prepare("SELECT typeof(path) FROM files ORDER BY path")
+        .unwrap())
+    .query_map([], |r| r.get(0))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap();
+    assert_eq!(kinds, ["text", "text", "text", "blob"]);
+    drop(c);
+
+    // Every reader gives the name back exactly: search from a rebuilt matrix, get, paths,
+    // check, and the next plan.
+    std::fs::remove_file(dir.join("vectors.mat")).unwrap();
+    let mut ix = Index::open(&dir).unwrap();
+    for (s, v) in stats.iter().zip(&vectors) {
+        assert_eq!(top(&ix, &v.2).path, s.path);
+        assert_eq!(ix.get(&s.path).unwrap().unwrap().path, s.path);
+    }
+    let listed: HashSet<String> = ix.paths().unwrap().into_iter().map(|p| p.0).collect();
+    assert_eq!(listed, texts.iter().map(|t| t.to_string()).collect());
+    assert!(ix.check().unwrap().is_clean());
+    let mut w = ix.writer(None).unwrap();
+    let plan = w.plan(&stats).unwrap();
+    assert_eq!((plan.unchanged, plan.hashed), (4, 0));
+    // Gone from the disk, gone from the index.
+    let plan = w.plan(&stats[1..]).unwrap();
+    assert_eq!(plan.remove, [stats[0].path.clone()]);
+    assert_eq!(w.finish(&plan).unwrap().removed, 1);
+    assert_eq!(ix.paths().unwrap().len(), 3);
 }
 
 /// The cost of verifying a matrix on open, for the README: `cargo test --release -p
@@ -610,5 +693,44 @@ fn measure_matrix_verification_100k_x_64() {
     eprintln!(
         "matrix {size} bytes ({n} x {dim}): open+verify median {:.2} ms (min {:.2}, max {:.2}); one exact query median {:.2} ms; full check {check_ms:.0} ms",
         times[3], times[0], times[6], scans[3]
+    );
+}
+
+/// The cost of loading the graph (block checksums, the structural check of every neighbour
+/// list, usearch's view) against one approximate query on the loaded graph, for the README:
+/// `cargo test --release -p mmbind-index --test integrity measure_graph -- --ignored
+/// --nocapture` (`MEASURE_DIM`, `MEASURE_N` to change the size).
+#[test]
+#[ignore]
+fn measure_graph_load_100k_x_64() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dim = std::env::var("MEASURE_DIM").map_or(64, |d| d.parse().unwrap());
+    let n = std::env::var("MEASURE_N").map_or(100_000, |d| d.parse().unwrap());
+    let files = items(11, n, dim);
+    drop(build(tmp.path(), &files, dim, true));
+    let size = std::fs::metadata(tmp.path().join("hnsw.usearch"))
+        .unwrap()
+        .len();
+    let ix = Index::open(tmp.path()).unwrap();
+    ix.matrix().unwrap();
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let (mut loads, mut queries) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        ix.refresh();
+        ix.matrix().unwrap();
+        let t = Instant::now();
+        ix.search_approx(&files[i].2, 10, &Filter::default(), None)
+            .unwrap();
+        loads.push(ms(t));
+        let t = Instant::now();
+        ix.search_approx(&files[i + 7].2, 10, &Filter::default(), None)
+            .unwrap();
+        queries.push(ms(t));
+    }
+    loads.sort_by(f64::total_cmp);
+    queries.sort_by(f64::total_cmp);
+    eprintln!(
+        "graph {size} bytes ({n} x {dim}): first query (load + query) median {:.2} ms (min {:.2}, max {:.2}); a query on the loaded graph median {:.3} ms",
+        loads[3], loads[0], loads[6], queries[3]
     );
 }

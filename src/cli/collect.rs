@@ -4,8 +4,8 @@
 //! The walk must not make `index` drop files it merely could not see: a directory that cannot
 //! be read (or a file that cannot be examined) is reported and listed in
 //! [`Collected::unreadable`], and `index` keeps whatever the index holds under it. Only
-//! regular files are taken (opening a FIFO would block while `index` holds the writer lock);
-//! names that are not UTF-8 cannot be stored in the index and are reported, one line each.
+//! regular files are taken (opening a FIFO would block while `index` holds the writer lock).
+//! Any name is taken, UTF-8 or not (the index keeps it exactly: `mmbind_index::path_text`).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -153,7 +153,7 @@ impl Rules {
         Ok(out)
     }
 
-    /// A file: taken when it is a regular file with a UTF-8 path and a modality.
+    /// A file: taken when it is a regular file with a modality.
     fn take(&self, path: &Path, md: &std::fs::Metadata, out: &mut Collected) {
         let Some(m) = self.modality(path) else {
             out.ignored += 1;
@@ -164,11 +164,6 @@ impl Rules {
                 "{}: {}, not a regular file",
                 path.display(),
                 mmbind_index::file_kind(md)
-            ));
-        } else if path.to_str().is_none() {
-            out.errors.push(format!(
-                "{}: the name is not valid UTF-8, which the index cannot store (rename the file)",
-                path.display()
             ));
         } else {
             out.files.insert(path.to_path_buf(), m);
@@ -323,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn fifos_and_non_utf8_names_are_reported_not_taken() {
+    fn fifos_are_reported_not_taken_and_any_name_is_taken() {
         use std::os::unix::ffi::OsStrExt;
         let (_tmp, root) = tree();
         let fifo = root.join("a/pipe.txt");
@@ -338,9 +333,16 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         assert_eq!(
             names(&c, &root),
-            ["a/x.txt", "b/deep/z.txt", "b/y.txt", "c.txt"]
+            [
+                "a/caf\u{fffd}.txt",
+                "a/x.txt",
+                "b/deep/z.txt",
+                "b/y.txt",
+                "c.txt"
+            ]
         );
-        assert_eq!(c.errors.len(), 3, "{:?}", c.errors);
+        assert!(c.files.contains_key(&bad));
+        assert_eq!(c.errors.len(), 2, "{:?}", c.errors);
         assert_eq!(
             c.errors
                 .iter()
@@ -348,7 +350,6 @@ mod tests {
                 .count(),
             2
         );
-        assert!(c.errors.iter().any(|e| e.contains("not valid UTF-8")));
         assert!(c.unreadable.is_empty());
     }
 

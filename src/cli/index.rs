@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use mmbind_index::path_text::{self, display};
 use mmbind_index::{FileStat, FileState, Index, Plan, PlanOptions, Writer};
 use mmbind_modalities::Modality;
 
@@ -147,7 +148,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     collected.errors.iter().for_each(|e| report.fail(e));
     // What could not be seen is not gone: its indexed files are kept.
     let mut keep: Vec<String> = (collected.unreadable.iter())
-        .map(|p| p.to_string_lossy().into_owned())
+        .map(|p| path_text::encode(p).into_owned())
         .collect();
     let mut stats = Vec::with_capacity(collected.files.len());
     for (path, m) in &collected.files {
@@ -155,7 +156,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             Ok(s) => stats.push(s),
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    keep.push(path.to_string_lossy().into_owned());
+                    keep.push(path_text::encode(path).into_owned());
                 }
                 report.fail(format!("{}: {e}", path.display()))
             }
@@ -164,7 +165,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let scope: Vec<String> = args
         .paths
         .iter()
-        .map(|p| std::path::absolute(p).map(|p| p.to_string_lossy().into_owned()))
+        .map(|p| std::path::absolute(p).map(|p| path_text::encode(&p).into_owned()))
         .collect::<Result<_, _>>()?;
     let options = PlanOptions {
         scope: Some(&scope),
@@ -184,7 +185,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         if pass == 0 {
             plan.failed
                 .iter()
-                .for_each(|(path, reason)| report.fail(format!("{path}: {reason}")));
+                .for_each(|(path, reason)| report.fail(format!("{}: {reason}", display(path))));
             totals.unchanged = plan.unchanged;
         }
         totals.planned += plan.embed.len();
@@ -325,7 +326,7 @@ fn embed_plan(
             .iter()
             .map(|p| {
                 let m = p.stat.modality.parse().expect("modality names round-trip");
-                Item::file(m, &p.stat.path)
+                Item::file(m, path_text::decode(&p.stat.path))
             })
             .collect();
         let mut vectors = Vec::with_capacity(chunk.len());
@@ -334,7 +335,7 @@ fn embed_plan(
                 Ok(Some(v)) => vectors.push((*p, v)),
                 Ok(None) => report.fail(format!(
                     "{}: the embedding is zero or not finite",
-                    p.stat.path
+                    display(&p.stat.path)
                 )),
                 Err(e) => report.fail(e),
             }

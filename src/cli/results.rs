@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use mmbind_index::path_text::display;
 use mmbind_modalities::Modality;
 
 use super::GlobalArgs;
@@ -127,7 +128,7 @@ pub fn print(
             line["results"] = serde_json::to_value(ranked(hits)).expect("plain data");
             writeln!(out, "{line}")
         }
-        Format::Paths => hits.iter().try_for_each(|h| writeln!(out, "{}", h.path)),
+        Format::Paths => (hits.iter()).try_for_each(|h| writeln!(out, "{}", display(&h.path))),
         Format::Table => {
             writeln!(out, "{title}")?;
             if hits.is_empty() {

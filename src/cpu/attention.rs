@@ -48,6 +48,8 @@ pub fn attention(
     let out_len = context.len();
 
     let one = |buffer: &mut Vec<f32>, task: usize| {
+        // Captures `Shared` whole (it is Sync); naming `out.0` would capture the raw pointer.
+        #[allow(clippy::redundant_locals)]
         let out = out;
         let (scores, sums) = buffer.split_at_mut(tokens * keys);
         let (b, h) = (task / heads, task % heads);
