@@ -140,6 +140,24 @@ mod tests {
         let a = encode(Path::new(OsStr::from_bytes(b"/a\xe9")));
         assert_ne!(a, encode(Path::new("/a\\xe9")));
         assert_ne!(a, encode(Path::new("/a\u{e9}")));
+        // Random names (any bytes but NUL, as on Unix): exact both ways, and distinct.
+        let mut x = 7u64;
+        let mut seen = std::collections::HashMap::new();
+        for _ in 0..20_000 {
+            let len = (x % 9) as usize;
+            let n: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    // Mostly the bytes around UTF-8's edges, some ASCII.
+                    [b'a', 0x5c, 0x7f, 0x80, 0xbf, 0xc3, 0xe9, 0xff][(x >> 60) as usize % 8]
+                })
+                .collect();
+            let t = encode(Path::new(OsStr::from_bytes(&n))).into_owned();
+            assert_eq!(decode(&t).as_os_str().as_bytes(), n.as_slice());
+            assert_eq!(seen.insert(t, n.clone()).unwrap_or(n.clone()), n);
+        }
         // Not a text form (a NUL without two hex digits): taken as it is.
         assert_eq!(decode("a\0zz").as_os_str().as_bytes(), b"a\0zz");
     }

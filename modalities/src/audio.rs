@@ -84,7 +84,7 @@ pub fn decode_audio(path: &Path) -> Result<Waveform> {
         Container::Wav => decode_wav(path)?,
         Container::Other(Some("ogg")) => decode_ogg(path)?,
         Container::Other(Some("flac")) => {
-            check_flac_comments(path)?;
+            check_flac_metadata(path)?;
             decode_with_symphonia(path, Some("flac"))?
         }
         Container::Other(hint) => decode_with_symphonia(path, hint)?,
@@ -143,13 +143,16 @@ enum Container {
     Other(Option<&'static str>),
 }
 
-/// Refuses a FLAC file whose Vorbis comment block declares strings longer than the block.
-/// symphonia 0.5 allocates each declared length (up to 4 GB) before reading it: a 100-byte
-/// file could ask for 4 GB (found by `fuzz/`; mostly virtual memory, but an abort where
-/// the system does not overcommit). Other blocks are skipped; a file that ends before its
-/// blocks do is left to symphonia to report, once the comments it holds are checked.
-fn check_flac_comments(path: &Path) -> Result<()> {
+/// Refuses a FLAC file whose Vorbis comment or picture block declares a string or a picture
+/// longer than the block. symphonia 0.5 allocates each declared length (up to 4 GB) before
+/// reading it: a 100-byte file could ask for 4 GB (found by `fuzz/`: the comment block first,
+/// the picture block in a later run; mostly virtual memory, but an abort where the system does
+/// not overcommit). Other blocks are skipped; a file that ends before its blocks do is left
+/// to symphonia to report, once the blocks it holds are checked.
+fn check_flac_metadata(path: &Path) -> Result<()> {
     use std::io::{Seek, SeekFrom};
+    const COMMENT: u8 = 4;
+    const PICTURE: u8 = 6;
     let Ok(file) = File::open(path) else {
         return Ok(());
     };
@@ -164,16 +167,21 @@ fn check_flac_comments(path: &Path) -> Result<()> {
         }
         let (last, kind) = (header[0] & 0x80 != 0, header[0] & 0x7F);
         let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
-        if kind == 4 {
+        if kind == COMMENT || kind == PICTURE {
             // What the file holds of the block: symphonia reads a cut-off block too.
             let mut block = Vec::with_capacity(len);
             if (&mut f).take(len as u64).read_to_end(&mut block).is_err() {
                 return Ok(());
             }
-            if let Err(reason) = vorbis_comment_fits(&block) {
+            let (what, fits) = if kind == COMMENT {
+                ("comment", vorbis_comment_fits(&block))
+            } else {
+                ("picture", picture_fits(&block))
+            };
+            if let Err(reason) = fits {
                 return Err(Error::decode(
                     path,
-                    format!("malformed FLAC comment block: {reason}"),
+                    format!("malformed FLAC {what} block: {reason}"),
                 ));
             }
         } else if f.seek(SeekFrom::Current(len as i64)).is_err() {
@@ -186,28 +194,53 @@ fn check_flac_comments(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Takes a 32-bit length (little- or big-endian) from the front of `rest`.
+fn take_len(rest: &mut &[u8], big_endian: bool) -> std::result::Result<usize, String> {
+    let (n, tail) = rest
+        .split_first_chunk::<4>()
+        .ok_or("it ends inside a length field")?;
+    *rest = tail;
+    Ok(if big_endian {
+        u32::from_be_bytes(*n)
+    } else {
+        u32::from_le_bytes(*n)
+    } as usize)
+}
+
+/// Skips `n` bytes of `rest`, which must hold them.
+fn skip(rest: &mut &[u8], n: usize, what: &str, block: usize) -> std::result::Result<(), String> {
+    *rest = rest
+        .get(n..)
+        .ok_or_else(|| format!("{what} claims {n} bytes of {block}"))?;
+    Ok(())
+}
+
 /// Whether every length in a Vorbis comment block (vendor string, count, comments) fits in it.
 fn vorbis_comment_fits(block: &[u8]) -> std::result::Result<(), String> {
     let mut rest = block;
-    let take_u32 = |rest: &mut &[u8]| -> std::result::Result<usize, String> {
-        let (n, tail) = rest
-            .split_first_chunk::<4>()
-            .ok_or("it ends inside a length field")?;
-        *rest = tail;
-        Ok(u32::from_le_bytes(*n) as usize)
-    };
-    let vendor = take_u32(&mut rest)?;
-    rest = rest
-        .get(vendor..)
-        .ok_or_else(|| format!("the vendor string claims {vendor} bytes of {}", block.len()))?;
-    let count = take_u32(&mut rest)?;
+    let vendor = take_len(&mut rest, false)?;
+    skip(&mut rest, vendor, "the vendor string", block.len())?;
+    let count = take_len(&mut rest, false)?;
     for i in 0..count {
-        let n = take_u32(&mut rest)?;
-        rest = rest
-            .get(n..)
-            .ok_or_else(|| format!("comment {i} claims {n} bytes of {}", block.len()))?;
+        let n = take_len(&mut rest, false)?;
+        skip(&mut rest, n, &format!("comment {i}"), block.len())?;
     }
     Ok(())
+}
+
+/// Whether every length in a picture block (MIME type, description, picture data) fits in it.
+fn picture_fits(block: &[u8]) -> std::result::Result<(), String> {
+    let mut rest = block;
+    take_len(&mut rest, true)?; // picture type
+    let mime = take_len(&mut rest, true)?;
+    skip(&mut rest, mime, "the MIME type", block.len())?;
+    let description = take_len(&mut rest, true)?;
+    skip(&mut rest, description, "the description", block.len())?;
+    for _ in 0..4 {
+        take_len(&mut rest, true)?; // width, height, depth, colours
+    }
+    let data = take_len(&mut rest, true)?;
+    skip(&mut rest, data, "the picture", block.len())
 }
 
 /// Looks at the magic bytes; checks the file exists, is readable and is not empty.

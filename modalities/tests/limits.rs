@@ -317,6 +317,28 @@ fn hostile_files_are_refused_in_bounded_memory() {
     let e = r.unwrap_err().to_string();
     assert!(e.contains("malformed FLAC comment block"), "{e}");
     assert!(heap < MB, "cut flac comment: {heap} bytes");
+    // A later fuzz run: a picture block whose MIME type, description or picture claims more
+    // than the block (symphonia allocated 1.9 GB for `regression-flac-picture-2gb.flac`).
+    let streaminfo = &flac[..4 + 4 + 34];
+    for (field, at) in [
+        ("the MIME type", 4),
+        ("the description", 8),
+        ("the picture", 28),
+    ] {
+        let mut picture = vec![0u8; 32];
+        picture[at..at + 4].copy_from_slice(&0x7000_0000u32.to_be_bytes());
+        let mut f = streaminfo.to_vec();
+        f.extend([0x86, 0, 0, picture.len() as u8]); // last block: PICTURE
+        f.extend(&picture);
+        let p = scratch("picture.flac", &f);
+        let (r, heap) = peak_of(|| audio::decode_audio(&p));
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("malformed FLAC picture block") && e.contains(field),
+            "{field}: {e}"
+        );
+        assert!(heap < MB, "flac picture: {heap} bytes");
+    }
     let mut wav = b"RIFF".to_vec();
     let n = 16_000u32;
     wav.extend((36 + 4 * n).to_le_bytes());
