@@ -9,7 +9,7 @@ use super::attention::{BiasKv, attention};
 use rayon::prelude::*;
 
 use super::kernels::{Dense, Norm, gelu_in_place, normalize_rows, parallel, serially};
-use super::stems::{CpuPool, CpuStem, CpuTokens, HostInput, PatchEmbed};
+use super::stems::{CpuStem, CpuTokens, HostInput, PatchEmbed};
 use crate::Result;
 use crate::nn::{self, Encoder, Stem};
 use crate::weights::host_values;
@@ -240,14 +240,7 @@ impl CpuEncoder {
             }
         }
         debug_assert_eq!(x.len(), rows * d);
-        let mut pooled = Vec::with_capacity(batch * d);
-        for b in 0..batch {
-            let at = match &pool {
-                CpuPool::Cls => 0,
-                CpuPool::Index(index) => index[b],
-            };
-            pooled.extend_from_slice(&x[(b * tokens + at) * d..][..d]);
-        }
+        let mut pooled = pool.pool(&x, batch, tokens, d);
         self.head_norm.forward_in_place(&mut pooled);
         let mut out = self.head_proj.forward(&pooled, batch);
         if let Some(t) = trace {

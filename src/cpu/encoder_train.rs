@@ -76,11 +76,7 @@ impl CpuEncoder {
             .map(|b| b.forward_train(&mut x, batch, tokens, t.mask.as_deref()))
             .collect();
         let d = self.d;
-        let mut pooled = Vec::with_capacity(batch * d);
-        for b in 0..batch {
-            let at = pool_at(&t.pool, b);
-            pooled.extend_from_slice(&x[(b * tokens + at) * d..][..d]);
-        }
+        let mut pooled = t.pool.pool(&x, batch, tokens, d);
         let head_norm = self.head_norm.forward_train(&mut pooled);
         let z = self.head_proj.forward(&pooled, batch);
         let mut y = z.clone();
@@ -124,11 +120,7 @@ impl CpuEncoder {
         let mut d_pooled_in = vec![0.0f32; batch * d];
         self.head_norm
             .backward(&tape.head_norm, &d_pooled, &mut d_pooled_in, &mut head_norm);
-        let mut dx = vec![0.0f32; batch * tokens * d];
-        for (b, g) in d_pooled_in.chunks_exact(d).enumerate() {
-            let at = pool_at(&tape.pool, b);
-            dx[(b * tokens + at) * d..][..d].copy_from_slice(g);
-        }
+        let mut dx = tape.pool.unpool(&d_pooled_in, batch, tokens, d);
         let mut blocks: Vec<BlockGrads> = self
             .blocks
             .iter()
@@ -155,13 +147,6 @@ impl CpuEncoder {
             head_proj,
             log_scale,
         }
-    }
-}
-
-fn pool_at(pool: &CpuPool, b: usize) -> usize {
-    match pool {
-        CpuPool::Cls => 0,
-        CpuPool::Index(index) => index[b],
     }
 }
 

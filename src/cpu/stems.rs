@@ -13,6 +13,34 @@ pub enum CpuPool {
     Index(Vec<usize>),
 }
 
+impl CpuPool {
+    /// The pooled token's position in sequence `b`.
+    fn at(&self, b: usize) -> usize {
+        match self {
+            CpuPool::Cls => 0,
+            CpuPool::Index(index) => index[b],
+        }
+    }
+
+    /// `[batch, tokens, d]` → `[batch, d]`: each sequence's pooled token.
+    pub fn pool(&self, x: &[f32], batch: usize, tokens: usize, d: usize) -> Vec<f32> {
+        (0..batch)
+            .flat_map(|b| &x[(b * tokens + self.at(b)) * d..][..d])
+            .copied()
+            .collect()
+    }
+
+    /// The gradient of [`Self::pool`]: `[batch, d]` → `[batch, tokens, d]`, zero but at the
+    /// pooled tokens.
+    pub fn unpool(&self, g: &[f32], batch: usize, tokens: usize, d: usize) -> Vec<f32> {
+        let mut dx = vec![0.0f32; batch * tokens * d];
+        for (b, g) in g.chunks_exact(d).enumerate().take(batch) {
+            dx[(b * tokens + self.at(b)) * d..][..d].copy_from_slice(g);
+        }
+        dx
+    }
+}
+
 pub struct CpuTokens {
     pub x: Vec<f32>,
     pub tokens: usize,
