@@ -1,8 +1,8 @@
 """PyTorch reference for `cargo bench --bench train`: one training step of each phase of
 mmbind's tiny preset, in PyTorch eager on the CPU.
 
-The tiny preset's encoders (64 wide, 2 blocks; vision and text 8 heads, the others 4 with
-learned bias_kv; out_dim 64) written from ImageBind's architecture, random weights, batch 64,
+The tiny preset's encoders (2 blocks, 64 wide but vision 128; vision and text 8 heads, the
+others 4 with learned bias_kv; out_dim 64) written from ImageBind's architecture, random weights, batch 64,
 float32. A step is what `mmbind train` does per batch: forward, the loss, backward, gradient
 clipping at norm 1 and AdamW (lr 2e-3, weight decay 0.05).
 - vision+text: both encoders trained, symmetric InfoNCE with text's learned logit scale;
@@ -27,7 +27,7 @@ ap.add_argument("--only", action="append", default=[])
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
-B, D, OUT = 64, 64, 64
+B, WIDTH, OUT = 64, 64, 64
 
 class Enc(nn.Module):
     """The tiny preset's geometry: vision 3×64×64 (2×8×8 patches of two identical frames),
@@ -37,6 +37,7 @@ class Enc(nn.Module):
         super().__init__()
         s.m = m
         h = 8 if m in ("vision", "text") else 4
+        D = 128 if m == "vision" else WIDTH
         if m == "vision":
             s.stem = nn.Conv3d(3, D, (2, 8, 8), (2, 8, 8), bias=False); n = 64
         elif m == "text":
