@@ -57,6 +57,25 @@ fn index_cmd(index: &Path, paths: &[&Path]) -> assert_cmd::Command {
     cmd
 }
 
+/// `mmbind query --format json --index IX --text TEXT EXTRA...` on ndarray: the JSON lines,
+/// stderr and the exit code.
+fn query_json(ix: &Path, text: &str, extra: &[&str]) -> (Vec<Value>, String, Option<i32>) {
+    run_json(
+        mmbind()
+            .args([
+                "query",
+                "--backend",
+                "ndarray",
+                "--format",
+                "json",
+                "--index",
+            ])
+            .arg(ix)
+            .args(["--text", text])
+            .args(extra),
+    )
+}
+
 /// Runs `mmbind index` and returns its JSON summary, asserting the exit code.
 fn index(index: &Path, paths: &[&Path], code: i32) -> Value {
     let (v, stderr, status) = run_json(&mut index_cmd(index, paths));
@@ -144,21 +163,7 @@ fn query_and_add_return_the_brute_force_ranking() {
         .collect();
     expected.sort_by(|a, b| b.0.total_cmp(&a.0));
 
-    let (v, stderr, status) = run_json(
-        mmbind()
-            .args([
-                "query",
-                "--backend",
-                "ndarray",
-                "--format",
-                "json",
-                "--top-k",
-                "7",
-                "--index",
-            ])
-            .arg(&ix)
-            .args(["--text", "a blue car"]),
-    );
+    let (v, stderr, status) = query_json(&ix, "a blue car", &["--top-k", "7"]);
     assert_eq!(status, Some(0), "{stderr}");
     let results = v[0]["results"].as_array().unwrap();
     assert_eq!(v[0]["method"], "exact");
@@ -177,40 +182,12 @@ fn query_and_add_return_the_brute_force_ranking() {
     }
 
     // Filters: modality and threshold.
-    let (v, _, _) = run_json(
-        mmbind()
-            .args([
-                "query",
-                "--backend",
-                "ndarray",
-                "--format",
-                "json",
-                "--modality",
-                "vision",
-                "--index",
-            ])
-            .arg(&ix)
-            .args(["--text", "a blue car"]),
-    );
+    let (v, _, _) = query_json(&ix, "a blue car", &["--modality", "vision"]);
     let results = v[0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
     assert!(results.iter().all(|r| r["modality"] == "vision"));
     let bar = (expected[3].0 + expected[4].0) / 2.0;
-    let (v, _, _) = run_json(
-        mmbind()
-            .args([
-                "query",
-                "--backend",
-                "ndarray",
-                "--format",
-                "json",
-                "--threshold",
-            ])
-            .arg(bar.to_string())
-            .arg("--index")
-            .arg(&ix)
-            .args(["--text", "a blue car"]),
-    );
+    let (v, _, _) = query_json(&ix, "a blue car", &["--threshold", &bar.to_string()]);
     assert_eq!(v[0]["results"].as_array().unwrap().len(), 4);
 
     // add: 1·unit(a) − 0.5·unit(b), renormalised.
@@ -641,21 +618,7 @@ fn batch_answers_every_line_in_order() {
     );
 
     // The same query through `query` gives the same answer.
-    let (v, _, _) = run_json(
-        mmbind()
-            .args([
-                "query",
-                "--backend",
-                "ndarray",
-                "--format",
-                "json",
-                "--top-k",
-                "3",
-                "--index",
-            ])
-            .arg(&ix)
-            .args(["--text", "a blue car"]),
-    );
+    let (v, _, _) = query_json(&ix, "a blue car", &["--top-k", "3"]);
     assert_eq!(v[0]["results"], lines[1]["results"]);
 
     // Usage errors: one line, exit 2.
@@ -718,22 +681,7 @@ fn damaged_index_files_are_reported_rebuilt_and_re_embedded() {
         (Some(0), &Value::Bool(true)),
         "{report}"
     );
-    let query = |extra: &[&str]| {
-        run_json(
-            mmbind()
-                .args([
-                    "query",
-                    "--backend",
-                    "ndarray",
-                    "--format",
-                    "json",
-                    "--index",
-                ])
-                .arg(&ix)
-                .args(["--text", "a blue car"])
-                .args(extra),
-        )
-    };
+    let query = |extra: &[&str]| query_json(&ix, "a blue car", extra);
     let (before, _, _) = query(&["--exact"]);
 
     // A damaged graph: a clear error, not a crash, and --check rebuilds it.
@@ -910,24 +858,7 @@ fn the_walk_keeps_what_it_cannot_read_skips_fifos_and_indexes_any_name() {
     );
     // Found by its content, shown with the byte escaped.
     let shown = format!("{}/caf\\xe9.txt", files.display());
-    let (v, stderr, code) = run_json(
-        mmbind()
-            .args([
-                "query",
-                "--backend",
-                "ndarray",
-                "--format",
-                "json",
-                "--index",
-            ])
-            .arg(&ix)
-            .args([
-                "--text",
-                "a red bicycle beside a lighthouse",
-                "--top-k",
-                "1",
-            ]),
-    );
+    let (v, stderr, code) = query_json(&ix, "a red bicycle beside a lighthouse", &["--top-k", "1"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(v[0]["results"][0]["path"], shown.as_str(), "{}", v[0]);
     // The stored name is exact: the next run finds it unchanged, and its removal is seen.
