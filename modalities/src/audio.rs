@@ -83,8 +83,8 @@ pub fn decode_audio(path: &Path) -> Result<Waveform> {
     let wave = match sniff(path)? {
         Container::Wav => decode_wav(path)?,
         Container::Other(Some("ogg")) => decode_ogg(path)?,
-        Container::Other(Some("flac")) => {
-            check_flac_metadata(path)?;
+        Container::Flac { at } => {
+            check_flac_metadata(path, at)?;
             decode_with_symphonia(path, Some("flac"))?
         }
         Container::Other(hint) => decode_with_symphonia(path, hint)?,
@@ -139,7 +139,11 @@ pub fn clip_ranges(num_samples: usize, cfg: &AudioPreprocess) -> Vec<(usize, usi
 /// The container kind decided from the file's first bytes (or its extension).
 enum Container {
     Wav,
-    /// Anything symphonia reads; the extension hint helps its probe.
+    /// A FLAC stream starting at byte `at` (after an ID3v2 tag, if any).
+    Flac {
+        at: u64,
+    },
+    /// Anything else symphonia reads: its probe is given this format only (MP3 when none).
     Other(Option<&'static str>),
 }
 
@@ -149,19 +153,24 @@ enum Container {
 /// the picture block in a later run; mostly virtual memory, but an abort where the system does
 /// not overcommit). Other blocks are skipped; a file that ends before its blocks do is left
 /// to symphonia to report, once the blocks it holds are checked.
-fn check_flac_metadata(path: &Path) -> Result<()> {
+fn check_flac_metadata(path: &Path, at: u64) -> Result<()> {
     use std::io::{Seek, SeekFrom};
     const COMMENT: u8 = 4;
     const PICTURE: u8 = 6;
-    let Ok(file) = File::open(path) else {
+    let Ok(mut file) = File::open(path) else {
         return Ok(());
     };
+    if file.seek(SeekFrom::Start(at)).is_err() {
+        return Ok(());
+    }
     let mut f = std::io::BufReader::new(file);
     let mut header = [0u8; 4];
     if f.read_exact(&mut header).is_err() {
         return Ok(());
     }
-    for _ in 0..4096 {
+    // Every block, however many: symphonia reads up to the one marked last (a cap here let
+    // 4,096 empty blocks hide a bad one). Each takes at least 4 bytes of a bounded file.
+    loop {
         if f.read_exact(&mut header).is_err() {
             return Ok(());
         }
@@ -184,14 +193,13 @@ fn check_flac_metadata(path: &Path) -> Result<()> {
                     format!("malformed FLAC {what} block: {reason}"),
                 ));
             }
-        } else if f.seek(SeekFrom::Current(len as i64)).is_err() {
+        } else if f.seek_relative(len as i64).is_err() {
             return Ok(());
         }
         if last {
-            break;
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Takes a 32-bit length (little- or big-endian) from the front of `rest`.
@@ -243,6 +251,23 @@ fn picture_fits(block: &[u8]) -> std::result::Result<(), String> {
     skip(&mut rest, data, "the picture", block.len())
 }
 
+/// Where a FLAC stream starts behind the ID3v2 tag that `head` begins with, if one does.
+fn flac_after_id3(file: &mut File, head: &[u8]) -> Option<u64> {
+    use std::io::{Seek, SeekFrom};
+    if !head.starts_with(b"ID3") || head.len() < 10 {
+        return None;
+    }
+    // Size: four 7-bit bytes, after the 10-byte header; a footer adds 10 more.
+    let size = head[6..10]
+        .iter()
+        .fold(0u64, |n, &b| (n << 7) | u64::from(b & 0x7F));
+    let at = 10 + size + if head[5] & 0x10 != 0 { 10 } else { 0 };
+    let mut magic = [0u8; 4];
+    file.seek(SeekFrom::Start(at)).ok()?;
+    file.read_exact(&mut magic).ok()?;
+    (&magic == b"fLaC").then_some(at)
+}
+
 /// Looks at the magic bytes; checks the file exists, is readable and is not empty.
 fn sniff(path: &Path) -> Result<Container> {
     let mut file =
@@ -269,7 +294,11 @@ fn sniff(path: &Path) -> Result<Container> {
         return Ok(Container::Wav);
     }
     if head.starts_with(b"fLaC") {
-        return Ok(Container::Other(Some("flac")));
+        return Ok(Container::Flac { at: 0 });
+    }
+    // A FLAC stream behind an ID3v2 tag (some taggers write one): checked where it starts.
+    if let Some(at) = flac_after_id3(&mut file, head) {
+        return Ok(Container::Flac { at });
     }
     if head.starts_with(b"OggS") {
         return Ok(Container::Other(Some("ogg")));
@@ -402,8 +431,22 @@ fn symphonia_decode(path: &Path, hint: Option<&str>) -> std::result::Result<Wave
     use symphonia::core::meta::MetadataOptions;
     use symphonia::core::probe::Hint;
 
+    use symphonia::core::probe::Probe;
+    use symphonia::default::formats::{FlacReader, MpaReader, OggReader, WavReader};
+
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    // Only the format the first bytes named: symphonia's default probe scans the first MiB
+    // for any format's marker, so a file sniffed as one thing could be read as FLAC past
+    // the checks above (`fLaC` after junk or behind an ID3v2 tag).
+    let mut probe = Probe::default();
+    match hint {
+        Some("flac") => probe.register_all::<FlacReader>(),
+        Some("ogg") => probe.register_all::<OggReader>(),
+        Some("wav") => probe.register_all::<WavReader>(),
+        _ => probe.register_all::<MpaReader>(),
+    }
+    probe.register_all::<symphonia_metadata::id3v2::Id3v2Reader>();
     let mut probe_hint = Hint::new();
     if let Some(ext) = hint {
         probe_hint.with_extension(ext);
@@ -413,7 +456,7 @@ fn symphonia_decode(path: &Path, hint: Option<&str>) -> std::result::Result<Wave
         enable_gapless: true,
         ..Default::default()
     };
-    let probed = symphonia::default::get_probe()
+    let probed = probe
         .format(
             &probe_hint,
             stream,

@@ -339,6 +339,49 @@ fn hostile_files_are_refused_in_bounded_memory() {
         );
         assert!(heap < MB, "flac picture: {heap} bytes");
     }
+    // The same bad picture block where the check once did not look: behind 4,096 empty
+    // blocks, behind an ID3v2 tag, or after a junk byte in a file named .mp3 (symphonia's
+    // default probe scanned for `fLaC` anywhere in the first MiB).
+    let mut bad_picture = vec![0u8; 32];
+    bad_picture[4..8].copy_from_slice(&0x7000_0000u32.to_be_bytes());
+    let mut padded = streaminfo.to_vec();
+    for _ in 0..4096 {
+        padded.extend([0x01, 0, 0, 0]); // PADDING, empty
+    }
+    padded.extend([0x86, 0, 0, 32]);
+    padded.extend(&bad_picture);
+    let mut tagged = b"ID3\x04\x00\x00\x00\x00\x00\x0a".to_vec();
+    tagged.extend([0u8; 10]);
+    tagged.extend(&padded[..streaminfo.len()]);
+    tagged.extend([0x86, 0, 0, 32]);
+    tagged.extend(&bad_picture);
+    let junk = [&[0u8][..], &tagged[20..]].concat();
+    for (name, bytes, refused) in [
+        ("padded.flac", &padded, true),
+        ("tagged.flac", &tagged, true),
+        ("junk.mp3", &junk, false),
+    ] {
+        let p = scratch(name, bytes);
+        let (r, heap) = peak_of(|| audio::decode_audio(&p));
+        let e = r.unwrap_err().to_string();
+        assert_eq!(
+            e.contains("malformed FLAC picture block"),
+            refused,
+            "{name}: {e}"
+        );
+        assert!(heap < MB, "{name}: {heap} bytes");
+    }
+    // A good FLAC stream behind an ID3v2 tag still decodes, as the whole file does.
+    let sine = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/audio/sine.flac"
+    ))
+    .unwrap();
+    let mut tagged_sine = tagged[..20].to_vec();
+    tagged_sine.extend(&sine);
+    let a = audio::decode_audio(&scratch("sine.flac", &sine)).unwrap();
+    let b = audio::decode_audio(&scratch("tagged-sine.flac", &tagged_sine)).unwrap();
+    assert_eq!(a, b);
     let mut wav = b"RIFF".to_vec();
     let n = 16_000u32;
     wav.extend((36 + 4 * n).to_le_bytes());
