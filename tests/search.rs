@@ -861,6 +861,22 @@ fn the_walk_keeps_what_it_cannot_read_skips_fifos_and_indexes_any_name() {
     let (v, stderr, code) = query_json(&ix, "a red bicycle beside a lighthouse", &["--top-k", "1"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(v[0]["results"][0]["path"], shown.as_str(), "{}", v[0]);
+    // `--format paths` gives the name's own bytes, for scripts.
+    let out = mmbind()
+        .args([
+            "query",
+            "--backend",
+            "ndarray",
+            "--format",
+            "paths",
+            "--top-k",
+            "1",
+        ])
+        .args(["--text", "a red bicycle beside a lighthouse", "--index"])
+        .arg(&ix)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, [bad.as_os_str().as_bytes(), b"\n"].concat());
     // The stored name is exact: the next run finds it unchanged, and its removal is seen.
     std::fs::remove_file(&fifo).unwrap();
     std::fs::remove_file(files.join("a/inner.txt")).unwrap();

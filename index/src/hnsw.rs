@@ -55,7 +55,7 @@ use usearch::{IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
-use crate::hnsw_layout;
+use crate::hnsw_layout::{self, REMOVED};
 use crate::integrity::{self, Load, SUM};
 use crate::kernels::dot;
 use crate::matrix::{Matrix, Stamp};
@@ -389,8 +389,17 @@ impl Hnsw {
         }
         // The checksums prove the bytes are the ones written, not who wrote them: usearch
         // follows every link it views, so the links are checked first.
-        if let Err(e) = hnsw_layout::check(&map[..footer.payload_len], dim) {
-            return damaged(&e);
+        let keys = match hnsw_layout::check(&map[..footer.payload_len], dim) {
+            Ok(keys) => keys,
+            Err(e) => return damaged(&e),
+        };
+        // Its live nodes are the row table's vectors, once each; the rest were removed.
+        let mut live: Vec<u64> = keys.into_iter().filter(|&k| k != REMOVED).collect();
+        live.sort_unstable();
+        let mut vectors: Vec<u64> = rows.iter().map(|&(v, _)| v as u64).collect();
+        vectors.dedup();
+        if live != vectors {
+            return damaged("its nodes are not the vectors of its row table");
         }
         let Ok(mut index) = usearch::Index::new(&options(dim, &footer.params)) else {
             return damaged("its parameters are refused by usearch");

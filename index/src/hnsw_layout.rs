@@ -6,6 +6,8 @@
 //! search read outside the buffer. The block checksums (see `integrity`) catch damage, not a
 //! file whose checksums were recomputed, so [`check`] walks the whole payload once (about as
 //! long as verifying its checksums) and refuses anything usearch would read out of bounds.
+//! It returns the nodes' keys, which the caller checks against its row table (a forged key
+//! would not crash usearch, but would make the next incremental update fail).
 //!
 //! Layout, as `index_dense_gt::save_to_stream` writes it without options (little-endian):
 //! - the vectors: `rows: u32`, `bytes per vector: u32`, then `rows` vectors;
@@ -25,9 +27,6 @@ const VERSION_MAJOR: u16 = 2;
 /// Before 2.10 the kinds were numbered otherwise (usearch converts them on load).
 const VERSION_MINOR_MIN: u16 = 10;
 const HEAD: usize = 64;
-/// Connectivity larger than this is not something mmbind writes (M is 16 by default); it
-/// bounds the work of a forged header.
-const MAX_CONNECTIVITY: u64 = 4096;
 
 /// A reader over the payload that fails instead of reading past it.
 struct Bytes<'a> {
@@ -59,9 +58,12 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
+/// The key of a removed node (usearch's free key).
+pub(crate) const REMOVED: u64 = u64::MAX;
+
 /// Check that `payload` is a usearch graph of `dim`-dimensional f32 vectors whose every
-/// neighbour list stays inside it; the reason when it is not.
-pub(crate) fn check(payload: &[u8], dim: usize) -> Result<(), String> {
+/// neighbour list stays inside it: the nodes' keys, or the reason when it is not.
+pub(crate) fn check(payload: &[u8], dim: usize) -> Result<Vec<u64>, String> {
     let mut r = Bytes { b: payload, at: 0 };
     let rows = r.u32("vector matrix size")? as usize;
     let cols = r.u32("vector matrix size")? as usize;
@@ -95,16 +97,16 @@ pub(crate) fn check(payload: &[u8], dim: usize) -> Result<(), String> {
     if size != rows as u64 {
         return Err(format!("its graph has {size} nodes for {rows} vectors"));
     }
-    if !(2..=MAX_CONNECTIVITY).contains(&connectivity)
-        || !(connectivity..=MAX_CONNECTIVITY).contains(&connectivity_base)
-    {
+    // A level-0 list (a count and `connectivity_base` slots) must fit in the payload.
+    let most = payload.len() as u64 / 4;
+    if !(2..=most).contains(&connectivity) || !(connectivity..=most).contains(&connectivity_base) {
         return Err(format!(
             "its connectivity ({connectivity}, base {connectivity_base}) is out of range"
         ));
     }
     if size == 0 {
         // usearch views an empty graph without reading further.
-        return Ok(());
+        return Ok(Vec::new());
     }
     if entry >= size {
         return Err("its entry node is past the last node".into());
@@ -122,8 +124,9 @@ pub(crate) fn check(payload: &[u8], dim: usize) -> Result<(), String> {
     }
 
     let (cap_base, cap) = (connectivity_base as usize, connectivity as usize);
+    let mut keys = Vec::with_capacity(n);
     for (i, &level) in levels.iter().enumerate() {
-        r.take(8, "nodes")?; // its key
+        keys.push(r.u64("nodes")?);
         let own = r.take(2, "nodes")?;
         if i16::from_le_bytes([own[0], own[1]]) != level {
             return Err(format!("node {i}'s level differs from the level table"));
@@ -153,7 +156,7 @@ pub(crate) fn check(payload: &[u8], dim: usize) -> Result<(), String> {
             payload.len() - used
         ));
     }
-    Ok(())
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -223,7 +226,11 @@ mod tests {
     #[test]
     fn a_graph_usearch_wrote_passes_and_forged_links_do_not() {
         let good = graph();
-        check(&good, DIM).unwrap();
+        let mut keys = check(&good, DIM).unwrap();
+        keys.sort_unstable();
+        // Key 7 was removed: its node stays, under the free key.
+        let want: Vec<u64> = (0..400).filter(|&k| k != 7).chain([REMOVED]).collect();
+        assert_eq!(keys, want);
         let (header, levels, nodes) = offsets(&good);
         let level = |i: usize| le_u16(&good, levels + 2 * i);
         assert!(

@@ -499,13 +499,17 @@ impl Index {
         };
         let hash = r.get_ref(4)?.as_blob()?;
         let hash = ContentHash(hash.try_into().map_err(|_| {
-            Error::corrupt_here(format!("the content hash of {path} is not 32 bytes"))
+            Error::corrupt_here(format!(
+                "the content hash of {} is not 32 bytes",
+                path_text::display(path)
+            ))
         })?);
         let vector = match store::check_vector(r, 5, self.meta.dim)? {
             Ok(data) => store::blob_to_vec(data),
             Err(why) => {
                 return Err(Error::corrupt_here(format!(
-                    "the stored vector of {path} is damaged: {why}"
+                    "the stored vector of {} is damaged: {why}",
+                    path_text::display(path)
                 )));
             }
         };
@@ -1242,7 +1246,7 @@ fn compare_matrix(
             return Ok(Some(format!(
                 "{}: row {i} does not match file {}",
                 matrix::MATRIX_FILE,
-                path.unwrap_or("(unreadable path)")
+                path.map_or("(unreadable path)".into(), path_text::display)
             )));
         }
         i += 1;

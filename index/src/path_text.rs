@@ -37,8 +37,8 @@ fn of_bytes(b: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The raw bytes a text form names (`None`: not a text form: a NUL not followed by two hex
-/// digits).
+/// The raw bytes a text form names (`None`: not a form [`encode`] writes: a NUL not followed
+/// by two lower-case hex digits, or bytes that are UTF-8 after all).
 fn to_bytes(s: &str) -> Option<Cow<'_, [u8]>> {
     if !s.contains(ESCAPE) {
         return Some(Cow::Borrowed(s.as_bytes()));
@@ -47,13 +47,14 @@ fn to_bytes(s: &str) -> Option<Cow<'_, [u8]>> {
     let mut parts = s.split(ESCAPE);
     out.extend_from_slice(parts.next().unwrap_or_default().as_bytes());
     for part in parts {
-        let hex = part
-            .get(..2)
-            .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))?;
+        let hex = (part.get(..2))
+            .filter(|h| h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))?;
         out.push(u8::from_str_radix(hex, 16).ok()?);
         out.extend_from_slice(&part.as_bytes()[2..]);
     }
-    Some(Cow::Owned(out))
+    std::str::from_utf8(&out)
+        .is_err()
+        .then_some(Cow::Owned(out))
 }
 
 /// The text form of `path`: itself when it is UTF-8.
@@ -158,6 +159,8 @@ mod tests {
             assert_eq!(decode(&t).as_os_str().as_bytes(), n.as_slice());
             assert_eq!(seen.insert(t, n.clone()).unwrap_or(n.clone()), n);
         }
+        // Not forms `encode` writes (upper-case hex, bytes that are UTF-8): taken as they are.
+        assert!(to_bytes("a\0E9").is_none() && to_bytes("a\0c3\0a9").is_none());
         // Not a text form (a NUL without two hex digits): taken as it is.
         assert_eq!(decode("a\0zz").as_os_str().as_bytes(), b"a\0zz");
     }

@@ -508,7 +508,8 @@ fn lossy(v: ValueRef) -> String {
 /// What is wrong with a `files` row (`SELECT id, path, modality, size, mtime_ns, hash,
 /// vector_id`), if anything.
 pub(crate) fn check_file_row(r: &rusqlite::Row) -> rusqlite::Result<Option<String>> {
-    let text_ok = |v: ValueRef| matches!(v, ValueRef::Text(b) if !b.is_empty() && std::str::from_utf8(b).is_ok());
+    // No NUL in TEXT: that is the text form of a name stored as a BLOB (two rows, one file).
+    let text_ok = |v: ValueRef| matches!(v, ValueRef::Text(b) if !b.is_empty() && !b.contains(&0) && std::str::from_utf8(b).is_ok());
     let int_ok = |v: ValueRef| matches!(v, ValueRef::Integer(_));
     let id: i64 = r.get(0)?;
     let path = r.get_ref(1)?;

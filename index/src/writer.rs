@@ -301,8 +301,9 @@ impl<'a> Writer<'a> {
                     return Err(Error::corrupt_here(what));
                 }
                 let path = r.get::<_, PathText>(1)?.0;
-                let hash = ContentHash::from_blob(r.get_ref(5)?.as_blob()?)
-                    .ok_or_else(|| Error::corrupt_here(format!("bad hash for {path}")))?;
+                let hash = ContentHash::from_blob(r.get_ref(5)?.as_blob()?).ok_or_else(|| {
+                    Error::corrupt_here(format!("bad hash for {}", path_text::display(&path)))
+                })?;
                 let e = Existing {
                     modality: r.get(2)?,
                     size: r.get::<_, i64>(3)? as u64,
@@ -524,9 +525,10 @@ impl<'a> Writer<'a> {
             .collect();
         let mut items = Vec::with_capacity(embedded.len());
         for (path, v) in embedded {
-            let p = by_path
-                .get(path.as_str())
-                .ok_or_else(|| Error::Usage(format!("{path} is not in the plan's embed list")))?;
+            let p = by_path.get(path.as_str()).ok_or_else(|| {
+                let path = path_text::display(path);
+                Error::Usage(format!("{path} is not in the plan's embed list"))
+            })?;
             items.push((*p, v.as_slice()));
         }
         self.validate(items.iter().map(|(p, v)| (p.stat.path.as_str(), *v)))?;

@@ -394,6 +394,12 @@ fn tampered_rows_are_clear_errors_not_panics() {
             "UPDATE files SET path = CAST(path AS BLOB) WHERE id = 2",
             "neither UTF-8 text",
         ),
+        // A TEXT holding the text form of a non-UTF-8 name would be a second row for it.
+        (
+            "pathnul",
+            "UPDATE files SET path = '/f/0' || char(0) || 'e9' WHERE id = 2",
+            "neither UTF-8 text",
+        ),
     ] {
         let dir = case(name, stmt);
         let mut ix = Index::open(&dir).unwrap();

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use mmbind_index::path_text::display;
+use mmbind_index::path_text;
 use mmbind_modalities::Modality;
 
 use super::GlobalArgs;
@@ -128,7 +128,12 @@ pub fn print(
             line["results"] = serde_json::to_value(ranked(hits)).expect("plain data");
             writeln!(out, "{line}")
         }
-        Format::Paths => (hits.iter()).try_for_each(|h| writeln!(out, "{}", display(&h.path))),
+        // Raw bytes, so that a script gets back a name that is not UTF-8 exactly.
+        Format::Paths => hits.iter().try_for_each(|h| {
+            use std::os::unix::ffi::OsStrExt;
+            out.write_all(path_text::decode(&h.path).as_os_str().as_bytes())?;
+            out.write_all(b"\n")
+        }),
         Format::Table => {
             writeln!(out, "{title}")?;
             if hits.is_empty() {

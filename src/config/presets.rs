@@ -34,7 +34,7 @@ impl ModelConfig {
         // Vision is twice as wide as the rest because composition is limited by it: at width
         // 128 against 64 (validation split, seeds 0-2, docs/compose.md) a two-object image's
         // embedding comes to 0.93 of its concepts' sum against 0.90, and image(A) + image(B)
-        // finds the scene with both 0.71 of the time against 0.64, for about 45 s more
+        // finds the scene with both 0.71 of the time against 0.64, for about 30 s more
         // training in the demo.
         let trunk = |d_model, n_heads, add_bias_kv, pre_norm| TrunkConfig {
             d_model,
