@@ -57,23 +57,25 @@ fn index_cmd(index: &Path, paths: &[&Path]) -> assert_cmd::Command {
     cmd
 }
 
-/// `mmbind query --format json --index IX --text TEXT EXTRA...` on ndarray: the JSON lines,
-/// stderr and the exit code.
+/// `mmbind query --backend ndarray --format FORMAT --index IX --text TEXT`.
+fn query_cmd(ix: &Path, format: &str, text: &str) -> assert_cmd::Command {
+    let mut cmd = mmbind();
+    cmd.args([
+        "query",
+        "--backend",
+        "ndarray",
+        "--format",
+        format,
+        "--index",
+    ])
+    .arg(ix)
+    .args(["--text", text]);
+    cmd
+}
+
+/// [`query_cmd`] in JSON with `extra` flags: the JSON lines, stderr and the exit code.
 fn query_json(ix: &Path, text: &str, extra: &[&str]) -> (Vec<Value>, String, Option<i32>) {
-    run_json(
-        mmbind()
-            .args([
-                "query",
-                "--backend",
-                "ndarray",
-                "--format",
-                "json",
-                "--index",
-            ])
-            .arg(ix)
-            .args(["--text", text])
-            .args(extra),
-    )
+    run_json(query_cmd(ix, "json", text).args(extra))
 }
 
 /// Runs `mmbind index` and returns its JSON summary, asserting the exit code.
@@ -226,19 +228,8 @@ fn query_and_add_return_the_brute_force_ranking() {
     assert_eq!(v[0]["query"]["terms"][1]["weight"], -0.5);
 
     // Paths and table formats.
-    mmbind()
-        .args([
-            "query",
-            "--backend",
-            "ndarray",
-            "--format",
-            "paths",
-            "--top-k",
-            "2",
-            "--index",
-        ])
-        .arg(&ix)
-        .args(["--text", "a blue car"])
+    query_cmd(&ix, "paths", "a blue car")
+        .args(["--top-k", "2"])
         .assert()
         .success()
         .stdout(predicates::function::function(|s: &str| {
@@ -862,18 +853,8 @@ fn the_walk_keeps_what_it_cannot_read_skips_fifos_and_indexes_any_name() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(v[0]["results"][0]["path"], shown.as_str(), "{}", v[0]);
     // `--format paths` gives the name's own bytes, for scripts.
-    let out = mmbind()
-        .args([
-            "query",
-            "--backend",
-            "ndarray",
-            "--format",
-            "paths",
-            "--top-k",
-            "1",
-        ])
-        .args(["--text", "a red bicycle beside a lighthouse", "--index"])
-        .arg(&ix)
+    let out = query_cmd(&ix, "paths", "a red bicycle beside a lighthouse")
+        .args(["--top-k", "1"])
         .output()
         .unwrap();
     assert_eq!(out.stdout, [bad.as_os_str().as_bytes(), b"\n"].concat());
