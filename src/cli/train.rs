@@ -416,7 +416,7 @@ mod tests {
             ..recipe.clone()
         };
         assert_eq!(opts.epochs_for(Modality::Depth), 2);
-        assert_eq!(opts.epochs_for(Modality::Text), 7);
+        assert_eq!(opts.epochs_for(Modality::Text), 10);
         assert_eq!(opts.epochs_for(Modality::Audio), 6);
         // A preset without a recipe of its own trains with the generic defaults.
         assert_eq!(
