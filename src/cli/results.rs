@@ -16,13 +16,14 @@ use crate::weights::ModelDir;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A block per query: rank, score, modality, path.
+    /// A block per query: rank, score, modality, path (a byte of a name that is not UTF-8
+    /// shows as \xNN).
     #[default]
     Table,
     /// One JSON object per query: {"query": {...}, "method": "exact"|"approx", ["ef"],
-    /// "results": [{"rank", "score", "modality", "path"}]}.
+    /// "results": [{"rank", "score", "modality", "path"}]} (paths as in the table).
     Json,
-    /// Matching paths only, one per line (for xargs and friends).
+    /// Matching paths only, one per line, each name's own bytes (for xargs and friends).
     Paths,
 }
 
