@@ -27,7 +27,7 @@ use crate::train::{
 /// continues exactly), and one JSON line of metrics per epoch goes to MODEL/metrics.jsonl.
 ///
 /// Without --epochs, --batch-size and --lr, the preset's recipe applies (tiny: tuned on the
-/// default 6000-scene world; see --epochs).
+/// default 12000-scene world; see --epochs).
 ///
 /// Example:
 ///   mmbind world --out data/world && mmbind train --data data/world --model models/tiny
@@ -53,7 +53,7 @@ pub struct TrainArgs {
     /// Epochs per phase: N for every phase, or per modality, e.g. "4,text=12" (text's phase
     /// is the joint vision+text one). A bare number replaces the preset's whole plan;
     /// MOD=N alone changes that phase only. Default: the preset's recipe (tiny:
-    /// "6,text=10,thermal=18,depth=25,imu=12"; others: 10).
+    /// "3,text=7,thermal=9,depth=13,imu=6"; others: 10).
     #[arg(long, value_parser = parse_epochs, value_name = "N|MOD=N,...")]
     pub epochs: Option<PhasePlan<usize>>,
     /// Pairs per step: one for every phase, or per modality as for --epochs, e.g.
@@ -395,7 +395,7 @@ mod tests {
     fn flags_replace_the_presets_recipe_or_change_single_phases() {
         let recipe = crate::train::recipe("tiny");
         let (d, p) = (recipe.epochs, &recipe.phase_epochs);
-        assert_eq!(over(&None, d, p), (6, p.clone()));
+        assert_eq!(over(&None, d, p), (3, p.clone()));
         // A bare number: every phase gets it.
         let (n, per) = over(&Some(parse_epochs("5").unwrap()), d, p);
         let opts = TrainOptions {
@@ -416,8 +416,8 @@ mod tests {
             ..recipe.clone()
         };
         assert_eq!(opts.epochs_for(Modality::Depth), 2);
-        assert_eq!(opts.epochs_for(Modality::Text), 10);
-        assert_eq!(opts.epochs_for(Modality::Audio), 6);
+        assert_eq!(opts.epochs_for(Modality::Text), 7);
+        assert_eq!(opts.epochs_for(Modality::Audio), 3);
         // A preset without a recipe of its own trains with the generic defaults.
         assert_eq!(
             crate::train::recipe("imagebind-huge"),

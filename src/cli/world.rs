@@ -17,7 +17,7 @@ use super::{GlobalArgs, Outcome};
 /// and labels. The same seed writes byte-identical files.
 ///
 /// Example:
-///   mmbind world --out data/world                 # 6000 scenes, 12 pairs only in test
+///   mmbind world --out data/world                 # 12000 scenes, 12 pairs only in test
 ///   mmbind world --out data/small --scenes 1500 --holdout-pairs 0 --seed 3
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -27,7 +27,7 @@ pub struct WorldArgs {
     pub out: PathBuf,
     /// Number of scenes (the default is the demo's world, which `train --preset tiny`'s
     /// recipe is tuned for; a smaller world needs more epochs).
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 12000)]
     pub scenes: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
