@@ -242,7 +242,12 @@ impl Features {
 
     /// Rows `rows` as one encoder batch on `device`.
     pub fn batch(&self, rows: &[usize], device: &Device) -> EncoderInput {
-        match self.host_batch(rows) {
+        Self::to_device(self.host_batch(rows), device)
+    }
+
+    /// A host batch as one encoder batch on `device`.
+    pub fn to_device(raw: RawInput, device: &Device) -> EncoderInput {
+        match raw {
             RawInput::Int { shape, data } => EncoderInput::Ids(Tensor::<2, Int>::from_data(
                 TensorData::new(data, shape),
                 device,

@@ -2,6 +2,7 @@
 //! modality bound to the frozen vision encoder (ImageBind), with symmetric InfoNCE.
 
 mod anchor;
+mod augment;
 mod checkpoint;
 mod cpu_step;
 mod features;
@@ -13,6 +14,7 @@ mod targets;
 mod token_rows;
 
 pub use anchor::{AnchorBank, AnchorEmbeddings, anchor_embeddings, anchor_hash};
+pub use augment::Augment;
 pub use checkpoint::{Checkpoint, TrainState};
 pub use features::{Features, cache_dir};
 pub use loss::{bank_info_nce, graded_info_nce, learning_rate, symmetric_info_nce};
@@ -67,6 +69,9 @@ pub struct TrainOptions {
     /// on the demo's world (docs/compose.md).
     #[serde(default = "default_graded_scale")]
     pub graded_scale: f64,
+    /// Random orientations of depth and thermal maps in their frozen phases.
+    #[serde(default = "Augment::none")]
+    pub augment: Augment,
 }
 
 fn default_graded_scale() -> f64 {
@@ -116,6 +121,7 @@ impl Default for TrainOptions {
             targets: Targets::Graded,
             graded_sets: Sets::Auto,
             graded_scale: default_graded_scale(),
+            augment: Augment::Turns,
         }
     }
 }

@@ -490,8 +490,17 @@ impl Run<'_> {
                 let x = match &tokens {
                     Some(t) if self.cpu => StepInput::Host(t.host_batch(&other, batch)),
                     Some(t) => StepInput::Burn(t.batch(&other, batch, &self.ad)),
-                    None if self.cpu => StepInput::Host(other.host_batch(batch)),
-                    None => StepInput::Burn(other.batch(batch, &self.ad)),
+                    None => {
+                        let seed = opts.seed ^ ((i as u64) << 48) ^ global as u64;
+                        let raw = opts
+                            .augment
+                            .apply(other.host_batch(batch), phase.modality, seed);
+                        if self.cpu {
+                            StepInput::Host(raw)
+                        } else {
+                            StepInput::Burn(Features::to_device(raw, &self.ad))
+                        }
+                    }
                 };
                 let v_input = phase.joint.then(|| {
                     if self.cpu {
