@@ -170,9 +170,14 @@ impl Phase {
 }
 
 pub fn phases(opts: &TrainOptions) -> Vec<Phase> {
-    let mut mods = opts.modalities.clone();
-    mods.retain(|m| *m != Modality::Vision);
-    mods.dedup();
+    // Each modality once, in the order first named (`--modalities depth,imu,depth` is two
+    // phases, not three).
+    let mut mods = Vec::new();
+    for &m in &opts.modalities {
+        if m != Modality::Vision && !mods.contains(&m) {
+            mods.push(m);
+        }
+    }
     // Text first: with a vision encoder trained from scratch, the vision space is shaped by
     // text (CLIP-style) before anything is bound to it.
     mods.sort_by_key(|m| *m != Modality::Text);
@@ -237,6 +242,32 @@ mod tests {
         json.as_object_mut().unwrap().remove("negatives");
         let old: TrainOptions = serde_json::from_value(json).unwrap();
         assert_eq!(old.negatives, Negatives::Batch);
+    }
+
+    #[test]
+    fn each_modality_is_one_phase_text_first_whatever_the_order_or_repeats() {
+        use Modality::*;
+        let opts = TrainOptions {
+            modalities: vec![Depth, Thermal, Imu, Vision, Depth, Text, Thermal, Text],
+            ..TrainOptions::default()
+        };
+        let got: Vec<(Modality, bool)> = phases(&opts)
+            .into_iter()
+            .map(|p| (p.modality, p.joint))
+            .collect();
+        assert_eq!(
+            got,
+            [(Text, true), (Depth, false), (Thermal, false), (Imu, false)]
+        );
+    }
+
+    #[test]
+    fn runs_saved_before_augment_existed_resume_without_it_and_new_runs_turn_maps() {
+        let mut json = serde_json::to_value(TrainOptions::default()).unwrap();
+        assert_eq!(json["augment"], "turns");
+        json.as_object_mut().unwrap().remove("augment");
+        let old: TrainOptions = serde_json::from_value(json).unwrap();
+        assert_eq!(old.augment, Augment::None);
     }
 
     #[test]
