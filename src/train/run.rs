@@ -491,6 +491,7 @@ impl Run<'_> {
                     Some(t) if self.cpu => StepInput::Host(t.host_batch(&other, batch)),
                     Some(t) => StepInput::Burn(t.batch(&other, batch, &self.ad)),
                     None => {
+                        // One draw per phase and step: a resumed run turns its maps alike.
                         let seed = opts.seed ^ ((i as u64) << 48) ^ global as u64;
                         let raw = opts
                             .augment
