@@ -201,6 +201,11 @@ fn world_and_train_refuse_bad_shares_and_batch_sizes() {
             "some",
             "invalid value 'some' for '--negatives <NEGATIVES>'",
         ),
+        (
+            "--augment",
+            "sideways",
+            "invalid value 'sideways' for '--augment <AUGMENT>'",
+        ),
     ] {
         mmbind()
             .args(["train", flag, value, "--data"])

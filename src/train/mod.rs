@@ -235,12 +235,18 @@ pub struct TrainSummary {
 mod tests {
     use super::*;
 
+    /// Today's default options, and the same as a run saved before `field` existed reads them.
+    fn saved_without(field: &str) -> (serde_json::Value, TrainOptions) {
+        let mut json = serde_json::to_value(TrainOptions::default()).unwrap();
+        let now = json[field].clone();
+        json.as_object_mut().unwrap().remove(field);
+        (now, serde_json::from_value(json).unwrap())
+    }
+
     #[test]
     fn runs_saved_before_negatives_existed_resume_with_the_batch_and_new_runs_use_all() {
-        let mut json = serde_json::to_value(TrainOptions::default()).unwrap();
-        assert_eq!(json["negatives"], "all");
-        json.as_object_mut().unwrap().remove("negatives");
-        let old: TrainOptions = serde_json::from_value(json).unwrap();
+        let (now, old) = saved_without("negatives");
+        assert_eq!(now, "all");
         assert_eq!(old.negatives, Negatives::Batch);
     }
 
@@ -263,10 +269,8 @@ mod tests {
 
     #[test]
     fn runs_saved_before_augment_existed_resume_without_it_and_new_runs_turn_maps() {
-        let mut json = serde_json::to_value(TrainOptions::default()).unwrap();
-        assert_eq!(json["augment"], "turns");
-        json.as_object_mut().unwrap().remove("augment");
-        let old: TrainOptions = serde_json::from_value(json).unwrap();
+        let (now, old) = saved_without("augment");
+        assert_eq!(now, "turns");
         assert_eq!(old.augment, Augment::None);
     }
 
