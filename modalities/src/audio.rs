@@ -21,6 +21,7 @@ use crate::fbank::{FbankOptions, FbankPlan};
 use crate::resample::Resampler;
 use crate::{Error, Result};
 
+mod id3;
 mod ogg;
 
 /// Geometry and normalisation of the audio input. [`Default`] is ImageBind's.
@@ -414,6 +415,9 @@ fn decode_ogg(path: &Path) -> Result<Waveform> {
 /// Decodes with symphonia. Third-party decoders may panic on hostile input; a panic is turned
 /// into an error so one bad file never takes down a batch.
 fn decode_with_symphonia(path: &Path, hint: Option<&str>) -> Result<Waveform> {
+    if let Ok(mut file) = File::open(path) {
+        id3::check_tags(&mut file).map_err(|reason| Error::decode(path, reason))?;
+    }
     match catch_unwind(AssertUnwindSafe(|| symphonia_decode(path, hint))) {
         Ok(result) => result.map_err(|reason| Error::decode(path, reason)),
         Err(_) => Err(Error::decode(

@@ -62,6 +62,10 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
 }
 
+fn mp3_seed() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/audio/sine.mp3")
+}
+
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mmbind-limits-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -371,6 +375,53 @@ fn hostile_files_are_refused_in_bounded_memory() {
         );
         assert!(heap < MB, "{name}: {heap} bytes");
     }
+    // symphonia 0.5 allocates an ID3v2 frame at its declared size before reading it: up to
+    // 4 GB in v2.3, 256 MB in v2.4, 16 MB in v2.2 (the FLAC blocks' bug, in the tags any MP3
+    // or tagged file may start with). Each tag below holds 20 bytes and one title frame
+    // declaring far more; the last one sits after a junk byte of a file named .mp3, where
+    // the probe finds it by scanning.
+    let id3 = |version: u8, frame: &[u8]| {
+        let mut t = vec![b'I', b'D', b'3', version, 0, 0, 0, 0, 0, 20];
+        t.extend(frame);
+        t.resize(30, 0);
+        t.extend(std::fs::read(mp3_seed()).unwrap());
+        t
+    };
+    let v3 = id3(
+        3,
+        &[b"TIT2".as_slice(), &0x7000_0000u32.to_be_bytes(), &[0, 0]].concat(),
+    );
+    let v4 = id3(4, &[b"TIT2".as_slice(), &[0x7F; 4], &[0, 0]].concat());
+    let v2 = id3(2, &[b"TT2".as_slice(), &[0xFF; 3]].concat());
+    let junk = [&[7u8][..], &v3].concat();
+    for (name, bytes) in [
+        ("v3.mp3", &v3),
+        ("v4.mp3", &v4),
+        ("v2.mp3", &v2),
+        ("junk.mp3", &junk),
+    ] {
+        let p = scratch(name, bytes);
+        let (r, heap) = peak_of(|| audio::decode_audio(&p));
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("malformed ID3v2 tag") && e.contains(name),
+            "{name}: {e}"
+        );
+        assert!(heap < MB, "{name}: {heap} bytes");
+    }
+    // A well-formed tag in front of the same MP3 stream changes nothing.
+    let text = [&[3u8][..], b"a title"].concat(); // UTF-8
+    let frame = [
+        b"TIT2".as_slice(),
+        &(text.len() as u32).to_be_bytes(),
+        &[0, 0],
+        &text,
+    ]
+    .concat();
+    let tagged_mp3 = id3(3, &frame);
+    let plain = audio::decode_audio(&mp3_seed()).unwrap();
+    let with_tag = audio::decode_audio(&scratch("tagged.mp3", &tagged_mp3)).unwrap();
+    assert_eq!(plain, with_tag);
     // A good FLAC stream behind an ID3v2 tag still decodes, as the whole file does.
     let sine = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
