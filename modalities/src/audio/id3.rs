@@ -11,70 +11,80 @@
 //! (header, extended header, unsynchronisation, frame-ID validity ending the frames).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 
 /// symphonia's probe scans this far from where it starts (and again after each tag) for a
 /// format's or a tag's marker.
 const PROBE_WINDOW: u64 = 1 << 20;
 
 /// Walks every ID3v2 tag the probe of `file` could read; the reason the first bad frame is
-/// refused, if any. A file that cannot be read further is left to the decoder to report.
+/// refused, if any. Like the probe, it reads the file once, front to back: a byte at most
+/// once in the scan, a tag's bytes once. A file that cannot be read further, or a tag header
+/// symphonia refuses (it then fails before allocating anything), ends the walk.
 pub(super) fn check_tags(file: &mut File) -> std::result::Result<(), String> {
-    let mut pos = 0u64;
-    let mut window = Vec::new();
-    loop {
-        if file.seek(SeekFrom::Start(pos)).is_err() {
+    if file.seek(SeekFrom::Start(0)).is_err() {
+        return Ok(());
+    }
+    let mut r = BufReader::new(file);
+    let (mut last, mut scanned) = ([0u8; 3], 0u64);
+    let mut byte = [0u8];
+    while scanned < PROBE_WINDOW && r.read_exact(&mut byte).is_ok() {
+        scanned += 1;
+        last = [last[1], last[2], byte[0]];
+        if &last != b"ID3" {
+            continue;
+        }
+        let mut header = [0u8; 7];
+        if r.read_exact(&mut header).is_err() {
             return Ok(());
         }
-        window.clear();
-        if (&mut *file)
-            .take(PROBE_WINDOW + 2)
-            .read_to_end(&mut window)
+        let Some(tag) = Tag::parse(&header) else {
+            return Ok(());
+        };
+        // What the file holds of the tag (symphonia reads a cut-off tag too, until it ends).
+        let mut raw = Vec::new();
+        if (&mut r)
+            .take(u64::from(tag.size))
+            .read_to_end(&mut raw)
             .is_err()
         {
             return Ok(());
         }
-        let Some(found) = window.windows(3).position(|w| w == b"ID3") else {
-            return Ok(());
+        // Below v2.4 the unsynchronisation flag covers the whole tag, frame sizes included.
+        let body = if tag.unsynchronised && tag.major < 4 {
+            resync(&raw)
+        } else {
+            raw
         };
-        let at = pos + found as u64;
-        pos = match read_tag(file, at)? {
-            Some(end) => end,
-            // Not a tag symphonia reads (it fails there, before allocating anything).
-            None => at + 1,
-        };
+        check_frames(&body, tag.major, tag.extended)?;
+        (last, scanned) = ([0; 3], 0);
     }
+    Ok(())
 }
 
-/// Checks the tag whose header starts at `at`; where it ends, or `None` when its header is
-/// not one symphonia accepts.
-fn read_tag(file: &mut File, at: u64) -> std::result::Result<Option<u64>, String> {
-    let mut header = [0u8; 10];
-    if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut header).is_err() {
-        return Ok(None);
+/// An ID3v2 tag header as symphonia accepts it.
+struct Tag {
+    major: u8,
+    unsynchronised: bool,
+    extended: bool,
+    /// The tag's length after its 10-byte header.
+    size: u32,
+}
+
+impl Tag {
+    /// The 7 bytes after "ID3": version (2), flags, size.
+    fn parse(h: &[u8; 7]) -> Option<Tag> {
+        let (major, minor, flags) = (h[0], h[1], h[2]);
+        if !(2..=4).contains(&major) || minor == 0xFF || (major == 2 && flags & 0x40 != 0) {
+            return None;
+        }
+        Some(Tag {
+            major,
+            unsynchronised: flags & 0x80 != 0,
+            extended: flags & 0x40 != 0 && major >= 3,
+            size: syncsafe(&h[3..7]),
+        })
     }
-    let (major, minor, flags) = (header[3], header[4], header[5]);
-    if !(2..=4).contains(&major) || minor == 0xFF || (major == 2 && flags & 0x40 != 0) {
-        return Ok(None);
-    }
-    let size = syncsafe(&header[6..10]);
-    // What the file holds of the tag (symphonia reads a cut-off tag too, until it ends).
-    let mut raw = Vec::new();
-    if (&mut *file)
-        .take(u64::from(size))
-        .read_to_end(&mut raw)
-        .is_err()
-    {
-        return Ok(None);
-    }
-    // Below v2.4 the unsynchronisation flag covers the whole tag, frame sizes included.
-    let body = if flags & 0x80 != 0 && major < 4 {
-        resync(&raw)
-    } else {
-        raw
-    };
-    check_frames(&body, major, flags & 0x40 != 0 && major >= 3)?;
-    Ok(Some(at + 10 + u64::from(size)))
 }
 
 /// Walks the frames of a tag body (what the file holds of it) as symphonia reads them.
@@ -205,6 +215,34 @@ mod tests {
         ]
         .concat();
         assert_eq!(resync(&stuffed), frame3(b"TIT2", &data));
+    }
+
+    #[test]
+    fn every_tag_the_probe_reaches_is_walked_once() {
+        let path = std::env::temp_dir().join(format!("mmbind-id3-{}.mp3", std::process::id()));
+        let empty = *b"ID3\x03\x00\x00\x00\x00\x00\x00";
+        let bad = [&empty[..6], &[0, 0, 0, 10], b"TIT2\x70\x00\x00\x00\x00\x00"].concat();
+        let check = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            check_tags(&mut File::open(&path).unwrap())
+        };
+        // 100,000 empty tags (1 MB) in a row, then a bad one: each tag starts a new window.
+        let mut chain = empty.repeat(100_000);
+        chain.extend(&bad);
+        assert!(
+            check(&chain)
+                .unwrap_err()
+                .contains("frame TIT2 claims 1879048192")
+        );
+        // Junk before a tag: the probe scans up to 1 MiB for it, and no further.
+        let near = [vec![7u8; 1000], bad.clone()].concat();
+        assert!(check(&near).is_err());
+        let far = [vec![7u8; (PROBE_WINDOW + 10) as usize], bad.clone()].concat();
+        assert_eq!(check(&far), Ok(()));
+        // A header symphonia refuses ends the walk (symphonia fails there by itself).
+        let refused = [b"ID3\x05\x00\x00\x00\x00\x00\x00".as_slice(), &bad].concat();
+        assert_eq!(check(&refused), Ok(()));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
