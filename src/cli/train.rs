@@ -53,7 +53,7 @@ pub struct TrainArgs {
     /// Epochs per phase: N for every phase, or per modality, e.g. "4,text=12" (text's phase
     /// is the joint vision+text one). A bare number replaces the preset's whole plan;
     /// MOD=N alone changes that phase only. Default: the preset's recipe (tiny:
-    /// "3,text=7,thermal=9,depth=13,imu=6"; others: 10).
+    /// "3,text=7,thermal=18,depth=20,imu=10"; others: 10).
     #[arg(long, value_parser = parse_epochs, value_name = "N|MOD=N,...")]
     pub epochs: Option<PhasePlan<usize>>,
     /// Pairs per step: one for every phase, or per modality as for --epochs, e.g.
