@@ -184,6 +184,17 @@ fn refused<T: std::fmt::Debug>(
     msg
 }
 
+/// Decodes `bytes` as the audio file `name`: refused as `reason`, naming the file, with under
+/// 1 MB of heap (the metadata checks run before the decoder allocates); returns the message.
+fn malformed_audio(name: &str, bytes: &[u8], reason: &str) -> String {
+    let p = scratch(name, bytes);
+    let (r, heap) = peak_of(|| audio::decode_audio(&p));
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains(reason) && e.contains(name), "{name}: {e}");
+    assert!(heap < 1 << 20, "{name}: {heap} bytes of heap");
+    e
+}
+
 #[test]
 fn hostile_files_are_refused_in_bounded_memory() {
     let defaults = Limits::default();
@@ -334,14 +345,8 @@ fn hostile_files_are_refused_in_bounded_memory() {
         let mut f = streaminfo.to_vec();
         f.extend([0x86, 0, 0, picture.len() as u8]); // last block: PICTURE
         f.extend(&picture);
-        let p = scratch("picture.flac", &f);
-        let (r, heap) = peak_of(|| audio::decode_audio(&p));
-        let e = r.unwrap_err().to_string();
-        assert!(
-            e.contains("malformed FLAC picture block") && e.contains(field),
-            "{field}: {e}"
-        );
-        assert!(heap < MB, "flac picture: {heap} bytes");
+        let e = malformed_audio("picture.flac", &f, "malformed FLAC picture block");
+        assert!(e.contains(field), "{field}: {e}");
     }
     // The same bad picture block where the check once did not look: behind 4,096 empty
     // blocks, behind an ID3v2 tag, or after a junk byte in a file named .mp3 (symphonia's
@@ -400,14 +405,7 @@ fn hostile_files_are_refused_in_bounded_memory() {
         ("v2.mp3", &v2),
         ("junk.mp3", &junk),
     ] {
-        let p = scratch(name, bytes);
-        let (r, heap) = peak_of(|| audio::decode_audio(&p));
-        let e = r.unwrap_err().to_string();
-        assert!(
-            e.contains("malformed ID3v2 tag") && e.contains(name),
-            "{name}: {e}"
-        );
-        assert!(heap < MB, "{name}: {heap} bytes");
+        malformed_audio(name, bytes, "malformed ID3v2 tag");
     }
     // A well-formed tag in front of the same MP3 stream changes nothing.
     let text = [&[3u8][..], b"a title"].concat(); // UTF-8
