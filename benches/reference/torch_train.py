@@ -1,8 +1,8 @@
 """PyTorch reference for `cargo bench --bench train`: one training step of each phase of
 mmbind's tiny preset, in PyTorch eager on the CPU.
 
-The tiny preset's encoders (2 blocks, 64 wide but vision 128; vision and text 8 heads, the
-others 4 with learned bias_kv; out_dim 64) written from ImageBind's architecture, random weights, batch 64,
+The tiny preset's encoders (2 blocks, 64 wide but vision 128; vision, text, depth and IMU 8
+heads, audio and thermal 4; all but vision and text with learned bias_kv; out_dim 64) written from ImageBind's architecture, random weights, batch 64,
 float32. A step is what `mmbind train` does per batch: forward, the loss, backward, gradient
 clipping at norm 1 and AdamW (lr 2e-3, weight decay 0.05).
 - vision+text: both encoders trained, symmetric InfoNCE with text's learned logit scale;
@@ -36,7 +36,7 @@ class Enc(nn.Module):
     def __init__(s, m):
         super().__init__()
         s.m = m
-        h = 8 if m in ("vision", "text") else 4
+        h = 8 if m in ("vision", "text", "depth", "imu") else 4
         D = 128 if m == "vision" else WIDTH
         if m == "vision":
             s.stem = nn.Conv3d(3, D, (2, 8, 8), (2, 8, 8), bias=False); n = 64
