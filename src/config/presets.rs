@@ -33,7 +33,7 @@ impl ModelConfig {
         // 0.84, two-object audio→vision 0.39 → 0.51) for 23% more time per vision+text step.
         // Depth and IMU got 8 heads (of 8 dims) for the same reason: with more epochs, on the
         // validation split at seed 0, depth → vision 0.81 → 0.87 (two-object queries 0.56 →
-        // 0.68) and IMU → vision 0.86 → 0.88, for about 20% more time per step; thermal
+        // 0.68) and IMU → vision 0.86 → 0.88, for 13-16% more time per step; thermal
         // gained nothing from them (0.873 and 0.872) and keeps 4.
         // Vision is twice as wide as the rest because composition is limited by it: at width
         // 128 against 64 (validation split, seeds 0-2, docs/compose.md) a two-object image's
