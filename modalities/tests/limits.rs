@@ -87,7 +87,7 @@ where
 
 /// The fixture JPEG with its frame header (SOF) rewritten to claim `w × h`.
 fn forged_jpeg(w: u16, h: u16) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/imagebind");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     let mut bytes = std::fs::read(dir.join("image_320x240.jpg")).unwrap();
     let sof = (0..bytes.len() - 9)
         .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0..=0xC2))
