@@ -400,6 +400,38 @@ mod tests {
         }
     }
 
+    /// The tiny recipe that `--help` quotes for `flag`, parsed with the flag's own parser.
+    fn quoted_in_help<T>(
+        flag: &str,
+        parse: fn(&str) -> Result<PhasePlan<T>, String>,
+    ) -> PhasePlan<T> {
+        let help = <TrainArgs as clap::Args>::augment_args(clap::Command::new("train"))
+            .get_arguments()
+            .find(|a| a.get_long() == Some(flag))
+            .and_then(|a| a.get_help().map(|h| h.to_string()))
+            .unwrap();
+        let quoted = help
+            .split("(tiny: \"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        parse(quoted.unwrap_or_else(|| panic!("--{flag}: no tiny recipe in {help:?}"))).unwrap()
+    }
+
+    #[test]
+    fn help_quotes_the_tiny_recipe_as_it_is() {
+        let recipe = crate::train::recipe("tiny");
+        let epochs = quoted_in_help("epochs", parse_epochs);
+        assert_eq!(
+            (epochs.default, epochs.per_modality),
+            (Some(recipe.epochs), recipe.phase_epochs)
+        );
+        let batch = quoted_in_help("batch-size", parse_batch_size);
+        assert_eq!(
+            (batch.default, batch.per_modality),
+            (Some(recipe.batch_size), recipe.phase_batch_size)
+        );
+    }
+
     #[test]
     fn flags_replace_the_presets_recipe_or_change_single_phases() {
         let recipe = crate::train::recipe("tiny");
