@@ -29,7 +29,8 @@ pub struct TrunkConfig {
     pub add_bias_kv: bool,
     /// A LayerNorm before the first block (ImageBind: vision only).
     pub pre_norm: bool,
-    /// Stochastic depth rate at the last block, used in training only.
+    /// Stochastic depth rate at the last block (ImageBind's training recipe). Kept so that an
+    /// imported config round-trips; no training path applies it yet, and `train` says so.
     pub drop_path: f64,
 }
 
@@ -116,7 +117,8 @@ pub enum ScaleConfig {
 pub struct EncoderConfig {
     pub stem: StemConfig,
     pub trunk: TrunkConfig,
-    /// Dropout before the head's projection (ImageBind: IMU only), training only.
+    /// Dropout before the head's projection (ImageBind: IMU only). Like `drop_path`, not
+    /// applied by training yet.
     #[serde(default)]
     pub head_dropout: f64,
     pub scale: ScaleConfig,
