@@ -108,7 +108,8 @@ for m in ["audio", "depth", "thermal", "imu"]:
     enc, x = Enc(m), inputs(m)
     bank = F.normalize(torch.randn(args.bank, OUT), dim=-1)
     targets = torch.randint(0, args.bank, (B,))
-    scale = {"audio": 20.0, "depth": 5.0, "thermal": 10.0, "imu": 5.0}[m]
+    # The tiny preset's fixed logit scales (src/config/presets.rs; depth 10, not ImageBind's 5).
+    scale = {"audio": 20.0, "depth": 10.0, "thermal": 10.0, "imu": 5.0}[m]
     def frozen(enc=enc, x=x, bank=bank, targets=targets, scale=scale):
         e = enc(x) * scale
         anchors = bank[targets]
