@@ -176,10 +176,28 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, joined by ": ". A cause its parent already quotes
+/// is left out: the library's I/O errors say "{path}: {os message}" and keep the OS error as
+/// their source too (so `is_broken_pipe` and callers can see its kind), and `{e:#}` alone
+/// would print the OS message twice.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -193,6 +211,23 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn error_line_quotes_each_cause_once() {
+        let os = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let io = crate::Error::Io {
+            path: "w/pairs.jsonl".into(),
+            source: os(),
+        };
+        let line = error_line(&anyhow::Error::new(io).context("cannot load the dataset"));
+        assert_eq!(
+            line,
+            format!("cannot load the dataset: w/pairs.jsonl: {}", os())
+        );
+        // A cause its parent does not quote is kept.
+        let line = error_line(&anyhow::Error::new(os()).context("reading w"));
+        assert_eq!(line, format!("reading w: {}", os()));
+    }
 
     #[test]
     fn cli_definition_is_consistent() {
