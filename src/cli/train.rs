@@ -260,35 +260,6 @@ fn parse_lr(s: &str) -> Result<PhasePlan<f64>, String> {
     })
 }
 
-/// One line per trained encoder whose config asks for stochastic depth or head dropout (as
-/// ImageBind's IMU does: 0.7 and 0.5): no training path applies them yet (a depth run with
-/// head dropout 0.3 gave the same weights to the bit), so the user is told rather than
-/// trained differently in silence. Training text also trains vision, unless it starts from
-/// `--init` (whose vision encoder stays frozen).
-fn unapplied_regularisation(
-    config: &ModelConfig,
-    modalities: &[Modality],
-    init: bool,
-) -> Vec<String> {
-    let mut trained: Vec<Modality> = modalities.to_vec();
-    if trained.contains(&Modality::Text) && !init {
-        trained.push(Modality::Vision);
-    }
-    Modality::ALL
-        .into_iter()
-        .filter(|m| trained.contains(m))
-        .filter_map(|m| {
-            let e = config.encoder(m)?;
-            (e.trunk.drop_path > 0.0 || e.head_dropout > 0.0).then(|| {
-                format!(
-                    "{m}: the config's drop_path {} and head_dropout {} are not applied in training",
-                    e.trunk.drop_path, e.head_dropout
-                )
-            })
-        })
-        .collect()
-}
-
 pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let config = ModelConfig::preset(&args.preset).ok_or_else(|| {
         anyhow::anyhow!(
@@ -323,11 +294,6 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     };
     if !args.modalities.is_empty() {
         opts.modalities = args.modalities.clone();
-    }
-    if !args.resume && !global.quiet {
-        for line in unapplied_regularisation(&config, &opts.modalities, opts.init.is_some()) {
-            eprintln!("note: {line}");
-        }
     }
     let compute = global.compute()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -524,27 +490,5 @@ mod tests {
         };
         assert_eq!(opts.batch_size_for(Modality::Depth), 16);
         assert_eq!(opts.batch_size_for(Modality::Text), 32);
-    }
-
-    #[test]
-    fn unapplied_dropout_is_named_for_the_encoders_being_trained() {
-        let huge = ModelConfig::imagebind_huge();
-        let lines = unapplied_regularisation(&huge, &[Modality::Imu, Modality::Depth], false);
-        assert_eq!(
-            lines,
-            vec![
-                "imu: the config's drop_path 0.7 and head_dropout 0.5 are not applied in training"
-            ]
-        );
-        assert_eq!(
-            unapplied_regularisation(&huge, &[Modality::Audio], true).len(),
-            1
-        );
-        assert!(
-            unapplied_regularisation(&huge, &[Modality::Depth, Modality::Thermal], false)
-                .is_empty()
-        );
-        let tiny = ModelConfig::tiny();
-        assert!(unapplied_regularisation(&tiny, &Modality::ALL, false).is_empty());
     }
 }

@@ -29,8 +29,9 @@ pub struct TrunkConfig {
     pub add_bias_kv: bool,
     /// A LayerNorm before the first block (ImageBind: vision only).
     pub pre_norm: bool,
-    /// Stochastic depth rate at the last block (ImageBind's training recipe). Kept so that an
-    /// imported config round-trips; no training path applies it yet, and `train` says so.
+    /// Stochastic depth rate at the last block (ImageBind's training recipe; the rate rises
+    /// linearly from 0 at the first block). Training applies it (`crate::nn::Drops`);
+    /// inference ignores it.
     pub drop_path: f64,
 }
 
@@ -117,8 +118,8 @@ pub enum ScaleConfig {
 pub struct EncoderConfig {
     pub stem: StemConfig,
     pub trunk: TrunkConfig,
-    /// Dropout before the head's projection (ImageBind: IMU only). Like `drop_path`, not
-    /// applied by training yet.
+    /// Dropout before the head's projection (ImageBind: IMU only, 0.5). Applied by training,
+    /// ignored by inference, like `drop_path`.
     #[serde(default)]
     pub head_dropout: f64,
     pub scale: ScaleConfig,
@@ -209,6 +210,14 @@ impl ModelConfig {
             };
             if !geometry_ok {
                 return Err(format!("{m}: inconsistent stem geometry {:?}", enc.stem));
+            }
+            for (name, p) in [
+                ("drop_path", t.drop_path),
+                ("head_dropout", enc.head_dropout),
+            ] {
+                if !(0.0..1.0).contains(&p) {
+                    return Err(format!("{m}: {name} {p} must be in [0, 1)"));
+                }
             }
             self.check_preprocess(m, &enc.stem)?;
         }

@@ -204,4 +204,16 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_drop_rate_of_one_or_more_is_refused() {
+        let mut c = ModelConfig::tiny();
+        c.imu.as_mut().unwrap().trunk.drop_path = 1.0;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err, "imu: drop_path 1 must be in [0, 1)");
+        let mut c = ModelConfig::tiny();
+        c.depth.as_mut().unwrap().head_dropout = -0.1;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err, "depth: head_dropout -0.1 must be in [0, 1)");
+    }
 }

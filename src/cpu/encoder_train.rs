@@ -10,6 +10,7 @@ use super::kernels::normalize_rows;
 use super::stems::{CpuPool, HostInput};
 use super::stems_train::{StemGrads, StemTape};
 use crate::Result;
+use crate::nn::{Branch, Drops};
 
 struct BlockTape {
     norm_1: NormTape,
@@ -23,6 +24,8 @@ struct BlockTape {
     hidden: Vec<f32>,
     /// GELU's output, fc2's input.
     act: Vec<f32>,
+    /// Per sample, the factor on the attention and MLP branches (stochastic depth).
+    factors: [Option<Vec<f32>>; 2],
 }
 
 /// What one training forward pass keeps for its backward pass.
@@ -34,8 +37,10 @@ pub struct Tape {
     pre_norm: Option<NormTape>,
     blocks: Vec<BlockTape>,
     head_norm: NormTape,
-    /// The pooled tokens after the head's norm: the projection's input.
+    /// The pooled tokens after the head's norm and dropout: the projection's input.
     pooled: Vec<f32>,
+    /// The head dropout's factors on the normalised pooled tokens.
+    head_dropout: Option<Vec<f32>>,
     /// The projection's output, before normalisation.
     z: Vec<f32>,
     /// The embeddings (`s · z/‖z‖`).
@@ -65,19 +70,33 @@ pub struct EncoderGrads {
 }
 
 impl CpuEncoder {
-    /// `[batch, out_dim]` embeddings of one clip per item, and the tape.
-    pub fn forward_train(&self, input: &HostInput<'_>) -> Result<(Vec<f32>, Tape)> {
+    /// `[batch, out_dim]` embeddings of one clip per item, and the tape; what `drops` says
+    /// is dropped (each clip a sample of its own, as in burn's path).
+    pub fn forward_train(
+        &self,
+        input: &HostInput<'_>,
+        drops: Option<&Drops>,
+    ) -> Result<(Vec<f32>, Tape)> {
         let (t, batch, stem) = self.stem.forward_train(input)?;
         let (mut x, tokens) = (t.x, t.tokens);
         let pre_norm = self.pre_norm.as_ref().map(|n| n.forward_train(&mut x));
         let blocks = self
             .blocks
             .iter()
-            .map(|b| b.forward_train(&mut x, batch, tokens, t.mask.as_deref()))
+            .enumerate()
+            .map(|(i, b)| {
+                let factors = [Branch::Attention, Branch::Mlp]
+                    .map(|br| drops.and_then(|d| d.branch(i, br, batch)));
+                b.forward_train(&mut x, batch, tokens, t.mask.as_deref(), factors)
+            })
             .collect();
         let d = self.d;
         let mut pooled = t.pool.pool(&x, batch, tokens, d);
         let head_norm = self.head_norm.forward_train(&mut pooled);
+        let head_dropout = drops.and_then(|dr| dr.head(batch, d));
+        if let Some(f) = &head_dropout {
+            pooled.iter_mut().zip(f).for_each(|(p, f)| *p *= f);
+        }
         let z = self.head_proj.forward(&pooled, batch);
         let mut y = z.clone();
         normalize_rows(&mut y, self.head_proj.d_out, NORM_EPS, self.scale);
@@ -92,6 +111,7 @@ impl CpuEncoder {
                 blocks,
                 head_norm,
                 pooled,
+                head_dropout,
                 z,
                 y,
             },
@@ -116,6 +136,9 @@ impl CpuEncoder {
             Some(&mut d_pooled),
             &mut head_proj,
         );
+        if let Some(f) = &tape.head_dropout {
+            d_pooled.iter_mut().zip(f).for_each(|(g, f)| *g *= f);
+        }
         let mut head_norm = NormGrads::zeros(d);
         let mut d_pooled_in = vec![0.0f32; batch * d];
         self.head_norm
@@ -158,6 +181,7 @@ impl CpuBlock {
         batch: usize,
         tokens: usize,
         mask: Option<&[f32]>,
+        factors: [Option<Vec<f32>>; 2],
     ) -> BlockTape {
         let rows = batch * tokens;
         let d = self.in_proj.d_in;
@@ -175,12 +199,16 @@ impl CpuBlock {
             mask,
             &mut context,
         );
-        add(x, &self.out_proj.forward(&context, rows));
+        add_scaled(
+            x,
+            &self.out_proj.forward(&context, rows),
+            factors[0].as_deref(),
+        );
         let mut h2 = x.to_vec();
         let norm_2 = self.norm_2.forward_train(&mut h2);
         let mut act = self.fc1.forward(&h2, rows);
         let hidden = gelu_train(&mut act, self.fc1.d_out);
-        add(x, &self.fc2.forward(&act, rows));
+        add_scaled(x, &self.fc2.forward(&act, rows), factors[1].as_deref());
         BlockTape {
             norm_1,
             h1,
@@ -191,6 +219,7 @@ impl CpuBlock {
             h2,
             hidden,
             act,
+            factors,
         }
     }
 
@@ -200,10 +229,16 @@ impl CpuBlock {
         let rows = batch * tokens;
         let d = self.in_proj.d_in;
         // The MLP branch: dx already holds the residual's share.
+        let d_out = scaled(dx, t.factors[1].as_deref());
         let mut fc2 = DenseGrads::zeros(&self.fc2);
         let mut d_act = vec![0.0f32; rows * self.fc1.d_out];
-        self.fc2
-            .backward(&t.act, dx, rows, Some(&mut d_act), &mut fc2);
+        self.fc2.backward(
+            &t.act,
+            d_out.as_deref().unwrap_or(dx),
+            rows,
+            Some(&mut d_act),
+            &mut fc2,
+        );
         gelu_backward(&t.hidden, &mut d_act);
         let mut fc1 = DenseGrads::zeros(&self.fc1);
         let mut d_h = vec![0.0f32; rows * d];
@@ -214,8 +249,14 @@ impl CpuBlock {
         // The attention branch.
         let mut out_proj = DenseGrads::zeros(&self.out_proj);
         let mut d_context = vec![0.0f32; rows * d];
-        self.out_proj
-            .backward(&t.context, dx, rows, Some(&mut d_context), &mut out_proj);
+        let d_out = scaled(dx, t.factors[0].as_deref());
+        self.out_proj.backward(
+            &t.context,
+            d_out.as_deref().unwrap_or(dx),
+            rows,
+            Some(&mut d_context),
+            &mut out_proj,
+        );
         let mut bias_kv = self.bias_kv.as_ref().map(|_| BiasKvGrads {
             k: vec![0.0; d],
             v: vec![0.0; d],
@@ -247,4 +288,32 @@ impl CpuBlock {
             fc2,
         }
     }
+}
+
+/// `x += y`, sample `i`'s rows of `y` scaled by `factors[i]` when given.
+fn add_scaled(x: &mut [f32], y: &[f32], factors: Option<&[f32]>) {
+    let Some(f) = factors else { return add(x, y) };
+    let per_sample = x.len() / f.len();
+    for ((xs, ys), &f) in x
+        .chunks_exact_mut(per_sample)
+        .zip(y.chunks_exact(per_sample))
+        .zip(f)
+    {
+        if f != 0.0 {
+            xs.iter_mut().zip(ys).for_each(|(a, b)| *a += f * b);
+        }
+    }
+}
+
+/// `g` with sample `i`'s rows scaled by `factors[i]`: a dropped branch's gradient. `None`
+/// when there are no factors (the branch's gradient is `g` itself).
+fn scaled(g: &[f32], factors: Option<&[f32]>) -> Option<Vec<f32>> {
+    let f = factors?;
+    let per_sample = g.len() / f.len();
+    Some(
+        g.chunks_exact(per_sample)
+            .zip(f)
+            .flat_map(|(rows, &f)| rows.iter().map(move |v| f * v))
+            .collect(),
+    )
 }

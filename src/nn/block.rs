@@ -76,7 +76,23 @@ impl Block {
     /// # Shapes
     /// - x: `[batch, tokens, d_model]` → same
     pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2>>) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.norm_1.forward(x), mask);
-        x.clone() + self.mlp.forward(self.norm_2.forward(x))
+        self.forward_dropped(x, mask, [None, None])
+    }
+
+    /// [`Block::forward`] with each residual branch (attention, MLP) scaled per sample by
+    /// `factors` (`[batch, 1, 1]`; stochastic depth, see [`super::Drops`]).
+    pub fn forward_dropped(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<2>>,
+        factors: [Option<Tensor<3>>; 2],
+    ) -> Tensor<3> {
+        let [attn, mlp] = factors;
+        let scaled = |y: Tensor<3>, f: Option<Tensor<3>>| match f {
+            Some(f) => y * f,
+            None => y,
+        };
+        let x = x.clone() + scaled(self.attn.forward(self.norm_1.forward(x), mask), attn);
+        x.clone() + scaled(self.mlp.forward(self.norm_2.forward(x)), mlp)
     }
 }

@@ -1,10 +1,10 @@
 use burn::module::Module;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 use mmbind_modalities::Modality;
 
 use super::head::HeadKeys;
 use super::stems::{ImuStem, PatchStem, TextStem, Tokens, VideoStem};
-use super::{Head, Postprocess, Trunk, TrunkStage};
+use super::{Drops, Head, Postprocess, Trunk, TrunkStage};
 use crate::config::{EncoderConfig, StemConfig};
 use crate::weights::{WeightLoader, WeightSink};
 use crate::{Error, Result};
@@ -150,6 +150,37 @@ impl Encoder {
     /// - output: `[batch, d_out]`
     pub fn forward(&self, input: EncoderInput) -> Result<Tensor<2>> {
         self.run(input, None)
+    }
+
+    /// The embedding of a batch in a training step that drops what `drops` says (stochastic
+    /// depth, head dropout); the same as [`Encoder::forward`] without it.
+    pub fn forward_train(&self, input: EncoderInput, drops: Option<&Drops>) -> Result<Tensor<2>> {
+        let Some(drops) = drops else {
+            return self.forward(input);
+        };
+        if let EncoderInput::Clips(x) = input {
+            // Clips are samples of their own to the trunk, as in ImageBind.
+            let [batch, clips, c, h, w] = x.dims();
+            let per_clip = self.forward_train(
+                EncoderInput::Image(x.reshape([batch * clips, c, h, w])),
+                Some(drops),
+            )?;
+            let [_, d] = per_clip.dims();
+            return Ok(per_clip
+                .reshape([batch, clips, d])
+                .mean_dim(1)
+                .reshape([batch, d]));
+        }
+        let Tokens { x, pool, mask } = self.tokens(input)?;
+        let [batch, _, d_model] = x.dims();
+        let device = x.device();
+        let x = self.trunk.forward_dropped(x, mask, drops);
+        let dropout = drops
+            .head(batch, d_model)
+            .map(|f| Tensor::<2>::from_data(TensorData::new(f, [batch, d_model]), &device));
+        Ok(self
+            .post
+            .forward(self.head.forward_dropped(x, &pool, dropout)))
     }
 
     /// The embedding with every intermediate kept.

@@ -50,6 +50,17 @@ impl Head {
     /// - x: `[batch, tokens, d_model]`
     /// - output: `[batch, d_out]`
     pub fn forward(&self, x: Tensor<3>, pool: &Pool) -> Tensor<2> {
+        self.forward_dropped(x, pool, None)
+    }
+
+    /// [`Head::forward`] with the pooled, normalised features scaled by `dropout`
+    /// (`[batch, d_model]`; see [`super::Drops`]) before the projection.
+    pub fn forward_dropped(
+        &self,
+        x: Tensor<3>,
+        pool: &Pool,
+        dropout: Option<Tensor<2>>,
+    ) -> Tensor<2> {
         let [batch, _tokens, d_model] = x.dims();
         let pooled = match pool {
             Pool::Cls => x.narrow(1, 0, 1),
@@ -62,7 +73,10 @@ impl Head {
             ),
         };
         // LayerNorm is per token, so normalising only the pooled one is ImageBind's result.
-        self.proj
-            .forward(self.norm.forward(pooled.reshape([batch, d_model])))
+        let normed = self.norm.forward(pooled.reshape([batch, d_model]));
+        self.proj.forward(match dropout {
+            Some(f) => normed * f,
+            None => normed,
+        })
     }
 }

@@ -5,6 +5,7 @@
 
 mod attention;
 mod block;
+mod drop;
 mod encoder;
 mod head;
 mod layer_norm;
@@ -15,6 +16,7 @@ mod trunk;
 
 pub use attention::MultiheadAttention;
 pub use block::{Block, Mlp};
+pub use drop::{Branch, Drops};
 pub use encoder::{Encoder, EncoderInput, EncoderTrace, Stem};
 pub use head::{Head, Pool};
 pub use layer_norm::LayerNorm;

@@ -1,7 +1,7 @@
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 
-use super::{Block, LayerNorm};
+use super::{Block, Branch, Drops, LayerNorm};
 use crate::Result;
 use crate::config::{TRUNK_LN_EPS, TrunkConfig};
 use crate::weights::{WeightLoader, WeightSink};
@@ -62,6 +62,31 @@ impl Trunk {
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x, mask.clone());
             observe(TrunkStage::Block(i), &x);
+        }
+        x
+    }
+
+    /// The trunk with stochastic depth: block `i`'s branches scaled per sample by `drops`.
+    pub fn forward_dropped(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<2>>,
+        drops: &Drops,
+    ) -> Tensor<3> {
+        let [batch, _, _] = x.dims();
+        let device = x.device();
+        let mut x = match &self.pre_norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        };
+        for (i, block) in self.blocks.iter().enumerate() {
+            let factors = [Branch::Attention, Branch::Mlp].map(|b| {
+                drops.branch(i, b, batch).map(|f| {
+                    Tensor::<1>::from_data(TensorData::new(f, [batch]), &device)
+                        .reshape([batch, 1, 1])
+                })
+            });
+            x = block.forward_dropped(x, mask.clone(), factors);
         }
         x
     }

@@ -12,7 +12,7 @@ use crate::cpu::{
     BlockGrads, CpuEncoder, DenseGrads, EncoderGrads, NormGrads, StemGrads, host_input,
     mean_over_clips,
 };
-use crate::nn::{Encoder, LayerNorm, Stem};
+use crate::nn::{Drops, Encoder, LayerNorm, Stem};
 use crate::tensor_io::RawInput;
 use crate::weights::host_values;
 use crate::{Error, Result};
@@ -26,15 +26,16 @@ pub(super) struct CpuPass {
 
 impl CpuPass {
     /// The embeddings (`[batch, out_dim]`, the mean over clips for clip inputs) of `input`
-    /// through `enc`'s current weights.
+    /// through `enc`'s current weights, dropping what `drops` says.
     pub fn forward(
         enc: &Encoder,
         m: mmbind_modalities::Modality,
         input: &RawInput,
+        drops: Option<&Drops>,
     ) -> Result<(Vec<f32>, Self)> {
         let encoder = CpuEncoder::new(enc);
         let (host, clips) = host_input(m, input)?;
-        let (y, tape) = encoder.forward_train(&host)?;
+        let (y, tape) = encoder.forward_train(&host, drops)?;
         let out_dim = encoder.out_dim();
         let y = if clips > 1 {
             mean_over_clips(&y, host.batch() / clips, clips, out_dim)
@@ -235,6 +236,7 @@ mod tests {
     use super::*;
     use crate::config::ModelConfig;
     use crate::model::Model;
+    use crate::nn::Branch;
     use crate::train::joint::tests::compare;
 
     fn input(m: Modality, batch: usize) -> RawInput {
@@ -277,16 +279,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_encoders_gradients_match_burns_autodiff() {
+    /// The CPU path's embeddings and gradients against burn's autodiff for every encoder of
+    /// `model`, each dropping what `drops(m)` says on both paths.
+    fn check_against_autodiff(model: &Model, drops: impl Fn(Modality) -> Option<Drops>) {
         let ad = crate::backend::ndarray_device().autodiff();
-        let model = Model::random(ModelConfig::tiny(), 11, &ad).unwrap();
         let batch = 3;
         for m in Modality::ALL {
             let enc = model.encoder(m).unwrap();
             let raw = input(m, batch);
+            let dropped = drops(m);
             let e = enc
-                .forward(raw.to_encoder_input("test", &ad).unwrap())
+                .forward_train(raw.to_encoder_input("test", &ad).unwrap(), dropped.as_ref())
                 .unwrap();
             let out_dim = e.dims()[1];
             // A loss whose gradient at the embeddings is `w`.
@@ -294,7 +297,7 @@ mod tests {
             let expected =
                 GradientsParams::from_grads((e.clone() * w.clone()).sum().backward(), enc);
 
-            let (y, pass) = CpuPass::forward(enc, m, &raw).unwrap();
+            let (y, pass) = CpuPass::forward(enc, m, &raw, dropped.as_ref()).unwrap();
             let e_burn = host_values(e);
             let worst = y
                 .iter()
@@ -313,5 +316,51 @@ mod tests {
                 "{m}: gradients off by {diff} (largest {scale})"
             );
         }
+    }
+
+    #[test]
+    fn every_encoders_gradients_match_burns_autodiff() {
+        let ad = crate::backend::ndarray_device().autodiff();
+        let model = Model::random(ModelConfig::tiny(), 11, &ad).unwrap();
+        check_against_autodiff(&model, |_| None);
+    }
+
+    #[test]
+    fn stochastic_depth_and_head_dropout_match_burns_autodiff() {
+        let ad = crate::backend::ndarray_device().autodiff();
+        let mut config = ModelConfig::tiny();
+        let c = &mut config;
+        let all = [
+            &mut c.vision,
+            &mut c.text,
+            &mut c.audio,
+            &mut c.depth,
+            &mut c.thermal,
+            &mut c.imu,
+        ];
+        for e in all.into_iter().flatten() {
+            e.trunk.n_blocks = 3;
+            e.trunk.drop_path = 0.6;
+            e.head_dropout = 0.4;
+        }
+        let model = Model::random(config.clone(), 11, &ad).unwrap();
+        let drops = |m: Modality| Drops::new(config.encoder(m).unwrap(), 5 + m as u64);
+        // The masks of this seed drop something in every encoder, and keep something: a
+        // test of the masks' plumbing, not of a plain step.
+        for m in Modality::ALL {
+            let d = drops(m).unwrap();
+            let f: Vec<f32> = (1..3)
+                .flat_map(|b| [Branch::Attention, Branch::Mlp].map(|br| d.branch(b, br, 3)))
+                .flatten()
+                .flatten()
+                .collect();
+            assert!(f.contains(&0.0) && f.iter().any(|&v| v > 1.0), "{m}: {f:?}");
+            let enc = model.encoder(m).unwrap();
+            let x = || input(m, 3).to_encoder_input("test", &ad).unwrap();
+            let plain = host_values(enc.forward(x()).unwrap());
+            let dropped = host_values(enc.forward_train(x(), Some(&d)).unwrap());
+            assert!(plain != dropped, "{m}: dropping changed nothing");
+        }
+        check_against_autodiff(&model, drops);
     }
 }

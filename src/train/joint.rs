@@ -19,32 +19,32 @@ use super::cpu_step::{CpuPass, embedding_leaf};
 use super::{graded_info_nce, symmetric_info_nce};
 use crate::Result;
 use crate::cpu::kernels::serially;
-use crate::nn::{Encoder, EncoderInput};
+use crate::nn::{Drops, Encoder, EncoderInput};
 use crate::tensor_io::RawInput;
 use crate::weights::host_values;
 
-/// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`, with graded `targets`
-/// when given, else one-hot; the text encoder's learned logit scale either way), the
-/// gradients of both encoders' parameters, and when the forward passes ended. `parallel` runs the two sides on two threads; the gradients are the same
-/// either way.
+/// The loss of one batch (symmetric InfoNCE over `vision · textᵀ`, with the graded targets
+/// of `extras` when given, else one-hot; the text encoder's learned logit scale either way),
+/// the gradients of both encoders' parameters, and when the forward passes ended. `parallel`
+/// runs the two sides on two threads; the gradients are the same either way.
 pub(super) fn joint_step(
     vision: &Encoder,
     text: &Encoder,
     vision_input: EncoderInput,
     text_input: EncoderInput,
-    targets: Option<Tensor<2>>,
+    extras: JointExtras,
     parallel: bool,
 ) -> Result<(f64, GradientsParams, Instant)> {
     let (v, t) = both(
         parallel,
-        || vision.forward(vision_input),
-        || text.forward(text_input),
+        || vision.forward_train(vision_input, extras.vision.as_ref()),
+        || text.forward_train(text_input, extras.text.as_ref()),
     );
     let (v, t) = (v?, t?);
     let (loss_value, forward_done, g_v, g_t) = loss_and_upstream(
         v.clone().detach().require_grad(),
         t.clone().detach().require_grad(),
-        targets,
+        extras.targets,
     );
     // The upstream gradients come without autodiff, so each side's product below treats
     // them as constants. Σ(embedding ⊙ upstream) has the upstream tensor as its gradient at the embeddings.
@@ -68,21 +68,30 @@ pub(super) fn joint_step_cpu(
     text: &Encoder,
     vision_input: &RawInput,
     text_input: &RawInput,
-    targets: Option<Tensor<2>>,
+    extras: JointExtras,
     parallel: bool,
     ad: &Device,
 ) -> Result<(f64, GradientsParams, Instant)> {
     let (v, t) = both(
         parallel,
-        || serially(|| CpuPass::forward(vision, Modality::Vision, vision_input)),
-        || serially(|| CpuPass::forward(text, Modality::Text, text_input)),
+        || {
+            serially(|| {
+                CpuPass::forward(
+                    vision,
+                    Modality::Vision,
+                    vision_input,
+                    extras.vision.as_ref(),
+                )
+            })
+        },
+        || serially(|| CpuPass::forward(text, Modality::Text, text_input, extras.text.as_ref())),
     );
     let ((v, v_pass), (t, t_pass)) = (v?, t?);
     let rows = vision_input.shape()[0];
     let (loss_value, forward_done, g_v, g_t) = loss_and_upstream(
         embedding_leaf(v, rows, ad),
         embedding_leaf(t, rows, ad),
-        targets,
+        extras.targets,
     );
     let (g_v, g_t) = (host_values(g_v), host_values(g_t));
     let (grads, text_grads) = both(
@@ -96,6 +105,15 @@ pub(super) fn joint_step_cpu(
         into: &mut grads,
     });
     Ok((loss_value, grads, forward_done))
+}
+
+/// What a joint step adds to the two encoders' plain passes: graded targets (one-hot when
+/// `None`) and what each side drops (stochastic depth, head dropout; `None` for a plain side).
+#[derive(Default)]
+pub(super) struct JointExtras {
+    pub targets: Option<Tensor<2>>,
+    pub vision: Option<Drops>,
+    pub text: Option<Drops>,
 }
 
 /// The loss over `vision · textᵀ` (both leaves that require gradients), its value, when the
@@ -226,7 +244,7 @@ pub(super) mod tests {
                 &text,
                 EncoderInput::Image(images.clone()),
                 EncoderInput::Ids(ids.clone()),
-                None,
+                JointExtras::default(),
                 parallel,
             )
             .unwrap()
@@ -248,7 +266,7 @@ pub(super) mod tests {
                         .try_into_vec()
                         .unwrap(),
                 },
-                None,
+                JointExtras::default(),
                 parallel,
                 &ad,
             )

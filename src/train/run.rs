@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use super::cpu_step::{CpuPass, embedding_leaf};
-use super::joint::{joint_step, joint_step_cpu};
+use super::joint::{JointExtras, joint_step, joint_step_cpu};
 use super::token_rows::TokenRows;
 use super::{
     AnchorBank, AnchorEmbeddings, Checkpoint, ContentSets, EpochMetrics, Features, Negatives,
@@ -30,7 +30,7 @@ use crate::config::ModelConfig;
 use crate::dataset::{Dataset, Split};
 use crate::embed::Item;
 use crate::model::Model;
-use crate::nn::Encoder;
+use crate::nn::{Drops, Encoder};
 use crate::weights::{ModelDir, Provenance, TensorMap, host_values};
 use crate::{Error, Result};
 
@@ -511,6 +511,14 @@ impl Run<'_> {
                     }
                 });
                 let t1 = Instant::now();
+                // Stochastic depth and head dropout, as the encoders' configs ask; drawn per
+                // phase, step and encoder, so a resumed run drops alike.
+                let step_seed = opts.seed ^ ((i as u64) << 48) ^ global as u64;
+                let drops = |m: Modality, salt: u64| {
+                    self.config
+                        .encoder(m)
+                        .and_then(|c| Drops::new(c, step_seed ^ (salt << 56)))
+                };
                 let (loss_value, grads, t2) = match (&trainable, &anchor) {
                     (
                         Trainable::Joint {
@@ -523,12 +531,17 @@ impl Run<'_> {
                             let q = s.targets(batch, opts.graded_scale as f32);
                             Tensor::from_data(TensorData::new(q, [batch.len(); 2]), &self.ad)
                         });
+                        let extras = JointExtras {
+                            targets,
+                            vision: drops(Modality::Vision, 1),
+                            text: drops(phase.modality, 2),
+                        };
                         match (v_input.expect("joint phase has vision input"), x) {
                             (StepInput::Burn(v), StepInput::Burn(x)) => {
-                                joint_step(venc, enc, v, x, targets, self.jobs > 1)?
+                                joint_step(venc, enc, v, x, extras, self.jobs > 1)?
                             }
                             (StepInput::Host(v), StepInput::Host(x)) => {
-                                joint_step_cpu(venc, enc, &v, &x, targets, self.jobs > 1, &self.ad)?
+                                joint_step_cpu(venc, enc, &v, &x, extras, self.jobs > 1, &self.ad)?
                             }
                             _ => unreachable!("both sides of a step are on one path"),
                         }
@@ -536,12 +549,14 @@ impl Run<'_> {
                     (Trainable::Single(enc), Some(anchor)) => {
                         // On the ndarray device the encoder runs forward and backward on the
                         // CPU path; burn's autodiff keeps only the loss.
+                        let dropped = drops(phase.modality, 2);
                         let (e, cpu) = match x {
                             StepInput::Host(raw) => {
-                                let (y, pass) = CpuPass::forward(enc, phase.modality, &raw)?;
+                                let (y, pass) =
+                                    CpuPass::forward(enc, phase.modality, &raw, dropped.as_ref())?;
                                 (embedding_leaf(y, batch.len(), &self.ad), Some(pass))
                             }
-                            StepInput::Burn(x) => (enc.forward(x)?, None),
+                            StepInput::Burn(x) => (enc.forward_train(x, dropped.as_ref())?, None),
                         };
                         let loss = match &bank {
                             // The batch's anchors are rows of the bank, already on the device.
