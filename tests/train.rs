@@ -661,7 +661,7 @@ fn targets_flag_changes_the_joint_phase_and_eval_reports_geometry() {
             .any(|(k, t)| t.data != c.get(k).unwrap().data)
     );
     assert_eq!(saved_options(&graded)["targets"], "graded");
-    assert_eq!(saved_options(&graded)["graded_scale"], 3.0);
+    assert_eq!(saved_options(&graded)["graded_scale"], 2.0);
     assert_eq!(saved_options(&clip)["targets"], "clip");
 
     let out = crate::cli::mmbind()
