@@ -4,10 +4,13 @@
 //! the pooled features before the head's projection). Kept branches and features are scaled
 //! by 1/(1 − p), as timm's `DropPath` and `nn.Dropout` do, so inference needs no change.
 //!
-//! The masks are a hash of (seed, place, sample, feature) rather than draws from a generator's
-//! stream: burn's path and the CPU path (`crate::cpu`) then drop the same branches in a step
-//! whatever order they ask in, which is what lets their gradients be checked against each
-//! other, and a resumed run draws what the interrupted one would have.
+//! Each place (a block's branch, the head) draws from a generator of its own, seeded by the
+//! step's seed and the place: burn's path and the CPU path (`crate::cpu`) then drop the same
+//! branches in a step whatever order they ask in, which is what lets their gradients be
+//! checked against each other, and a resumed run draws what the interrupted one would have.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 use crate::config::EncoderConfig;
 
@@ -49,43 +52,33 @@ impl Drops {
     pub fn branch(&self, block: usize, branch: Branch, samples: usize) -> Option<Vec<f32>> {
         let p = self.path.get(block).copied().unwrap_or(0.0);
         let place = 1 + 2 * block as u64 + branch as u64;
-        (p > 0.0).then(|| {
-            (0..samples)
-                .map(|i| keep(p, self.uniform(place, i, 0)))
-                .collect()
-        })
+        (p > 0.0).then(|| self.draws(place, samples).map(|u| keep(p, u)).collect())
     }
 
     /// The factor on each of the `[samples, d]` pooled features (0 or 1/(1 − p)), or `None`
     /// without head dropout.
     pub fn head(&self, samples: usize, d: usize) -> Option<Vec<f32>> {
         (self.head > 0.0).then(|| {
-            (0..samples * d)
-                .map(|k| keep(self.head, self.uniform(0, k / d, k % d)))
+            self.draws(0, samples * d)
+                .map(|u| keep(self.head, u))
                 .collect()
         })
     }
 
-    /// A uniform draw in [0, 1) for one (place, sample, feature).
-    fn uniform(&self, place: u64, sample: usize, feature: usize) -> f32 {
-        let h = [place, sample as u64, feature as u64]
-            .iter()
-            .fold(mix(self.seed), |h, &v| mix(h ^ v));
-        (h >> 40) as f32 / (1u64 << 24) as f32
+    /// `n` uniform draws in [0, 1) from the generator of `place`.
+    fn draws(&self, place: u64, n: usize) -> impl Iterator<Item = f32> {
+        // The whole (seed, place) is the key: every pair its own stream.
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&self.seed.to_le_bytes());
+        key[8..16].copy_from_slice(&place.to_le_bytes());
+        let mut rng = StdRng::from_seed(key);
+        (0..n).map(move |_| rng.random::<f32>())
     }
 }
 
 /// The factor for a draw `u` at drop probability `p`.
 fn keep(p: f32, u: f32) -> f32 {
     if u < p { 0.0 } else { 1.0 / (1.0 - p) }
-}
-
-/// SplitMix64's finaliser: every input bit moves every output bit.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
