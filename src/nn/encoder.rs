@@ -149,54 +149,37 @@ impl Encoder {
     /// # Shapes
     /// - output: `[batch, d_out]`
     pub fn forward(&self, input: EncoderInput) -> Result<Tensor<2>> {
-        self.run(input, None)
+        self.run(input, None, None)
     }
 
     /// The embedding of a batch in a training step that drops what `drops` says (stochastic
     /// depth, head dropout); the same as [`Encoder::forward`] without it.
     pub fn forward_train(&self, input: EncoderInput, drops: Option<&Drops>) -> Result<Tensor<2>> {
-        let Some(drops) = drops else {
-            return self.forward(input);
-        };
-        if let EncoderInput::Clips(x) = input {
-            // Clips are samples of their own to the trunk, as in ImageBind.
-            let [batch, clips, c, h, w] = x.dims();
-            let per_clip = self.forward_train(
-                EncoderInput::Image(x.reshape([batch * clips, c, h, w])),
-                Some(drops),
-            )?;
-            let [_, d] = per_clip.dims();
-            return Ok(per_clip
-                .reshape([batch, clips, d])
-                .mean_dim(1)
-                .reshape([batch, d]));
-        }
-        let Tokens { x, pool, mask } = self.tokens(input)?;
-        let [batch, _, d_model] = x.dims();
-        let device = x.device();
-        let x = self.trunk.forward_dropped(x, mask, drops);
-        let dropout = drops
-            .head(batch, d_model)
-            .map(|f| Tensor::<2>::from_data(TensorData::new(f, [batch, d_model]), &device));
-        Ok(self
-            .post
-            .forward(self.head.forward_dropped(x, &pool, dropout)))
+        self.run(input, None, drops)
     }
 
     /// The embedding with every intermediate kept.
     pub fn forward_trace(&self, input: EncoderInput) -> Result<EncoderTrace> {
         let mut trace = EncoderTrace::default();
-        let embedding = self.run(input, Some(&mut trace))?;
+        let embedding = self.run(input, Some(&mut trace), None)?;
         trace.embedding = Some(embedding);
         Ok(trace)
     }
 
-    fn run(&self, input: EncoderInput, mut trace: Option<&mut EncoderTrace>) -> Result<Tensor<2>> {
+    /// The embedding, every intermediate kept in `trace` when given, dropping what `drops`
+    /// says (clips are samples of their own to the trunk, as in ImageBind).
+    fn run(
+        &self,
+        input: EncoderInput,
+        mut trace: Option<&mut EncoderTrace>,
+        drops: Option<&Drops>,
+    ) -> Result<Tensor<2>> {
         if let EncoderInput::Clips(x) = input {
             let [batch, clips, c, h, w] = x.dims();
             let per_clip = self.run(
                 EncoderInput::Image(x.reshape([batch * clips, c, h, w])),
                 trace.as_deref_mut(),
+                drops,
             )?;
             let [_, d] = per_clip.dims();
             if let Some(t) = trace {
@@ -211,7 +194,9 @@ impl Encoder {
         if let Some(t) = trace.as_deref_mut() {
             t.tokens = Some(x.clone());
         }
-        let x = self.trunk.forward_observed(x, mask, |stage, x| {
+        let [batch, _, d_model] = x.dims();
+        let device = x.device();
+        let x = self.trunk.forward_observed(x, mask, drops, |stage, x| {
             if let Some(t) = trace.as_deref_mut() {
                 match stage {
                     TrunkStage::PreNorm => t.pre_norm = Some(x.clone()),
@@ -219,7 +204,10 @@ impl Encoder {
                 }
             }
         });
-        let head = self.head.forward(x, &pool);
+        let dropout = drops
+            .and_then(|d| d.head(batch, d_model))
+            .map(|f| Tensor::<2>::from_data(TensorData::new(f, [batch, d_model]), &device));
+        let head = self.head.forward_dropped(x, &pool, dropout);
         if let Some(t) = trace {
             t.head = Some(head.clone());
         }

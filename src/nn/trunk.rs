@@ -41,7 +41,8 @@ impl Trunk {
     }
 
     /// Runs the trunk, handing every block's output to `observe` (for parity checks and
-    /// debugging; pass `|_, _| {}` otherwise).
+    /// debugging; pass `|_, _| {}` otherwise), with stochastic depth when `drops` is given
+    /// (block `i`'s branches scaled per sample; training only).
     ///
     /// # Shapes
     /// - x: `[batch, tokens, d_model]` → same
@@ -49,8 +50,11 @@ impl Trunk {
         &self,
         x: Tensor<3>,
         mask: Option<Tensor<2>>,
+        drops: Option<&Drops>,
         mut observe: impl FnMut(TrunkStage, &Tensor<3>),
     ) -> Tensor<3> {
+        let [batch, _, _] = x.dims();
+        let device = x.device();
         let mut x = match &self.pre_norm {
             Some(norm) => {
                 let x = norm.forward(x);
@@ -60,39 +64,20 @@ impl Trunk {
             None => x,
         };
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x, mask.clone());
-            observe(TrunkStage::Block(i), &x);
-        }
-        x
-    }
-
-    /// The trunk with stochastic depth: block `i`'s branches scaled per sample by `drops`.
-    pub fn forward_dropped(
-        &self,
-        x: Tensor<3>,
-        mask: Option<Tensor<2>>,
-        drops: &Drops,
-    ) -> Tensor<3> {
-        let [batch, _, _] = x.dims();
-        let device = x.device();
-        let mut x = match &self.pre_norm {
-            Some(norm) => norm.forward(x),
-            None => x,
-        };
-        for (i, block) in self.blocks.iter().enumerate() {
             let factors = [Branch::Attention, Branch::Mlp].map(|b| {
-                drops.branch(i, b, batch).map(|f| {
+                drops.and_then(|d| d.branch(i, b, batch)).map(|f| {
                     Tensor::<1>::from_data(TensorData::new(f, [batch]), &device)
                         .reshape([batch, 1, 1])
                 })
             });
             x = block.forward_dropped(x, mask.clone(), factors);
+            observe(TrunkStage::Block(i), &x);
         }
         x
     }
 
     pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<2>>) -> Tensor<3> {
-        self.forward_observed(x, mask, |_, _| {})
+        self.forward_observed(x, mask, None, |_, _| {})
     }
 }
 
