@@ -24,7 +24,7 @@ struct BlockTape {
     hidden: Vec<f32>,
     /// GELU's output, fc2's input.
     act: Vec<f32>,
-    /// Per sample, the factor on the attention and MLP branches (stochastic depth).
+    /// Per token position, the factor on the attention and MLP branches (stochastic depth).
     factors: [Option<Vec<f32>>; 2],
 }
 
@@ -86,7 +86,7 @@ impl CpuEncoder {
             .enumerate()
             .map(|(i, b)| {
                 let factors = [Branch::Attention, Branch::Mlp]
-                    .map(|br| drops.and_then(|d| d.branch(i, br, batch)));
+                    .map(|br| drops.and_then(|d| d.branch(i, br, tokens)));
                 b.forward_train(&mut x, batch, tokens, t.mask.as_deref(), factors)
             })
             .collect();
@@ -203,12 +203,13 @@ impl CpuBlock {
             x,
             &self.out_proj.forward(&context, rows),
             factors[0].as_deref(),
+            d,
         );
         let mut h2 = x.to_vec();
         let norm_2 = self.norm_2.forward_train(&mut h2);
         let mut act = self.fc1.forward(&h2, rows);
         let hidden = gelu_train(&mut act, self.fc1.d_out);
-        add_scaled(x, &self.fc2.forward(&act, rows), factors[1].as_deref());
+        add_scaled(x, &self.fc2.forward(&act, rows), factors[1].as_deref(), d);
         BlockTape {
             norm_1,
             h1,
@@ -229,7 +230,7 @@ impl CpuBlock {
         let rows = batch * tokens;
         let d = self.in_proj.d_in;
         // The MLP branch: dx already holds the residual's share.
-        let d_out = scaled(dx, t.factors[1].as_deref());
+        let d_out = scaled(dx, t.factors[1].as_deref(), d);
         let mut fc2 = DenseGrads::zeros(&self.fc2);
         let mut d_act = vec![0.0f32; rows * self.fc1.d_out];
         self.fc2.backward(
@@ -249,7 +250,7 @@ impl CpuBlock {
         // The attention branch.
         let mut out_proj = DenseGrads::zeros(&self.out_proj);
         let mut d_context = vec![0.0f32; rows * d];
-        let d_out = scaled(dx, t.factors[0].as_deref());
+        let d_out = scaled(dx, t.factors[0].as_deref(), d);
         self.out_proj.backward(
             &t.context,
             d_out.as_deref().unwrap_or(dx),
@@ -290,30 +291,29 @@ impl CpuBlock {
     }
 }
 
-/// `x += y`, sample `i`'s rows of `y` scaled by `factors[i]` when given.
-fn add_scaled(x: &mut [f32], y: &[f32], factors: Option<&[f32]>) {
+/// `x += y`, the rows of `y` at token position `t` scaled by `factors[t]` when given (rows
+/// are `[batch, tokens]`, `d` values each).
+fn add_scaled(x: &mut [f32], y: &[f32], factors: Option<&[f32]>, d: usize) {
     let Some(f) = factors else { return add(x, y) };
-    let per_sample = x.len() / f.len();
-    for ((xs, ys), &f) in x
-        .chunks_exact_mut(per_sample)
-        .zip(y.chunks_exact(per_sample))
-        .zip(f)
-    {
+    for (k, (xs, ys)) in x.chunks_exact_mut(d).zip(y.chunks_exact(d)).enumerate() {
+        let f = f[k % f.len()];
         if f != 0.0 {
             xs.iter_mut().zip(ys).for_each(|(a, b)| *a += f * b);
         }
     }
 }
 
-/// `g` with sample `i`'s rows scaled by `factors[i]`: a dropped branch's gradient. `None`
-/// when there are no factors (the branch's gradient is `g` itself).
-fn scaled(g: &[f32], factors: Option<&[f32]>) -> Option<Vec<f32>> {
+/// `g` with the rows at token position `t` scaled by `factors[t]`: a dropped branch's
+/// gradient. `None` when there are no factors (the branch's gradient is `g` itself).
+fn scaled(g: &[f32], factors: Option<&[f32]>, d: usize) -> Option<Vec<f32>> {
     let f = factors?;
-    let per_sample = g.len() / f.len();
     Some(
-        g.chunks_exact(per_sample)
-            .zip(f)
-            .flat_map(|(rows, &f)| rows.iter().map(move |v| f * v))
+        g.chunks_exact(d)
+            .enumerate()
+            .flat_map(|(k, row)| {
+                let f = f[k % f.len()];
+                row.iter().map(move |v| f * v)
+            })
             .collect(),
     )
 }

@@ -79,8 +79,8 @@ impl Block {
         self.forward_dropped(x, mask, [None, None])
     }
 
-    /// [`Block::forward`] with each residual branch (attention, MLP) scaled per sample by
-    /// `factors` (`[batch, 1, 1]`; stochastic depth, see [`super::Drops`]).
+    /// [`Block::forward`] with each residual branch (attention, MLP) scaled per token
+    /// position by `factors` (`[1, tokens, 1]`; stochastic depth, see [`super::Drops`]).
     pub fn forward_dropped(
         &self,
         x: Tensor<3>,

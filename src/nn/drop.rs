@@ -1,8 +1,13 @@
-//! Stochastic depth and head dropout, the regularisation ImageBind trains its encoders with
-//! (`drop_path`: each residual branch of a block dropped for a whole sample, at a rate rising
-//! linearly from 0 at the first block to the config's at the last; `head_dropout`: dropout on
-//! the pooled features before the head's projection). Kept branches and features are scaled
-//! by 1/(1 − p), as timm's `DropPath` and `nn.Dropout` do, so inference needs no change.
+//! Stochastic depth and head dropout, the regularisation ImageBind trains its encoders with:
+//! `drop_path`, a block's residual branch dropped at a rate rising linearly from 0 at the
+//! first block to the config's at the last, and `head_dropout`, dropout on the pooled
+//! features before the head's projection. Kept branches and features are scaled by
+//! 1/(1 − p), as timm's `DropPath` and `nn.Dropout` do, so inference needs no change.
+//!
+//! What a dropped branch covers follows ImageBind, not the textbook: its blocks run
+//! sequence-first (`[tokens, batch, d]`, between its trunks' `b l d -> l b d` rearranges), and
+//! timm's `DropPath` draws one mask per index of the first axis, so a branch is dropped at a
+//! token position for every sample of the batch, not for one sample at every position.
 //!
 //! Each place (a block's branch, the head) draws from a generator of its own, seeded by the
 //! step's seed and the place: burn's path and the CPU path (`crate::cpu`) then drop the same
@@ -47,12 +52,13 @@ impl Drops {
         (path.iter().any(|&p| p > 0.0) || head > 0.0).then_some(Self { seed, path, head })
     }
 
-    /// The factor on `branch` of block `block` for each of `samples` samples (0 when
-    /// dropped, 1/(1 − p) when kept), or `None` when that block drops nothing.
-    pub fn branch(&self, block: usize, branch: Branch, samples: usize) -> Option<Vec<f32>> {
+    /// The factor on `branch` of block `block` at each of `tokens` token positions, the
+    /// same for every sample (0 when dropped, 1/(1 − p) when kept; see the module's note), or
+    /// `None` when that block drops nothing.
+    pub fn branch(&self, block: usize, branch: Branch, tokens: usize) -> Option<Vec<f32>> {
         let p = self.path.get(block).copied().unwrap_or(0.0);
         let place = 1 + 2 * block as u64 + branch as u64;
-        (p > 0.0).then(|| self.draws(place, samples).map(|u| keep(p, u)).collect())
+        (p > 0.0).then(|| self.draws(place, tokens).map(|u| keep(p, u)).collect())
     }
 
     /// The factor on each of the `[samples, d]` pooled features (0 or 1/(1 − p)), or `None`

@@ -42,7 +42,7 @@ impl Trunk {
 
     /// Runs the trunk, handing every block's output to `observe` (for parity checks and
     /// debugging; pass `|_, _| {}` otherwise), with stochastic depth when `drops` is given
-    /// (block `i`'s branches scaled per sample; training only).
+    /// (block `i`'s branches scaled per token position; training only).
     ///
     /// # Shapes
     /// - x: `[batch, tokens, d_model]` → same
@@ -53,7 +53,7 @@ impl Trunk {
         drops: Option<&Drops>,
         mut observe: impl FnMut(TrunkStage, &Tensor<3>),
     ) -> Tensor<3> {
-        let [batch, _, _] = x.dims();
+        let [_, tokens, _] = x.dims();
         let device = x.device();
         let mut x = match &self.pre_norm {
             Some(norm) => {
@@ -65,9 +65,9 @@ impl Trunk {
         };
         for (i, block) in self.blocks.iter().enumerate() {
             let factors = [Branch::Attention, Branch::Mlp].map(|b| {
-                drops.and_then(|d| d.branch(i, b, batch)).map(|f| {
-                    Tensor::<1>::from_data(TensorData::new(f, [batch]), &device)
-                        .reshape([batch, 1, 1])
+                drops.and_then(|d| d.branch(i, b, tokens)).map(|f| {
+                    Tensor::<1>::from_data(TensorData::new(f, [tokens]), &device)
+                        .reshape([1, tokens, 1])
                 })
             });
             x = block.forward_dropped(x, mask.clone(), factors);

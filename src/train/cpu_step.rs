@@ -363,4 +363,28 @@ mod tests {
         }
         check_against_autodiff(&model, drops);
     }
+
+    #[test]
+    fn a_dropped_position_skips_the_branch_for_every_sample() {
+        // ImageBind's blocks are sequence-first, so its DropPath drops a token position of
+        // the whole batch: that position's rows pass the block unchanged, the others do not.
+        let device = crate::backend::ndarray_device();
+        let model = Model::random(ModelConfig::tiny(), 3, &device).unwrap();
+        let block = &model.encoder(Modality::Imu).unwrap().trunk.blocks[0];
+        let (batch, tokens, d) = (2, 5, 64);
+        let x = Tensor::<3>::random([batch, tokens, d], Distribution::Normal(0.0, 1.0), &device);
+        let f = Tensor::<1>::from_data(
+            TensorData::new(vec![1.25f32, 0.0, 1.25, 1.25, 1.25], [tokens]),
+            &device,
+        )
+        .reshape([1, tokens, 1]);
+        let y = block.forward_dropped(x.clone(), None, [Some(f.clone()), Some(f)]);
+        let (xs, ys) = (host_values(x), host_values(y));
+        for b in 0..batch {
+            for t in 0..tokens {
+                let row = |v: &[f32]| v[(b * tokens + t) * d..][..d].to_vec();
+                assert_eq!(row(&xs) == row(&ys), t == 1, "sample {b}, position {t}");
+            }
+        }
+    }
 }
