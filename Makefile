@@ -20,7 +20,7 @@ bench:
 # TORCH_PYTHON is an interpreter with torch (python3 -m venv v && v/bin/pip install torch numpy).
 TORCH_PYTHON ?= python3
 bench-torch:
-	python3 benches/side_by_side.py --python $(TORCH_PYTHON)
+	python3 crates/mmbind/benches/side_by_side.py --python $(TORCH_PYTHON)
 
 # The main job on the embedded default data.
 demo: build

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use mmbind_modalities::Limits;
 
-#[path = "../../src/cli/batch/request.rs"]
+#[path = "../../crates/mmbind-cli/src/batch/request.rs"]
 #[allow(dead_code)]
 mod request;
 

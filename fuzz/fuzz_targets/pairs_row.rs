@@ -8,7 +8,7 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use mmbind_modalities::Source;
 
-#[path = "../../src/dataset/row.rs"]
+#[path = "../../crates/mmbind/src/dataset/row.rs"]
 #[allow(dead_code)]
 mod row;
 

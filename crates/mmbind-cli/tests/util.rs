@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 /// A fixture file's path. Large fixtures are stored gzipped (`NAME.gz`, to keep the repository
 /// small) and unpacked once per test process into cargo's scratch directory for tests.
 pub fn fixture(name: &str) -> PathBuf {
-    let stored = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let stored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let gz = stored.join(format!("{name}.gz"));
     if !gz.is_file() {
         return stored.join(name);

@@ -63,7 +63,7 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
 }
 
 fn mp3_seed() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/audio/sine.mp3")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/audio/sine.mp3")
 }
 
 fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
@@ -87,7 +87,7 @@ where
 
 /// The fixture JPEG with its frame header (SOF) rewritten to claim `w × h`.
 fn forged_jpeg(w: u16, h: u16) -> Vec<u8> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let mut bytes = std::fs::read(dir.join("image_320x240.jpg")).unwrap();
     let sof = (0..bytes.len() - 9)
         .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0..=0xC2))
@@ -423,7 +423,7 @@ fn hostile_files_are_refused_in_bounded_memory() {
     // A good FLAC stream behind an ID3v2 tag still decodes, as the whole file does.
     let sine = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../fuzz/seeds/audio/sine.flac"
+        "/../../fuzz/seeds/audio/sine.flac"
     ))
     .unwrap();
     let mut tagged_sine = tagged[..20].to_vec();

@@ -8,11 +8,11 @@ use clap::{Args, ValueEnum};
 use mmbind_index::path_text;
 use mmbind_modalities::Modality;
 
-use super::GlobalArgs;
-use crate::backend::Compute;
-use crate::model::Model;
-use crate::search::{Filter, Hit, Index, Method, SearchMethod, method_json, model_info, ranked};
-use crate::weights::ModelDir;
+use crate::GlobalArgs;
+use mmbind::backend::Compute;
+use mmbind::model::Model;
+use mmbind::search::{Filter, Hit, Index, Method, SearchMethod, method_json, model_info, ranked};
+use mmbind::weights::ModelDir;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use clap::Args;
 use mmbind_modalities::Modality;
 
-use super::report::Reporter;
-use super::results::{self, SearchArgs};
-use super::{GlobalArgs, Outcome};
-use crate::embed::{Embedder, Item};
-use crate::search::{combine, search, split_weight};
+use crate::report::Reporter;
+use crate::results::{self, SearchArgs};
+use crate::{GlobalArgs, Outcome};
+use mmbind::embed::{Embedder, Item};
+use mmbind::search::{combine, search, split_weight};
 
 /// Embedding arithmetic: search with a weighted sum of inputs of any modalities.
 ///

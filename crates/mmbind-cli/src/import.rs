@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use super::{GlobalArgs, Outcome};
-use crate::config::ImageBindKwargs;
-use crate::import::import_imagebind;
+use crate::{GlobalArgs, Outcome};
+use mmbind::config::ImageBindKwargs;
+use mmbind::import::import_imagebind;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ImportKind {

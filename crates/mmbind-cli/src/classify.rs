@@ -3,12 +3,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::inputs::InputArgs;
-use super::report::{Reporter, progress_bar};
-use super::{GlobalArgs, Outcome};
-use crate::classify::{DEFAULT_TEMPLATES, label_embeddings, rank};
-use crate::embed::Embedder;
-use crate::weights::ModelDir;
+use crate::inputs::InputArgs;
+use crate::report::{Reporter, progress_bar};
+use crate::{GlobalArgs, Outcome};
+use mmbind::classify::{DEFAULT_TEMPLATES, label_embeddings, rank};
+use mmbind::embed::Embedder;
+use mmbind::weights::ModelDir;
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
 pub enum Format {

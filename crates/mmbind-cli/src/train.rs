@@ -8,10 +8,10 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use mmbind_modalities::Modality;
 
-use super::report::progress_bar;
-use super::{GlobalArgs, Outcome};
-use crate::config::ModelConfig;
-use crate::train::{
+use crate::report::progress_bar;
+use crate::{GlobalArgs, Outcome};
+use mmbind::config::ModelConfig;
+use mmbind::train::{
     Augment, EpochMetrics, Negatives, Observer, Phase, Sets, Targets, TrainOptions, Training,
 };
 
@@ -104,7 +104,7 @@ pub struct TrainArgs {
     /// The scale of graded targets: higher is closer to one-hot (20 gave arithmetic 0.10 on
     /// the demo's world, 3 gave 0.64). The default, 2, composes best on pairs of objects
     /// never seen together in training (docs/compose.md).
-    #[arg(long, default_value_t = crate::train::DEFAULT_GRADED_SCALE, value_name = "S", value_parser = parse_scale)]
+    #[arg(long, default_value_t = mmbind::train::DEFAULT_GRADED_SCALE, value_name = "S", value_parser = parse_scale)]
     pub graded_scale: f64,
     /// Random orientations of the depth and thermal maps in their phases, drawn anew every
     /// step: `turns` (any of the 8 mirror images and quarter turns: for maps with no "up",
@@ -268,7 +268,7 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             ModelConfig::PRESETS.join(", ")
         )
     })?;
-    let recipe = crate::train::recipe(&args.preset);
+    let recipe = mmbind::train::recipe(&args.preset);
     let (epochs, phase_epochs) = over(&args.epochs, recipe.epochs, &recipe.phase_epochs);
     let (batch_size, phase_batch_size) = over(
         &args.batch_size,
@@ -419,7 +419,7 @@ mod tests {
 
     #[test]
     fn help_quotes_the_tiny_recipe_as_it_is() {
-        let recipe = crate::train::recipe("tiny");
+        let recipe = mmbind::train::recipe("tiny");
         let epochs = quoted_in_help("epochs", parse_epochs);
         assert_eq!(
             (epochs.default, epochs.per_modality),
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn flags_replace_the_presets_recipe_or_change_single_phases() {
-        let recipe = crate::train::recipe("tiny");
+        let recipe = mmbind::train::recipe("tiny");
         let (d, p) = (recipe.epochs, &recipe.phase_epochs);
         assert_eq!(over(&None, d, p), (3, p.clone()));
         // A bare number: every phase gets it.
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(opts.epochs_for(Modality::Audio), 3);
         // A preset without a recipe of its own trains with the generic defaults.
         assert_eq!(
-            crate::train::recipe("imagebind-huge"),
+            mmbind::train::recipe("imagebind-huge"),
             TrainOptions::default()
         );
     }

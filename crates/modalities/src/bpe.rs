@@ -40,7 +40,7 @@ const PATTERN: &str =
     r"<\|startoftext\|>|<\|endoftext\|>|(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+";
 
 /// The embedded vocabulary ImageBind ships.
-static IMAGEBIND_VOCAB: &[u8] = include_bytes!("../../assets/bpe_simple_vocab_16e6.txt.gz");
+static IMAGEBIND_VOCAB: &[u8] = include_bytes!("../assets/bpe_simple_vocab_16e6.txt.gz");
 
 /// CLIP's byte-level BPE tokenizer (vocabulary of 49408 ids).
 pub struct Tokenizer {

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use super::inputs::InputArgs;
-use super::report::{Reporter, progress_bar};
-use super::{GlobalArgs, Outcome};
-use crate::embed::Embedder;
-use crate::tensor_io::{embed_inputs, read_inputs, write_embeddings};
-use crate::weights::{HostTensor, ModelDir, TensorMap};
+use crate::inputs::InputArgs;
+use crate::report::{Reporter, progress_bar};
+use crate::{GlobalArgs, Outcome};
+use mmbind::embed::Embedder;
+use mmbind::tensor_io::{embed_inputs, read_inputs, write_embeddings};
+use mmbind::weights::{HostTensor, ModelDir, TensorMap};
 
 /// Embed files, text or raw tensors with a model.
 ///

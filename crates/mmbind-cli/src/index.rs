@@ -9,14 +9,14 @@ use mmbind_index::path_text::{self, display};
 use mmbind_index::{FileStat, FileState, Index, Plan, PlanOptions, Writer};
 use mmbind_modalities::Modality;
 
-use super::collect::Rules;
-use super::report::{Reporter, progress_bar};
-use super::{GlobalArgs, Outcome};
-use crate::backend::Compute;
-use crate::embed::{Embedder, Item};
-use crate::model::Model;
-use crate::search::{model_info, unit};
-use crate::weights::ModelDir;
+use crate::collect::Rules;
+use crate::report::{Reporter, progress_bar};
+use crate::{GlobalArgs, Outcome};
+use mmbind::backend::Compute;
+use mmbind::embed::{Embedder, Item};
+use mmbind::model::Model;
+use mmbind::search::{model_info, unit};
+use mmbind::weights::ModelDir;
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
 pub enum SummaryFormat {

@@ -6,7 +6,7 @@ use clap::Args;
 use mmbind_modalities::Modality;
 use mmbind_modalities::prepare::extensions_for;
 
-use crate::embed::Item;
+use mmbind::embed::Item;
 
 /// Inputs, by modality. Each file flag takes files or directories (walked recursively for
 /// that modality's extensions, hidden entries skipped) and may be repeated.

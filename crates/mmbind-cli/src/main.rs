@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::backend::{self, BackendChoice, Compute};
+use mmbind::backend::{self, BackendChoice, Compute};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success; 1 some inputs could not be used (each is named on stderr; the rest were done); 2 usage or fatal error; 130 interrupted by Ctrl-C (what was done is saved).
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn error_line_quotes_each_cause_once() {
         let os = || std::io::Error::from(std::io::ErrorKind::NotFound);
-        let io = crate::Error::Io {
+        let io = mmbind::Error::Io {
             path: "w/pairs.jsonl".into(),
             source: os(),
         };

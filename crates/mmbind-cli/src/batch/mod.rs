@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use request::{Request, SearchMethod};
 
-use super::results;
-use super::{GlobalArgs, Outcome};
-use crate::classify::{DEFAULT_TEMPLATES, label_embeddings, rank};
-use crate::embed::{Embedder, Item};
-use crate::search::{Filter, Index, Method, combine, method_json, ranked, search, unit};
-use crate::weights::ModelDir;
+use crate::results;
+use crate::{GlobalArgs, Outcome};
+use mmbind::classify::{DEFAULT_TEMPLATES, label_embeddings, rank};
+use mmbind::embed::{Embedder, Item};
+use mmbind::search::{Filter, Index, Method, combine, method_json, ranked, search, unit};
+use mmbind::weights::ModelDir;
 
 /// Serve JSON-lines requests on stdin with the model loaded once.
 ///

@@ -3,13 +3,13 @@
 //!
 //! The layout follows the architecture: [`config`] says how big each encoder is, [`nn`] holds
 //! the network (one file per part, one stem per modality), [`weights`] moves tensors between
-//! checkpoints, model directories and modules, [`model`] ties the six encoders together, and
-//! [`cli`] is the command line on top. What happens to a file before it reaches an encoder
-//! lives in the `mmbind-modalities` crate.
+//! checkpoints, model directories and modules, and [`model`] ties the six encoders together.
+//! What happens to a file before it reaches an encoder lives in the `mmbind-modalities`
+//! crate; the command line on top is the `mmbind-cli` crate (binary `mmbind`). The library
+//! has no command-line parser and sets up nothing process-wide.
 
 pub mod backend;
 pub mod classify;
-pub mod cli;
 pub mod config;
 pub mod cpu;
 pub mod dataset;

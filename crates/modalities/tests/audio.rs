@@ -10,7 +10,7 @@ use mmbind_modalities::audio::{
 use mmbind_modalities::fbank::{FbankOptions, fbank};
 use mmbind_modalities::resample::resample;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)

@@ -12,15 +12,15 @@ use safetensors::{Dtype, SafeTensors};
 
 const PREPROCESSING: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/preprocessing.safetensors"
+    "/../../tests/fixtures/preprocessing.safetensors"
 );
 const JPG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/image_320x240.jpg"
+    "/../../tests/fixtures/image_320x240.jpg"
 );
 const PNG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/image_200x300.png"
+    "/../../tests/fixtures/image_200x300.png"
 );
 
 fn fixtures() -> Vec<u8> {

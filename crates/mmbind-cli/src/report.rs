@@ -30,11 +30,11 @@ impl Reporter {
         }
     }
 
-    pub fn outcome(&self) -> super::Outcome {
+    pub fn outcome(&self) -> crate::Outcome {
         if self.failed > 0 {
-            super::Outcome::Partial
+            crate::Outcome::Partial
         } else {
-            super::Outcome::Ok
+            crate::Outcome::Ok
         }
     }
 }

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 use mmbind_world::{WorldConfig, generate};
 
-use super::report::progress_bar;
-use super::{GlobalArgs, Outcome};
+use crate::report::progress_bar;
+use crate::{GlobalArgs, Outcome};
 
 /// Write a synthetic paired dataset of all six modalities.
 ///

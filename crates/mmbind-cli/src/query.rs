@@ -3,12 +3,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::inputs::InputArgs;
-use super::report::Reporter;
-use super::results::{self, SearchArgs};
-use super::{GlobalArgs, Outcome};
-use crate::embed::Embedder;
-use crate::search::{search, unit};
+use crate::inputs::InputArgs;
+use crate::report::Reporter;
+use crate::results::{self, SearchArgs};
+use crate::{GlobalArgs, Outcome};
+use mmbind::embed::Embedder;
+use mmbind::search::{search, unit};
 
 /// Search an index with any modality.
 ///

@@ -10,15 +10,15 @@ use serde_json::Value;
 
 const CASES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/tokenizer_cases.json"
+    "/../../tests/fixtures/tokenizer_cases.json"
 );
 const DETAILS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/tokenizer_details.json"
+    "/../../tests/fixtures/tokenizer_details.json"
 );
 const VOCAB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../assets/bpe_simple_vocab_16e6.txt.gz"
+    "/assets/bpe_simple_vocab_16e6.txt.gz"
 );
 
 fn read_json(path: &str) -> Value {

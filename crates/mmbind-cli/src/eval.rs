@@ -2,11 +2,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::report::progress_bar;
-use super::{GlobalArgs, Outcome};
-use crate::dataset::{Dataset, Split};
-use crate::eval::evaluate;
-use crate::weights::ModelDir;
+use crate::report::progress_bar;
+use crate::{GlobalArgs, Outcome};
+use mmbind::dataset::{Dataset, Split};
+use mmbind::eval::evaluate;
+use mmbind::weights::ModelDir;
 
 /// Evaluate a model on a dataset's held-out split.
 ///
