@@ -6,7 +6,7 @@ set -euo pipefail
 bin=${1:-target/release/mmbind}
 out=${2:-demo-out}
 scenes=${MMBIND_DEMO_SCENES:-12000}
-# The training recipe is `train --preset tiny`'s own (src/train/recipe.rs): graded targets
+# The training recipe is `train --preset tiny`'s own (crates/mmbind/src/train/recipe.rs): graded targets
 # for vision+text, then every other modality bound to the frozen vision encoder. These
 # variables override it for experiments (e.g. MMBIND_DEMO_EPOCHS=3,text=9).
 train_flags=()

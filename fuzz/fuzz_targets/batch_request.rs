@@ -1,5 +1,5 @@
 //! `batch` requests: any bytes through the protocol's line reader and request parser
-//! (`src/cli/batch/request.rs`, compiled here as it is: it needs no burn). Every line gets an
+//! (`crates/mmbind-cli/src/batch/request.rs`, compiled here as it is: it needs no burn). Every line gets an
 //! answer (a request or a reason), and what is accepted is within the limits.
 #![no_main]
 

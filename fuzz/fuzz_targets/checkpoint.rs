@@ -1,5 +1,5 @@
 //! Checkpoints: PyTorch `.pth` (ZIP, legacy stream, TAR, plain pickle) through
-//! `pytorch-reader`, and safetensors, converted to f32 exactly as `src/weights/read.rs` does.
+//! `pytorch-reader`, and safetensors, converted to f32 exactly as `crates/mmbind/src/weights/read.rs` does.
 //!
 //! The main crate links burn, so this target cannot call `read_checkpoint` itself; it repeats
 //! its ~40 lines of glue over the same reader crates at the same versions. Replace the copy

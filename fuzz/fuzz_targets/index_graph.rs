@@ -6,7 +6,7 @@
 //! The random index uid, the footer's checksums and the body's block checksums are recomputed
 //! for every input (see `forge_graph`), so both the Rust code behind the checks (row and
 //! stranded tables, footer fields) and the structural check of usearch's payload
-//! (`index/src/hnsw_layout.rs`) see arbitrary content; usearch sees only what passed it.
+//! (`crates/index/src/hnsw_layout.rs`) see arbitrary content; usearch sees only what passed it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,4 +1,4 @@
-//! `pairs.jsonl` rows: any line through the dataset's own row parser (`src/dataset/row.rs`,
+//! `pairs.jsonl` rows: any line through the dataset's own row parser (`crates/mmbind/src/dataset/row.rs`,
 //! compiled here as it is: it needs no burn), with the dataset-directory rule on. A row the
 //! parser accepts must name files inside the dataset directory only.
 #![no_main]

@@ -8,7 +8,7 @@ use crate::scratch_dir;
 /// Vector dimension of the template index.
 pub const DIM: usize = 4;
 
-/// File names inside an index directory (see `index/src/lib.rs`).
+/// File names inside an index directory (see `crates/index/src/lib.rs`).
 pub const MATRIX_FILE: &str = "vectors.mat";
 pub const HNSW_FILE: &str = "hnsw.usearch";
 
@@ -74,7 +74,7 @@ impl TemplateIndex {
     }
 }
 
-// The derived files are checksummed (index/src/integrity.rs): a CRC-32 per 1 MiB block of the
+// The derived files are checksummed (crates/index/src/integrity.rs): a CRC-32 per 1 MiB block of the
 // body in a table, the table's BLAKE3 hash (first 16 bytes) in the header/footer, and the
 // header/footer's own hash in its last 16 bytes. A fuzzer cannot solve hashes, so the targets
 // recompute them ("forge" the file) where they should reach the code behind the checks, and

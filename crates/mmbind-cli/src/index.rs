@@ -302,15 +302,11 @@ fn embed_plan(
     report: &mut Reporter,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    let flag = stop.clone();
     // First Ctrl-C: finish the batch in flight, commit, and stop; the next run continues.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::Relaxed) {
-            std::process::exit(130);
-        }
+    crate::process::stop_on_interrupt(stop, || {
         eprintln!(
             "\ninterrupted: saving what is embedded (Ctrl-C again quits at once; the index stays consistent)"
-        );
+        )
     });
     let mut embedder = Embedder::new(&loaded.model, &loaded.compute.device);
     embedder.batch_size = args.batch_size;

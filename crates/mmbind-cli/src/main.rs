@@ -5,6 +5,7 @@
 
 mod add;
 mod batch;
+mod choice;
 mod classify;
 mod collect;
 mod embed;
@@ -12,6 +13,7 @@ mod eval;
 mod import;
 mod index;
 mod inputs;
+mod process;
 mod query;
 mod report;
 mod results;
@@ -22,6 +24,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use mmbind::Choice;
 use mmbind::backend::{self, BackendChoice, Compute};
 
 const AFTER_HELP: &str = "\
@@ -43,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Compute backend.
-    #[arg(long, global = true, value_enum, default_value_t = BackendChoice::Auto)]
+    #[arg(long, global = true, value_parser = choice::choice::<BackendChoice>(), default_value = BackendChoice::Auto.name())]
     pub backend: BackendChoice,
     /// CPU threads for the ndarray backend (default: all cores).
     #[arg(long, global = true, value_name = "N")]
@@ -110,12 +113,6 @@ impl GlobalArgs {
     /// Sets the device up once, printing `auto`'s notice unless `--quiet`.
     pub fn compute(&self) -> anyhow::Result<Compute> {
         let compute = backend::select(self.backend)?;
-        if compute.backend == "ndarray" && std::env::var_os("BURN_DEVICE").is_none() {
-            // Some burn internals (an optimizer state being loaded) create tensors on the
-            // default device, which would otherwise be wgpu even when wgpu is unusable.
-            // SAFETY: single-threaded start-up, before any tensor exists.
-            unsafe { std::env::set_var("BURN_DEVICE", "ndarray") };
-        }
         if let Some(notice) = &compute.notice
             && !self.quiet
         {
@@ -137,19 +134,15 @@ impl GlobalArgs {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    backend::keep_freed_memory();
+    anyhow::ensure!(
+        cli.global.threads != Some(0),
+        "--threads must be at least 1"
+    );
+    process::set_up(&process::Setup {
+        threads: cli.global.threads,
+        training: matches!(cli.command, Command::Train(_)),
+    });
     cli.global.limits().install();
-    if let Command::Train(_) = cli.command {
-        // Training's own threads (`--jobs`) each do their matrix products, whatever
-        // --threads says (it still caps the threads of the tensor ops).
-        backend::limit_matmul_threads(1);
-    }
-    if let Some(n) = cli.global.threads {
-        anyhow::ensure!(n > 0, "--threads must be at least 1");
-        // SAFETY: set before any thread pool exists (nothing has computed yet).
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-        backend::limit_matmul_threads(n);
-    }
     match &cli.command {
         Command::Import(args) => import::run(args, &cli.global),
         Command::Embed(args) => embed::run(args, &cli.global),

@@ -8,8 +8,10 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 use mmbind_modalities::Modality;
 
+use crate::choice::choice;
 use crate::report::progress_bar;
 use crate::{GlobalArgs, Outcome};
+use mmbind::Choice;
 use mmbind::config::ModelConfig;
 use mmbind::train::{
     Augment, EpochMetrics, Negatives, Observer, Phase, Sets, Targets, TrainOptions, Training,
@@ -86,7 +88,7 @@ pub struct TrainArgs {
     /// [batch × pairs] product a step), `batch` from the other pairs of the batch only, as
     /// ImageBind does. The loss printed is then larger with `all`: that half is a choice
     /// among every pair (ln of their number at the start), not among the batch.
-    #[arg(long, value_enum, default_value = "all")]
+    #[arg(long, value_parser = choice::<Negatives>(), default_value = Negatives::All.name())]
     pub negatives: Negatives,
     /// Targets of the vision+text phase. `graded`: an image and a caption match in proportion
     /// to the content they share (κ = shared / √(size·size) over their content sets, targets
@@ -94,12 +96,12 @@ pub struct TrainArgs {
     /// each image matches its own caption only (CLIP and ImageBind; on a small world it gives
     /// every set of objects its own direction). Only this phase differs: every other modality
     /// binds to the frozen vision encoder with ImageBind's loss.
-    #[arg(long, value_enum, default_value = "graded")]
+    #[arg(long, value_parser = choice::<Targets>(), default_value = Targets::Graded.name())]
     pub targets: Targets,
     /// Where graded targets take each training pair's content from: `auto` (the rows'
     /// "concepts" when every pair has them, else the caption's words), `concepts`, or `words`
     /// (the caption without stop words and frames such as "a photo of").
-    #[arg(long, value_enum, default_value = "auto", value_name = "FROM")]
+    #[arg(long, value_parser = choice::<Sets>(), default_value = Sets::Auto.name(), value_name = "FROM")]
     pub graded_sets: Sets,
     /// The scale of graded targets: higher is closer to one-hot (20 gave arithmetic 0.10 on
     /// the demo's world, 3 gave 0.64). The default, 2, composes best on pairs of objects
@@ -112,7 +114,7 @@ pub struct TrainArgs {
     /// to right or not: for upright scenes, where upside down means something else), `none`.
     /// On the demo's world `turns` raised depth and thermal → vision P@1 by 0.01-0.04 at
     /// each of three seeds (test split; `flip` alone did nothing there).
-    #[arg(long, value_enum, default_value = "turns")]
+    #[arg(long, value_parser = choice::<Augment>(), default_value = Augment::Turns.name())]
     pub augment: Augment,
 }
 
@@ -297,7 +299,6 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     }
     let compute = global.compute()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
     let bars = MultiProgress::new();
     if global.quiet || !std::io::stderr().is_terminal() {
         bars.set_draw_target(ProgressDrawTarget::hidden());
@@ -305,10 +306,7 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let notice = bars.clone();
     // The first Ctrl-C asks for a clean stop after the current step; the checkpoint of the
     // last finished epoch is already on disk.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::Relaxed) {
-            std::process::exit(130);
-        }
+    crate::process::stop_on_interrupt(&stop, move || {
         let text = "interrupted: stopping after this step (press Ctrl-C again to quit at once)";
         if notice.is_hidden() {
             eprintln!("\n{text}");

@@ -4,6 +4,7 @@ mod cli;
 mod hostile;
 mod import;
 mod inputs;
+mod interrupt;
 mod parity;
 mod search;
 mod train;

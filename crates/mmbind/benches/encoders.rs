@@ -7,6 +7,11 @@
 //! and the process's peak resident memory during that measurement (Linux: VmHWM after
 //! resetting it through /proc/self/clear_refs; GPU memory is not included).
 
+// The binary's process set-up, so the benchmarks run as `mmbind` does.
+#[allow(dead_code)]
+#[path = "../../mmbind-cli/src/process.rs"]
+mod process;
+
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -105,7 +110,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    mmbind::backend::keep_freed_memory();
+    process::keep_freed_memory();
     let budget = common::seconds()
         .map(Duration::from_secs_f64)
         .unwrap_or(if common::quick() {

@@ -12,9 +12,13 @@
 
 mod common;
 
+// The binary's process set-up, so the benchmarks run as `mmbind` does.
+#[allow(dead_code)]
+#[path = "../../mmbind-cli/src/process.rs"]
+mod process;
+
 use burn::tensor::Device;
 use mmbind::Modality;
-use mmbind::backend;
 use mmbind::config::ModelConfig;
 use mmbind::train::{EpochMetrics, Observer, Targets, TrainOptions, Training};
 
@@ -29,8 +33,8 @@ impl Observer for Collect {
 
 fn main() {
     // As `mmbind train` does: each training thread does its own matrix products.
-    backend::limit_matmul_threads(1);
-    backend::keep_freed_memory();
+    process::limit_matmul_threads(1);
+    process::keep_freed_memory();
     let quick = common::quick();
     let (dir, world) = common::world(if quick { 240 } else { 600 });
     println!(

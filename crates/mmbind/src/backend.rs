@@ -9,16 +9,29 @@ use serde::Serialize;
 use crate::{Error, Result};
 
 /// What the user asked for with `--backend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
-    /// wgpu when it finds a hardware GPU, ndarray otherwise.
     #[default]
     Auto,
-    /// wgpu (any GPU vendor; also a software Vulkan/GL driver such as lavapipe).
     Wgpu,
-    /// The CPU backend.
     Ndarray,
+}
+
+impl crate::Choice for BackendChoice {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Auto,
+            "auto",
+            "wgpu when it finds a hardware GPU, ndarray otherwise",
+        ),
+        (
+            Self::Wgpu,
+            "wgpu",
+            "wgpu (any GPU vendor; also a software Vulkan/GL driver such as lavapipe)",
+        ),
+        (Self::Ndarray, "ndarray", "The CPU backend"),
+    ];
 }
 
 /// The device picked, and why.
@@ -39,44 +52,6 @@ pub struct Compute {
 #[allow(deprecated)]
 pub fn ndarray_device() -> Device {
     Device::ndarray()
-}
-
-/// Caps the threads that each of ndarray's matrix products may split over (matrixmultiply's
-/// pool, read once per process from `MATMUL_NUM_THREADS`, which wins when already set). Call it
-/// before anything computes, while the process has one thread: it sets an environment variable.
-///
-/// Training runs `--jobs` threads of small products (tiny preset: a few thousand rows by 64),
-/// and handing each product to the pool cost more than it saved: frozen phases two at a time
-/// trained 1.31× faster with one thread per product (220 against 166 samples/s, same losses).
-pub fn limit_matmul_threads(threads: usize) {
-    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-        // SAFETY: the caller runs this before any other thread exists.
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.max(1).to_string()) };
-    }
-}
-
-/// Keeps freed memory in the process for the next allocation instead of handing it back to
-/// the kernel (glibc's malloc; elsewhere nothing changes). Training and embedding allocate
-/// and free the same multi-megabyte buffers every step; with glibc's defaults many of them
-/// are fresh pages each time, paid for in page faults and zeroing:
-/// - allocations up to 32 MiB come from the heap, not from a mapping of their own;
-/// - free memory at the heap's top is returned only above 256 MiB;
-/// - one arena for every thread: a thread's own arena is a set of 64 MiB heaps that glibc
-///   unmaps whenever one falls empty (each training step, in a training lane), whatever the
-///   thresholds say. Its lock is taken only by allocations too large for the per-thread cache.
-///
-/// Measured on the tiny preset (`cargo bench --bench train -- --quick --phases-only`, one
-/// core): depth→vision 689 → 969 samples/s with the thresholds, and the arena made the run's
-/// page faults 42.8 k in every run instead of 153–251 k (depth then fell to 648 in one run of
-/// three). Call it once, before any other thread starts.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only changes malloc's parameters; any value is valid.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
 }
 
 /// How notices and `-v` name an adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.

@@ -9,6 +9,7 @@
 //! has no command-line parser and sets up nothing process-wide.
 
 pub mod backend;
+pub mod choice;
 pub mod classify;
 pub mod config;
 pub mod cpu;
@@ -24,6 +25,7 @@ pub mod tensor_io;
 pub mod train;
 pub mod weights;
 
+pub use choice::Choice;
 pub use error::{Error, Result};
 pub use mmbind_modalities::Modality;
 pub use model::Model;

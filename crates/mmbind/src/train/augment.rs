@@ -12,18 +12,31 @@ use serde::{Deserialize, Serialize};
 use crate::tensor_io::RawInput;
 
 /// How a frozen phase varies its depth and thermal maps from step to step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Augment {
-    /// The maps as stored.
     None,
-    /// Each map mirrored left to right or not, at random: right wherever a scene and its
-    /// mirror image mean the same.
     Flip,
-    /// Each map in one of its 8 orientations (mirrored or not, turned by 0, 90, 180 or 270
-    /// degrees), at random: for maps with no "up", such as the synthetic world's, whose
-    /// objects lie at any angle, or captures from above.
     Turns,
+}
+
+impl crate::Choice for Augment {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::None, "none", "The maps as stored"),
+        (
+            Self::Flip,
+            "flip",
+            "Each map mirrored left to right or not, at random: right wherever a scene and its \
+             mirror image mean the same",
+        ),
+        (
+            Self::Turns,
+            "turns",
+            "Each map in one of its 8 orientations (mirrored or not, turned by 0, 90, 180 or \
+             270 degrees), at random: for maps with no \"up\", such as the synthetic world's, \
+             whose objects lie at any angle, or captures from above",
+        ),
+    ];
 }
 
 impl Augment {

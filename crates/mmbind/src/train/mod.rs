@@ -87,15 +87,28 @@ fn default_graded_scale() -> f64 {
 }
 
 /// The negatives of the `X → vision` half of a frozen phase's InfoNCE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Negatives {
-    /// The other pairs of the batch (ImageBind).
     Batch,
-    /// The frozen vision embeddings of every training pair: known once the vision encoder
-    /// is frozen, so each step can be told apart from all of them, not only from the
-    /// batch's few.
     All,
+}
+
+impl crate::Choice for Negatives {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Batch,
+            "batch",
+            "The other pairs of the batch (ImageBind)",
+        ),
+        (
+            Self::All,
+            "all",
+            "The frozen vision embeddings of every training pair: known once the vision \
+             encoder is frozen, so each step can be told apart from all of them, not only \
+             from the batch's few",
+        ),
+    ];
 }
 
 impl Negatives {

@@ -18,14 +18,28 @@ use mmbind_modalities::{Modality, Source};
 
 /// The targets of the vision+text (anchor) phase. Every other phase binds to the frozen
 /// vision encoder with ImageBind's one-hot InfoNCE either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Targets {
-    /// One-hot: each image matches its own caption only (CLIP, ImageBind).
     Clip,
-    /// Graded by shared content: row-softmax(scale · κ), κ = |Sᵢ ∩ Sⱼ| / √(|Sᵢ|·|Sⱼ|) over
-    /// the content sets of the two pairs (see [`Sets`]).
+    /// Graded by shared content (see [`Sets`]).
     Graded,
+}
+
+impl crate::Choice for Targets {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Clip,
+            "clip",
+            "One-hot: each image matches its own caption only (CLIP, ImageBind)",
+        ),
+        (
+            Self::Graded,
+            "graded",
+            "Graded by shared content: row-softmax(scale · κ), κ = |Sᵢ ∩ Sⱼ| / √(|Sᵢ|·|Sⱼ|) \
+             over the content sets of the two pairs",
+        ),
+    ];
 }
 
 impl Targets {
@@ -36,16 +50,33 @@ impl Targets {
 }
 
 /// Where graded targets take each pair's content set from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sets {
-    /// The rows' `concepts` when every training pair has them, else the caption's words.
     Auto,
-    /// The rows' `concepts` (an error if a training pair has none).
     Concepts,
-    /// The content words of the caption: lower-cased, stop words and caption frames
-    /// ("a photo of", "there is") dropped.
     Words,
+}
+
+impl crate::Choice for Sets {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Auto,
+            "auto",
+            "The rows' `concepts` when every training pair has them, else the caption's words",
+        ),
+        (
+            Self::Concepts,
+            "concepts",
+            "The rows' `concepts` (an error if a training pair has none)",
+        ),
+        (
+            Self::Words,
+            "words",
+            "The content words of the caption: lower-cased, stop words and caption frames \
+             (\"a photo of\", \"there is\") dropped",
+        ),
+    ];
 }
 
 impl Sets {
