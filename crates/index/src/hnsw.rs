@@ -54,7 +54,7 @@ use rayon::prelude::*;
 use usearch::{IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{Error, Result};
-use crate::fsutil::AtomicFile;
+use crate::fsutil;
 use crate::hnsw_layout::{self, REMOVED};
 use crate::integrity::{self, Load, SUM};
 use crate::kernels::dot;
@@ -577,7 +577,7 @@ impl Hnsw {
             return Ok((h, incremental));
         }
         let target = dir.join(HNSW_FILE);
-        let af = AtomicFile::create(&target)?;
+        let af = fsutil::create(&target)?;
         let tmp = af.tmp_path().to_path_buf();
         let tmp_str = tmp
             .to_str()
@@ -623,7 +623,7 @@ impl Hnsw {
             f.write_all(&footer_bytes(&footer))
                 .map_err(|e| Error::io(&tmp, e))?;
         }
-        af.commit()?;
+        fsutil::commit(af, &target)?;
         let h = Hnsw::load(dir, Some(matrix.stamp), dim)
             .ok()
             .ok_or_else(|| Error::Hnsw("freshly written graph does not load".into()))?;

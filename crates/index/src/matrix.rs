@@ -35,7 +35,7 @@ use memmap2::{Mmap, MmapMut};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::fsutil::AtomicFile;
+use crate::fsutil;
 use crate::integrity::{self, Load, SUM};
 use crate::path_text::PathText;
 use crate::store::{self, Meta};
@@ -587,7 +587,7 @@ fn build_in(
 
     if to_disk {
         let target = dir.join(MATRIX_FILE);
-        let af = AtomicFile::create(&target)?;
+        let af = fsutil::create(&target)?;
         {
             let mut bw = BufWriter::with_capacity(1 << 20, &af.file);
             bw.write_all(&[0u8; HEADER]).map_err(io)?;
@@ -608,7 +608,7 @@ fn build_in(
         af.file.write_all_at(&header, 0).map_err(tmp_err)?;
         // SAFETY: as above; complete now, never modified after this point.
         let map = unsafe { Mmap::map(&af.file) }.map_err(tmp_err)?;
-        af.commit()?;
+        fsutil::commit(af, &target)?;
         Ok(Some(built(
             Matrix::parse(map, true, false),
             "a freshly written",

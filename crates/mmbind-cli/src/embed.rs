@@ -139,9 +139,15 @@ fn write_matrix(
     let flat: Vec<f32> = rows.iter().flatten().copied().collect();
     match format {
         OutFormat::Npy => {
+            use ndarray_npy::WriteNpyExt;
             let a = ndarray::Array2::from_shape_vec((rows.len(), d), flat)?;
-            ndarray_npy::write_npy(path, &a)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            // Atomically, as every file mmbind writes: an interrupted run leaves the old file.
+            let write = || -> anyhow::Result<()> {
+                let file = mmbind_schema::AtomicFile::create(path)?;
+                a.write_npy(&file.file)?;
+                Ok(file.commit()?)
+            };
+            write().with_context(|| format!("cannot write {}", path.display()))?;
         }
         OutFormat::Safetensors => {
             let mut map = TensorMap::default();

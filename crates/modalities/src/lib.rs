@@ -6,10 +6,9 @@
 //! fast and can be tested (and fuzzed) on its own.
 
 pub mod error;
-pub mod modality;
 
 pub use error::{Error, Result};
-pub use modality::Modality;
+pub use mmbind_schema::{Modality, UnknownModality};
 
 /// Serde default of the `std` of a preprocessing's `(x - mean) / std`: none.
 pub(crate) fn unit_std() -> f32 {

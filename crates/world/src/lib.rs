@@ -38,7 +38,7 @@ mod util;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -51,6 +51,10 @@ pub use images::DepthImage;
 pub use objects::ObjectInstance;
 
 use util::{Stream, rng_for};
+
+// The dataset format is the shared one: the rows and splits `mmbind train` reads.
+use mmbind_schema::Modality;
+pub use mmbind_schema::{PairsRow, Split};
 
 /// Version of the generator; bumped whenever the same configuration would give other bytes.
 pub const GENERATOR_VERSION: u32 = 4;
@@ -157,25 +161,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
     move |source| WorldError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// Which split a scene belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    Train,
-    Val,
-    Test,
-}
-
-impl Split {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-            Split::Test => "test",
-        }
     }
 }
 
@@ -403,29 +388,6 @@ fn render_spec(cfg: &WorldConfig, index: usize, spec: &SceneSpec) -> Scene {
     }
 }
 
-/// One line of `pairs.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PairRow {
-    pub id: String,
-    pub scene: String,
-    pub vision: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audio: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thermal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imu: Option<String>,
-    pub split: Split,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concepts: Option<Vec<String>>,
-}
-
 /// Relative file paths of a scene's five file views.
 struct ScenePaths {
     vision: String,
@@ -448,58 +410,46 @@ impl ScenePaths {
 }
 
 /// The rows of one scene (five for train, one for val/test).
-fn rows_of(scene: &Scene) -> Vec<PairRow> {
+fn rows_of(scene: &Scene) -> Vec<PairsRow> {
     let p = ScenePaths::new(&scene.id);
-    let base = PairRow {
-        id: scene.id.clone(),
-        scene: scene.id.clone(),
-        vision: p.vision.clone(),
-        text: None,
-        audio: None,
-        depth: None,
-        thermal: None,
-        imu: None,
-        split: scene.split,
-        label: None,
-        concepts: None,
+    let mut base = PairsRow::new(scene.id.clone());
+    base.scene = Some(scene.id.clone());
+    base.vision = Some(p.vision.clone());
+    base.split = Some(scene.split);
+    let names = || {
+        scene
+            .concept_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     };
     match scene.split {
         Split::Train => {
             // The concepts, without a label: what a graded training loss may compare (see
             // `mmbind train --targets`); the classes a label would name are for evaluation.
-            let names = scene.concept_names();
-            let base = PairRow {
-                concepts: Some(names.iter().map(|s| s.to_string()).collect()),
-                ..base
-            };
-            let with = |name: &str, f: &dyn Fn(&mut PairRow)| {
+            base.concepts = Some(names());
+            let with = |m: Modality, view: &str| {
                 let mut row = base.clone();
-                row.id = format!("{}-{name}", scene.id);
-                f(&mut row);
+                row.id = format!("{}-{m}", scene.id);
+                row.set_view(m, Some(view.to_string()));
                 row
             };
             vec![
-                with("text", &|r| r.text = Some(scene.text.clone())),
-                with("audio", &|r| r.audio = Some(p.audio.clone())),
-                with("depth", &|r| r.depth = Some(p.depth.clone())),
-                with("thermal", &|r| r.thermal = Some(p.thermal.clone())),
-                with("imu", &|r| r.imu = Some(p.imu.clone())),
+                with(Modality::Text, &scene.text),
+                with(Modality::Audio, &p.audio),
+                with(Modality::Depth, &p.depth),
+                with(Modality::Thermal, &p.thermal),
+                with(Modality::Imu, &p.imu),
             ]
         }
-        Split::Val | Split::Test => vec![PairRow {
+        Split::Val | Split::Test => vec![PairsRow {
             text: Some(scene.text.clone()),
             audio: Some(p.audio.clone()),
             depth: Some(p.depth.clone()),
             thermal: Some(p.thermal.clone()),
             imu: Some(p.imu.clone()),
             label: Some(scene.label().to_string()),
-            concepts: Some(
-                scene
-                    .concept_names()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            ),
+            concepts: Some(names()),
             ..base
         }],
     }
@@ -611,16 +561,10 @@ fn prepare(out: &Path) -> Result<(), WorldError> {
     Ok(())
 }
 
-/// Writes `bytes` to `dir/name` through a temporary file and a rename.
+/// Writes `bytes` to `dir/name` atomically (fsynced, renamed, the directory fsynced).
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), WorldError> {
-    let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    {
-        let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_err(&path))
+    mmbind_schema::write_atomic(&path, bytes).map_err(io_err(&path))
 }
 
 /// Removes files of a previous, larger world that this one did not rewrite (only names this
@@ -741,7 +685,7 @@ fn write_scene(
     cfg: &WorldConfig,
     index: usize,
     spec: &SceneSpec,
-) -> Result<Vec<PairRow>, WorldError> {
+) -> Result<Vec<PairsRow>, WorldError> {
     let scene = render_spec(cfg, index, spec);
     let p = ScenePaths::new(&scene.id);
     let files: [(&String, Vec<u8>); 5] = [
@@ -801,7 +745,7 @@ pub fn generate_with_threads(
     let workers = threads.clamp(1, 8).min(total);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let mut rows: Vec<Option<Vec<PairRow>>> = vec![None; total];
+    let mut rows: Vec<Option<Vec<PairsRow>>> = vec![None; total];
     let mut first_error: Option<WorldError> = None;
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel();

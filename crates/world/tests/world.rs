@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use mmbind_world::{
-    IMAGE_SIZE, IMU_ROWS, PairRow, SAMPLE_RATE, Split, WorldConfig, WorldError, WorldSummary,
+    IMAGE_SIZE, IMU_ROWS, PairsRow, SAMPLE_RATE, Split, WorldConfig, WorldError, WorldSummary,
     concept_index, concepts, generate, generate_with_threads, plan, render_scene, split_counts,
 };
 
@@ -38,7 +38,7 @@ fn shared() -> &'static (PathBuf, WorldConfig, WorldSummary) {
     })
 }
 
-fn rows(dir: &Path) -> Vec<PairRow> {
+fn rows(dir: &Path) -> Vec<PairsRow> {
     fs::read_to_string(dir.join("pairs.jsonl"))
         .expect("pairs.jsonl")
         .lines()
@@ -68,7 +68,7 @@ fn all_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn present(row: &PairRow) -> Vec<&'static str> {
+fn present(row: &PairsRow) -> Vec<&'static str> {
     let mut v = Vec::new();
     for (name, p) in [
         ("text", row.text.is_some()),
@@ -115,11 +115,12 @@ fn same_seed_gives_identical_bytes_on_any_thread_count() {
 fn train_rows_pair_vision_with_exactly_one_other_modality() {
     let (dir, _, _) = shared();
     let mut per_scene: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
-    for row in rows(dir).iter().filter(|r| r.split == Split::Train) {
+    for row in rows(dir).iter().filter(|r| r.split == Some(Split::Train)) {
         let views = present(row);
         assert_eq!(views.len(), 1, "train row {} holds {views:?}", row.id);
-        assert_eq!(row.id, format!("{}-{}", row.scene, views[0]));
-        assert_eq!(row.vision, format!("vision/{}.png", row.scene));
+        let scene = row.scene.as_deref().expect("every row names its scene");
+        assert_eq!(row.id, format!("{scene}-{}", views[0]));
+        assert_eq!(row.vision, Some(format!("vision/{scene}.png")));
         assert!(row.label.is_none(), "train rows carry no labels");
         let concepts = row
             .concepts
@@ -127,7 +128,7 @@ fn train_rows_pair_vision_with_exactly_one_other_modality() {
             .expect("train rows carry their concepts");
         assert!((1..=2).contains(&concepts.len()), "{}", row.id);
         per_scene
-            .entry(row.scene.clone())
+            .entry(scene.to_string())
             .or_default()
             .push(views[0]);
     }
@@ -146,9 +147,9 @@ fn val_and_test_rows_hold_all_six_views_and_labels() {
     let mut seen_test = 0;
     let mut seen_val = 0;
     let names: BTreeSet<&str> = concepts().iter().map(|c| c.name).collect();
-    for row in all.iter().filter(|r| r.split != Split::Train) {
+    for row in all.iter().filter(|r| r.split != Some(Split::Train)) {
         assert_eq!(present(row), VIEWS.to_vec(), "{}", row.id);
-        assert_eq!(row.id, row.scene);
+        assert_eq!(Some(&row.id), row.scene.as_ref());
         let label = row.label.as_deref().expect("label");
         let concepts = row.concepts.as_ref().expect("concepts");
         assert!(matches!(concepts.len(), 1 | 2));
@@ -158,9 +159,9 @@ fn val_and_test_rows_hold_all_six_views_and_labels() {
             assert_ne!(concepts[0], concepts[1]);
         }
         match row.split {
-            Split::Test => seen_test += 1,
-            Split::Val => seen_val += 1,
-            Split::Train => unreachable!(),
+            Some(Split::Test) => seen_test += 1,
+            Some(Split::Val) => seen_val += 1,
+            _ => unreachable!("{}", row.id),
         }
     }
     assert_eq!(seen_test, summary.test_scenes);
@@ -168,7 +169,7 @@ fn val_and_test_rows_hold_all_six_views_and_labels() {
     assert_eq!(summary.scenes, cfg.scenes);
     assert_eq!(
         summary.train_rows,
-        all.iter().filter(|r| r.split == Split::Train).count()
+        all.iter().filter(|r| r.split == Some(Split::Train)).count()
     );
     assert_eq!(summary.train_rows, 5 * (cfg.scenes - seen_test - seen_val));
     assert_eq!(summary.files, 5 * cfg.scenes + 2);
@@ -181,7 +182,7 @@ fn every_path_exists_and_decodes() {
     let mut checked = BTreeSet::new();
     for row in rows(dir) {
         let paths = [
-            Some(&row.vision),
+            row.vision.as_ref(),
             row.audio.as_ref(),
             row.depth.as_ref(),
             row.thermal.as_ref(),
@@ -379,7 +380,7 @@ fn splits_are_balanced_and_the_test_split_covers_concept_pairs() {
 #[test]
 fn captions_name_every_concept() {
     let (dir, _, _) = shared();
-    for row in rows(dir).iter().filter(|r| r.split != Split::Train) {
+    for row in rows(dir).iter().filter(|r| r.split != Some(Split::Train)) {
         let text = row.text.as_deref().unwrap();
         for name in row.concepts.as_ref().unwrap() {
             let c = &concepts()[concept_index(name).unwrap()];
@@ -404,7 +405,7 @@ fn render_scene_matches_the_written_files() {
         assert_eq!(vision, scene.vision);
         let row = all
             .iter()
-            .find(|r| r.scene == scene.id && r.text.is_some())
+            .find(|r| r.scene.as_deref() == Some(scene.id.as_str()) && r.text.is_some())
             .unwrap();
         assert_eq!(row.text.as_deref(), Some(scene.text.as_str()));
         if scene.split != Split::Train {

@@ -1,7 +1,7 @@
 //! One line of `pairs.jsonl`: its types and its parsing, including the rule that a row's
 //! files stay inside the dataset directory.
 //!
-//! Nothing here depends on burn or on the rest of the crate (only serde, serde_json and
+//! Nothing here depends on burn or on the rest of the crate (only serde_json, `mmbind-schema` and
 //! `mmbind-modalities`), so the fuzzer compiles this very file (`fuzz/fuzz_targets/
 //! pairs_row.rs`) without the model.
 
@@ -9,18 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mmbind_modalities::{Modality, Source};
-use serde::Deserialize;
-
-/// Which part of the data a row belongs to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    Train,
-    Val,
-    Test,
-}
+use mmbind_schema::PairsRow;
+pub use mmbind_schema::Split;
 
 /// One line of `pairs.jsonl`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,22 +25,6 @@ pub struct Row {
     pub concepts: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct RawRow {
-    id: String,
-    scene: Option<String>,
-    split: Option<Split>,
-    label: Option<String>,
-    #[serde(default)]
-    concepts: Vec<String>,
-    vision: Option<String>,
-    text: Option<String>,
-    audio: Option<String>,
-    depth: Option<String>,
-    thermal: Option<String>,
-    imu: Option<String>,
-}
-
 /// Parses one line of the dataset at `root` (`canonical_root`: the same, resolved, when it
 /// could be); the reason otherwise. Unless `allow_outside`, a file must stay in the root.
 pub fn parse(
@@ -59,35 +33,22 @@ pub fn parse(
     canonical_root: Option<&Path>,
     allow_outside: bool,
 ) -> Result<Row, String> {
-    let raw: RawRow = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let file = |p: &Option<String>| -> Result<Option<Source>, String> {
-        let Some(p) = p else { return Ok(None) };
-        let full = match allow_outside {
-            true => root.join(p),
-            false => inside(root, canonical_root, p)?,
-        };
-        Ok(Some(Source::File(full)))
-    };
+    let raw: PairsRow = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let mut views = BTreeMap::new();
-    for (m, v) in [
-        (Modality::Vision, file(&raw.vision)?),
-        (Modality::Audio, file(&raw.audio)?),
-        (Modality::Depth, file(&raw.depth)?),
-        (Modality::Thermal, file(&raw.thermal)?),
-        (Modality::Imu, file(&raw.imu)?),
-        (Modality::Text, raw.text.clone().map(Source::Text)),
-    ] {
-        if let Some(v) = v {
-            views.insert(m, v);
-        }
+    for (m, &v) in raw.views().present() {
+        let source = match m {
+            Modality::Text => Source::Text(v.to_string()),
+            _ if allow_outside => Source::File(root.join(v)),
+            _ => Source::File(inside(root, canonical_root, v)?),
+        };
+        views.insert(m, source);
     }
     if views.len() < 2 {
         return Err("a pairing needs at least two modalities".into());
     }
-    let concepts = if raw.concepts.is_empty() {
-        raw.label.iter().cloned().collect()
-    } else {
-        raw.concepts
+    let concepts = match raw.concepts {
+        Some(c) if !c.is_empty() => c,
+        _ => raw.label.iter().cloned().collect(),
     };
     Ok(Row {
         scene: raw.scene.unwrap_or_else(|| raw.id.clone()),

@@ -91,10 +91,8 @@ pub fn anchor_embeddings(
         data.extend(out);
         progress(data.len() / dim.max(1), rows.len());
     }
-    let tmp = path.with_extension("f32.tmp");
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    mmbind_schema::write_atomic(&path, &bytes).map_err(io)?;
     Ok(AnchorEmbeddings {
         dim,
         data,

@@ -3,11 +3,13 @@
 //! rename. `--resume` reads whatever LATEST names.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
+use mmbind_schema::{sync_dir, write_atomic};
 use serde::{Deserialize, Serialize};
 
 use super::{EpochMetrics, TrainOptions};
@@ -196,14 +198,17 @@ impl Checkpoint {
             std::fs::copy(&from, dir.join(optimizer_file(phase)))
                 .map_err(|e| self.err(format!("cannot copy {}: {e}", from.display())))?;
         }
-        std::fs::write(
-            dir.join("state.json"),
-            serde_json::to_vec_pretty(state).expect("serialisable"),
-        )
-        .map_err(|e| self.err(e))?;
-        let tmp = self.root().join("LATEST.tmp");
-        std::fs::write(&tmp, &name).map_err(|e| self.err(e))?;
-        std::fs::rename(&tmp, self.root().join(LATEST)).map_err(|e| self.err(e))?;
+        let json = serde_json::to_vec_pretty(state).expect("serialisable");
+        write_atomic(&dir.join("state.json"), &json).map_err(|e| self.err(e))?;
+        // Every file of the step on disk before LATEST names it: the optimizer states
+        // (written by burn, or copied) and the directory's entries.
+        for entry in std::fs::read_dir(&dir).map_err(|e| self.err(e))?.flatten() {
+            File::open(entry.path())
+                .and_then(|f| f.sync_all())
+                .map_err(|e| self.err(e))?;
+        }
+        sync_dir(&dir).map_err(|e| self.err(e))?;
+        write_atomic(&self.root().join(LATEST), name.as_bytes()).map_err(|e| self.err(e))?;
         for entry in std::fs::read_dir(self.root())
             .map_err(|e| self.err(e))?
             .flatten()

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mmbind_modalities::{Modality, Prepared, Preprocess, Source};
+use mmbind_schema::{AtomicFile, write_atomic};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -124,9 +125,9 @@ impl Features {
         preprocess: &Preprocess,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
-        let tmp = data_path.with_extension("f32.tmp");
-        let mut out =
-            std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?);
+        let data_file = AtomicFile::create(data_path).map_err(|e| io_err(data_path, e))?;
+        let tmp = data_file.tmp_path().to_path_buf();
+        let mut out = std::io::BufWriter::new(&data_file.file);
         let mut item_shape: Option<Vec<usize>> = None;
         let mut ok = Vec::with_capacity(items.len());
         let mut errors = Vec::new();
@@ -185,24 +186,16 @@ impl Features {
                 errors.first().map_or("-", |s| s)
             ),
         })?;
-        out.into_inner()
-            .map_err(|e| io_err(&tmp, e))?
-            .sync_all()
-            .map_err(|e| io_err(&tmp, e))?;
-        std::fs::rename(&tmp, data_path).map_err(|e| io_err(data_path, e))?;
+        out.into_inner().map_err(|e| io_err(&tmp, e))?;
+        data_file.commit().map_err(|e| io_err(data_path, e))?;
         let sidecar = Sidecar {
             modality: m,
             item_shape,
             ok,
             errors,
         };
-        let tmp_meta = meta_path.with_extension("json.tmp");
-        std::fs::write(
-            &tmp_meta,
-            serde_json::to_vec(&sidecar).expect("serialisable"),
-        )
-        .map_err(|e| io_err(&tmp_meta, e))?;
-        std::fs::rename(&tmp_meta, meta_path).map_err(|e| io_err(meta_path, e))
+        let json = serde_json::to_vec(&sidecar).expect("serialisable");
+        write_atomic(meta_path, &json).map_err(|e| io_err(meta_path, e))
     }
 
     pub fn len(&self) -> usize {

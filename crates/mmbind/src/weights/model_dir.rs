@@ -91,9 +91,8 @@ impl ModelDir {
             provenance,
         };
         let json = serde_json::to_string_pretty(&manifest).map_err(|e| self.err(e))?;
-        let tmp = self.path.join(format!("{MANIFEST}.tmp"));
-        std::fs::write(&tmp, json + "\n").map_err(|e| self.err(e))?;
-        std::fs::rename(&tmp, self.path.join(MANIFEST)).map_err(|e| self.err(e))?;
+        mmbind_schema::write_atomic(&self.path.join(MANIFEST), (json + "\n").as_bytes())
+            .map_err(|e| self.err(e))?;
         Ok(manifest)
     }
 

@@ -179,14 +179,15 @@ pub fn write_safetensors(
     metadata: HashMap<String, String>,
     path: &Path,
 ) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    let views = map.0.iter().map(|(k, t)| (k.as_str(), F32View(t)));
-    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| Error::Io {
-        path: tmp.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let file = mmbind_schema::AtomicFile::create(path).map_err(io)?;
+    let views = map.0.iter().map(|(k, t)| (k.as_str(), F32View(t)));
+    // safetensors streams to a path: the temporary one, whose inode `file` holds, so the
+    // commit fsyncs what it wrote before the rename.
+    safetensors::serialize_to_file(views, Some(metadata), file.tmp_path())
+        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    file.commit().map_err(io)
 }

@@ -1,3 +1,5 @@
+//! The six modalities and the names they go by everywhere (checkpoints, JSON, the command line).
+
 use std::fmt;
 use std::str::FromStr;
 
