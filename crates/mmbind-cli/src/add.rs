@@ -32,40 +32,40 @@ pub struct AddArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Images to add ([W:]FILE; repeatable).
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub vision: Vec<String>,
     /// Text to add ([W:]TEXT).
-    #[arg(long, value_name = "[W:]TEXT")]
+    #[arg(long, value_name = "[W:]TEXT", allow_hyphen_values = true)]
     pub text: Vec<String>,
     /// Audio to add.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub audio: Vec<String>,
     /// Depth maps to add.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub depth: Vec<String>,
     /// Thermal images to add.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub thermal: Vec<String>,
     /// IMU recordings to add.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub imu: Vec<String>,
     /// Images to subtract.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub minus_vision: Vec<String>,
     /// Text to subtract.
-    #[arg(long, value_name = "[W:]TEXT")]
+    #[arg(long, value_name = "[W:]TEXT", allow_hyphen_values = true)]
     pub minus_text: Vec<String>,
     /// Audio to subtract.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub minus_audio: Vec<String>,
     /// Depth maps to subtract.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub minus_depth: Vec<String>,
     /// Thermal images to subtract.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub minus_thermal: Vec<String>,
     /// IMU recordings to subtract.
-    #[arg(long, value_name = "[W:]FILE")]
+    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
     pub minus_imu: Vec<String>,
     #[command(flatten)]
     pub search: SearchArgs,

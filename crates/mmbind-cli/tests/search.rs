@@ -226,6 +226,19 @@ fn query_and_add_return_the_brute_force_ranking() {
     assert_eq!(top["path"], best.0.as_str());
     assert!((top["score"].as_f64().unwrap() - dot(&sum, &best.1)).abs() < 1e-4);
     assert_eq!(v[0]["query"]["terms"][1]["weight"], -0.5);
+    // A negative weight written as the value of a plain flag (`--text -0.5:...`, as
+    // `add --help` shows it) is the same term, not an unknown flag.
+    let (w, stderr, status) = run_json(
+        mmbind()
+            .args(["add", "--backend", "ndarray", "--format", "json"])
+            .args(["--top-k", "1", "--index"])
+            .arg(&ix)
+            .args(["--text", "-0.5:a grey fan", "--text"])
+            .arg(std::fs::read_to_string(&a.0).unwrap()),
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(w[0]["results"], v[0]["results"]);
+    assert_eq!(w[0]["query"]["terms"][0]["weight"], -0.5);
 
     // Paths and table formats.
     query_cmd(&ix, "paths", "a blue car")
