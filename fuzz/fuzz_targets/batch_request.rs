@@ -1,11 +1,15 @@
-//! `batch` requests: any bytes through the protocol's line reader and request parser
-//! (`crates/mmbind-cli/src/batch/request.rs`, compiled here as it is: it needs no burn). Every line gets an
-//! answer (a request or a reason), and what is accepted is within the limits.
+//! `batch` requests: any bytes through the line reader and request parser
+//! (`crates/mmbind-cli/src/batch/request.rs` and `protocol.rs`, compiled here as they are:
+//! they need no burn). Every line gets an answer (a request or a reason), and what is
+//! accepted is within the limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mmbind_modalities::Limits;
 
+#[path = "../../crates/mmbind-cli/src/protocol.rs"]
+#[allow(dead_code)]
+mod protocol;
 #[path = "../../crates/mmbind-cli/src/batch/request.rs"]
 #[allow(dead_code)]
 mod request;
@@ -23,8 +27,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(line.len() as u64 <= max);
         let parsed = request::parse(line);
         mmbind_fuzz::verbose("batch request", &parsed.request);
-        if let Ok(request::Request::Search { top_k, .. }) = parsed.request {
+        if let Ok(protocol::Request::Search(search)) = parsed.request {
+            let top_k = search.options.top_k;
             assert!(top_k >= 1 && top_k as u64 <= Limits::current().top_k);
+            assert!(search.terms.iter().all(|t| t.weight.is_finite()));
         }
     }
 });

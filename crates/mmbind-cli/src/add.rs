@@ -2,13 +2,16 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use mmbind_modalities::Modality;
+use mmbind_modalities::{Modality, Source};
 
+use crate::answer::{self, Answerer};
+use crate::output;
+use crate::protocol::{Search, Term};
 use crate::report::Reporter;
 use crate::results::{self, SearchArgs};
 use crate::{GlobalArgs, Outcome};
-use mmbind::embed::{Embedder, Item};
-use mmbind::search::{combine, search, split_weight};
+use mmbind::embed::Item;
+use mmbind::search::split_weight;
 
 /// Embedding arithmetic: search with a weighted sum of inputs of any modalities.
 ///
@@ -72,8 +75,8 @@ pub struct AddArgs {
 }
 
 impl AddArgs {
-    /// (weight, item) for every term, in flag order.
-    fn terms(&self) -> Vec<(f32, Item)> {
+    /// Every term, in flag order.
+    fn terms(&self) -> Vec<Term> {
         let groups: [(Modality, f32, &Vec<String>); 12] = [
             (Modality::Vision, 1.0, &self.vision),
             (Modality::Text, 1.0, &self.text),
@@ -90,15 +93,19 @@ impl AddArgs {
         ];
         groups
             .into_iter()
-            .flat_map(|(m, sign, values)| {
+            .flat_map(|(modality, sign, values)| {
                 values.iter().map(move |v| {
                     let (w, rest) = split_weight(v);
-                    let item = if m == Modality::Text {
-                        Item::text(rest)
+                    let source = if modality == Modality::Text {
+                        Source::Text(rest.to_string())
                     } else {
-                        Item::file(m, rest)
+                        Source::File(rest.into())
                     };
-                    (sign * w, item)
+                    Term {
+                        weight: sign * w,
+                        modality,
+                        source,
+                    }
                 })
             })
             .collect()
@@ -111,15 +118,19 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         !terms.is_empty(),
         "nothing to add: give inputs (--vision, --text, --audio, --depth, --thermal, --imu, --minus-...)"
     );
-    let filter = args.search.filter()?;
+    let search = Search {
+        terms,
+        options: args.search.options()?,
+    };
+    search.check().map_err(anyhow::Error::msg)?;
     let (index, model, compute) = results::open(&args.index, args.model.as_deref(), global)?;
-    let items: Vec<Item> = terms.iter().map(|(_, i)| i.clone()).collect();
-    let embedder = Embedder::new(&model, &compute.device);
+    let answerer = Answerer::new(&model, &compute.device, Some(&index));
+    let items: Vec<Item> = search.terms.iter().map(answer::item).collect();
     let mut report = Reporter::default();
-    let mut embeddings = Vec::with_capacity(items.len());
-    for e in embedder.embed_all(&items, &mut |_| {}) {
+    let mut embedded = Vec::with_capacity(items.len());
+    for (term, e) in search.terms.iter().zip(answerer.embed(&items, &mut |_| {})) {
         match e {
-            Ok(e) => embeddings.push(e),
+            Ok(e) => embedded.push((term.weight, e)),
             Err(e) => report.fail(e),
         }
     }
@@ -128,31 +139,22 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         eprintln!("nothing searched: every term of the sum must be usable");
         return Ok(report.outcome());
     }
-    let weighted: Vec<(f32, &[f32])> = terms
+    let (hits, method) = answerer
+        .search_embedded(&search, &embedded)
+        .map_err(anyhow::Error::msg)?;
+    let title = items
         .iter()
-        .zip(&embeddings)
-        .map(|((w, _), e)| (*w, e.as_slice()))
-        .collect();
-    let query = combine(&weighted).map_err(|e| anyhow::anyhow!("cannot add these inputs: {e}"))?;
-    let (hits, method) = search(
-        &index,
-        &query,
-        args.search.top_k,
-        &filter,
-        args.search.method(),
-    )?;
-    let title = terms
-        .iter()
+        .zip(&search.terms)
         .enumerate()
-        .map(|(i, (w, item))| {
-            let sign = if *w < 0.0 {
+        .map(|(i, (item, term))| {
+            let sign = if term.weight < 0.0 {
                 "- "
             } else if i > 0 {
                 "+ "
             } else {
                 ""
             };
-            let w = w.abs();
+            let w = term.weight.abs();
             let weight = if w == 1.0 {
                 String::new()
             } else {
@@ -162,12 +164,17 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let described: Vec<_> = terms
+    let described: Vec<_> = items
         .iter()
-        .map(|(w, item)| serde_json::json!({"input": item.source.label(), "modality": item.modality, "weight": w}))
+        .zip(&search.terms)
+        .map(|(item, term)| {
+            let mut t = output::input_json(item);
+            t["weight"] = term.weight.into();
+            t
+        })
         .collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    results::print(
+    output::print_search(
         &mut out,
         args.search.format,
         &title,

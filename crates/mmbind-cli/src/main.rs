@@ -4,6 +4,7 @@
 //! inputs failed (each named on stderr), 2 usage or fatal error.
 
 mod add;
+mod answer;
 mod batch;
 mod choice;
 mod classify;
@@ -13,7 +14,9 @@ mod eval;
 mod import;
 mod index;
 mod inputs;
+mod output;
 mod process;
+mod protocol;
 mod query;
 mod report;
 mod results;

@@ -3,12 +3,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::answer::Answerer;
 use crate::inputs::InputArgs;
+use crate::output;
+use crate::protocol::{Search, Term};
 use crate::report::Reporter;
 use crate::results::{self, SearchArgs};
 use crate::{GlobalArgs, Outcome};
-use mmbind::embed::Embedder;
-use mmbind::search::{search, unit};
 
 /// Search an index with any modality.
 ///
@@ -40,34 +41,40 @@ pub fn run(args: &QueryArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         !args.inputs.is_empty(),
         "nothing to search with: give a query (--text, --vision, --audio, --depth, --thermal, --imu)"
     );
-    let filter = args.search.filter()?;
+    let options = args.search.options()?;
     let (index, model, compute) = results::open(&args.index, args.model.as_deref(), global)?;
     let mut report = Reporter::default();
     let (items, walk_errors) = args.inputs.items();
     walk_errors.iter().for_each(|e| report.fail(e));
-    let embedder = Embedder::new(&model, &compute.device);
-    let embeddings = embedder.embed_all(&items, &mut |_| {});
+    let answerer = Answerer::new(&model, &compute.device, Some(&index));
+    // Every input in batches; then each is its own search.
+    let embeddings = answerer.embed(&items, &mut |_| {});
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (item, embedding) in items.iter().zip(embeddings) {
-        let q = match embedding {
-            Ok(e) => unit(&e).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: the embedding is zero or not finite",
-                    item.source.label()
-                )
-            })?,
+        let embedding = match embedding {
+            Ok(e) => e,
             Err(e) => {
                 report.fail(e);
                 continue;
             }
         };
-        let (hits, method) = search(&index, &q, args.search.top_k, &filter, args.search.method())?;
+        let search = Search {
+            terms: vec![Term {
+                weight: 1.0,
+                modality: item.modality,
+                source: item.source.clone(),
+            }],
+            options: options.clone(),
+        };
         let label = item.source.label();
-        results::print(
+        let (hits, method) = answerer
+            .search_embedded(&search, &[(1.0, embedding)])
+            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        output::print_search(
             &mut out,
             args.search.format,
             &format!("{label} ({})", item.modality),
-            serde_json::json!({"input": label, "modality": item.modality}),
+            output::input_json(item),
             &hits,
             method,
         )?;

@@ -1,37 +1,24 @@
-//! What `query` and `add` share: opening an index with its model, the search flags, and
-//! printing results as a table, JSON lines or bare paths.
+//! What `query` and `add` share: opening an index with its model, and the search flags
+//! (which build the protocol's [`SearchOptions`]).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
-use mmbind_index::path_text;
+use clap::Args;
 use mmbind_modalities::Modality;
 
 use crate::GlobalArgs;
+use crate::output::Format;
+use crate::protocol::{DEFAULT_TOP_K, SearchMethod, SearchOptions};
 use mmbind::backend::Compute;
 use mmbind::model::Model;
-use mmbind::search::{Filter, Hit, Index, Method, SearchMethod, method_json, model_info, ranked};
+use mmbind::search::{Index, model_info};
 use mmbind::weights::ModelDir;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A block per query: rank, score, modality, path (a byte of a name that is not UTF-8
-    /// shows as \xNN).
-    #[default]
-    Table,
-    /// One JSON object per query: {"query": {...}, "method": "exact"|"approx", ["ef"],
-    /// "results": [{"rank", "score", "modality", "path"}]} (paths as in the table).
-    Json,
-    /// Matching paths only, one per line, each name's own bytes (for xargs and friends).
-    Paths,
-}
 
 /// The search flags of `query` and `add`.
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
     /// How many results.
-    #[arg(long, default_value_t = 10, value_name = "K")]
+    #[arg(long, default_value_t = DEFAULT_TOP_K, value_name = "K")]
     pub top_k: usize,
     /// Keep only results with a cosine similarity of at least S (-1..1).
     #[arg(long, value_name = "S")]
@@ -54,34 +41,20 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    pub fn filter(&self) -> anyhow::Result<Filter> {
-        if let Some(t) = self.threshold {
-            anyhow::ensure!(t.is_finite(), "--threshold must be a number");
-        }
-        anyhow::ensure!(self.top_k > 0, "--top-k must be at least 1");
-        let limits = mmbind_modalities::Limits::current();
-        limits
-            .check_top_k(self.top_k as u64)
-            .map_err(anyhow::Error::msg)?;
-        if let Some(ef) = self.ef {
-            anyhow::ensure!(
-                ef as u64 <= limits.top_k,
-                "--ef {ef} is over the top-k limit of {} (raise it with --limit top-k=N)",
-                limits.top_k
-            );
-        }
-        Ok(Filter {
-            modalities: self.modality.iter().map(|m| m.name().to_string()).collect(),
-            min_score: self.threshold,
-        })
-    }
-
-    pub fn method(&self) -> Method {
-        match (self.approx, self.exact) {
-            (true, _) => Method::Approx { ef: self.ef },
-            (_, true) => Method::Exact,
-            _ => Method::Auto,
-        }
+    /// The search options these flags ask for, checked.
+    pub fn options(&self) -> anyhow::Result<SearchOptions> {
+        let options = SearchOptions {
+            top_k: self.top_k,
+            threshold: self.threshold,
+            modalities: self.modality.clone(),
+            method: match (self.approx, self.exact) {
+                (true, _) => SearchMethod::Approx { ef: self.ef },
+                (_, true) => SearchMethod::Exact,
+                _ => SearchMethod::Auto,
+            },
+        };
+        options.check().map_err(anyhow::Error::msg)?;
+        Ok(options)
     }
 }
 
@@ -110,44 +83,4 @@ pub fn open(
     let compute = global.compute()?;
     let (model, _) = model_dir.load(&compute.device)?;
     Ok((index, model, compute))
-}
-
-/// Prints one query's results. `query` describes the query in JSON output; `title` heads
-/// its table.
-pub fn print(
-    out: &mut impl Write,
-    format: Format,
-    title: &str,
-    query: serde_json::Value,
-    hits: &[Hit],
-    method: SearchMethod,
-) -> std::io::Result<()> {
-    match format {
-        Format::Json => {
-            let mut line = method_json(method);
-            line["query"] = query;
-            line["results"] = serde_json::to_value(ranked(hits)).expect("plain data");
-            writeln!(out, "{line}")
-        }
-        // Raw bytes, so that a script gets back a name that is not UTF-8 exactly.
-        Format::Paths => hits.iter().try_for_each(|h| {
-            use std::os::unix::ffi::OsStrExt;
-            out.write_all(path_text::decode(&h.path).as_os_str().as_bytes())?;
-            out.write_all(b"\n")
-        }),
-        Format::Table => {
-            writeln!(out, "{title}")?;
-            if hits.is_empty() {
-                writeln!(out, "  (no results)")?;
-            }
-            for r in ranked(hits) {
-                writeln!(
-                    out,
-                    "  {:>3}  {:>7.4}  {:<7}  {}",
-                    r.rank, r.score, r.modality, r.path
-                )?;
-            }
-            Ok(())
-        }
-    }
 }

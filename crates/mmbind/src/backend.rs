@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use burn::tensor::Device;
+pub use burn::tensor::Device;
 use burn::tensor::wgpu::wgpu;
 use serde::Serialize;
 

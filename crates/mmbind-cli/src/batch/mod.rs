@@ -1,20 +1,17 @@
 mod request;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use mmbind_modalities::{Modality, Source};
 use serde_json::{Value, json};
 
-use request::{Request, SearchMethod};
-
+use crate::answer::Answerer;
+use crate::output;
+use crate::protocol::Request;
 use crate::results;
 use crate::{GlobalArgs, Outcome};
-use mmbind::classify::{DEFAULT_TEMPLATES, label_embeddings, rank};
-use mmbind::embed::{Embedder, Item};
-use mmbind::search::{Filter, Index, Method, combine, method_json, ranked, search, unit};
+use mmbind::embed::Item;
 use mmbind::weights::ModelDir;
 
 /// Serve JSON-lines requests on stdin with the model loaded once.
@@ -51,128 +48,63 @@ pub struct BatchArgs {
     pub index: Option<PathBuf>,
 }
 
-/// A classification's label set: (labels, prompt templates).
-type LabelSet = (Vec<String>, Vec<String>);
-
-struct Server<'a> {
-    embedder: Embedder<'a>,
-    index: Option<&'a Index>,
-    /// Label embeddings by (labels, templates): scripts classify many inputs against the same labels.
-    labels: HashMap<LabelSet, Vec<Vec<f32>>>,
-}
-
-impl Server<'_> {
-    fn embed_one(&self, item: &Item) -> Result<Vec<f32>, String> {
-        let mut r = self
-            .embedder
-            .embed_all(std::slice::from_ref(item), &mut |_| {});
-        r.pop().expect("one result").map_err(|e| e.to_string())
-    }
-
-    fn handle(&mut self, request: Request) -> Result<Value, String> {
-        match request {
-            Request::Embed { inputs } => {
-                let items: Vec<Item> = inputs.into_iter().map(item).collect();
-                let results = self.embedder.embed_all(&items, &mut |_| {});
-                let ok = results.iter().all(Result::is_ok);
-                let rows: Vec<Value> = items
-                    .iter()
-                    .zip(results)
-                    .map(|(item, r)| {
-                        let mut row =
-                            json!({"input": item.source.label(), "modality": item.modality});
-                        match r {
-                            Ok(e) => row["embedding"] = e.into(),
-                            Err(e) => row["error"] = e.to_string().into(),
-                        }
-                        row
-                    })
-                    .collect();
-                Ok(json!({"ok": ok, "embeddings": rows}))
-            }
-            Request::Search {
-                terms,
-                top_k,
-                threshold,
-                modalities,
-                method,
-            } => {
-                let index = self
-                    .index
-                    .ok_or("no index: start `mmbind batch` with --index DIR to query or add")?;
-                let mut embedded = Vec::with_capacity(terms.len());
-                for (w, m, s) in terms {
-                    embedded.push((w, self.embed_one(&item((m, s)))?));
-                }
-                let query = match embedded.as_slice() {
-                    // One term of weight 1 (every query): the sum would be its unit vector.
-                    [(w, e)] if *w == 1.0 => unit(e).ok_or("the embedding is zero")?,
-                    _ => {
-                        let weighted: Vec<(f32, &[f32])> =
-                            embedded.iter().map(|(w, e)| (*w, e.as_slice())).collect();
-                        combine(&weighted)?
+/// Answers one request: the response's fields but `id` and `op`.
+fn answer(answerer: &mut Answerer, request: Request) -> Result<Value, String> {
+    match request {
+        Request::Embed { inputs } => {
+            let items: Vec<Item> = inputs
+                .into_iter()
+                .map(|(modality, source)| Item { modality, source })
+                .collect();
+            let results = answerer.embed(&items, &mut |_| {});
+            let ok = results.iter().all(Result::is_ok);
+            let rows: Vec<Value> = items
+                .iter()
+                .zip(results)
+                .map(|(item, r)| {
+                    let mut row = output::input_json(item);
+                    match r {
+                        Ok(e) => row["embedding"] = e.into(),
+                        Err(e) => row["error"] = e.to_string().into(),
                     }
-                };
-                let filter = Filter {
-                    modalities: modalities.iter().map(|m| m.name().to_string()).collect(),
-                    min_score: threshold,
-                };
-                let method = match method {
-                    SearchMethod::Auto => Method::Auto,
-                    SearchMethod::Exact => Method::Exact,
-                    SearchMethod::Compressed => Method::Compressed,
-                    SearchMethod::Approx { ef } => Method::Approx { ef },
-                };
-                let (hits, how) =
-                    search(index, &query, top_k, &filter, method).map_err(|e| e.to_string())?;
-                let mut resp = method_json(how);
-                resp["ok"] = true.into();
-                resp["results"] = serde_json::to_value(ranked(&hits)).expect("plain data");
-                Ok(resp)
-            }
-            Request::Classify {
-                input,
-                labels,
-                templates,
-                top_k,
-            } => {
-                let templates: Vec<String> = if templates.is_empty() {
-                    DEFAULT_TEMPLATES.iter().map(|t| t.to_string()).collect()
-                } else {
-                    templates
-                };
-                let embedding = self.embed_one(&item(input))?;
-                let key = (labels, templates);
-                if !self.labels.contains_key(&key) {
-                    let embs = label_embeddings(&self.embedder, &key.0, &key.1)
-                        .map_err(|e| e.to_string())?;
-                    self.labels.insert(key.clone(), embs);
-                }
-                let ranked = rank(&embedding, &key.0, &self.labels[&key]);
-                let k = top_k.unwrap_or(ranked.len());
-                Ok(json!({"ok": true, "labels": ranked.into_iter().take(k).collect::<Vec<_>>()}))
-            }
+                    row
+                })
+                .collect();
+            Ok(json!({"ok": ok, "embeddings": rows}))
         }
-    }
-
-    /// One request line → one response, with the request's `id` and `op` echoed.
-    fn respond(&mut self, line: &str) -> Value {
-        let parsed = request::parse(line);
-        let mut resp = match parsed.request.and_then(|r| self.handle(r)) {
-            Ok(v) => v,
-            Err(e) => json!({"ok": false, "error": e}),
-        };
-        let obj = resp.as_object_mut().expect("responses are objects");
-        obj.insert("id".into(), parsed.id);
-        if let Some(op) = parsed.op {
-            obj.insert("op".into(), op.into());
+        Request::Search(search) => {
+            let (hits, method) = answerer.search(&search)?;
+            let mut resp = output::search_json(&hits, method);
+            resp["ok"] = true.into();
+            Ok(resp)
         }
-        resp
+        Request::Classify { input, labels } => {
+            let (modality, source) = input;
+            let item = Item { modality, source };
+            let mut embedded = answerer.embed(std::slice::from_ref(&item), &mut |_| {});
+            let embedding = embedded
+                .pop()
+                .expect("one result")
+                .map_err(|e| e.to_string())?;
+            let ranked = answerer.classify(&labels, &embedding)?;
+            Ok(json!({"ok": true, "labels": ranked}))
+        }
     }
 }
 
-fn item((modality, source): (Modality, Source)) -> Item {
-    Item { modality, source }
+/// One request line → one response, with the request's `id` and `op` echoed.
+fn respond(answerer: &mut Answerer, line: &str) -> Value {
+    let parsed = request::parse(line);
+    let mut resp = match parsed.request.and_then(|r| answer(answerer, r)) {
+        Ok(v) => v,
+        Err(e) => json!({"ok": false, "error": e}),
+    };
+    let obj = resp.as_object_mut().expect("responses are objects");
+    obj.insert("id".into(), parsed.id);
+    if let Some(op) = parsed.op {
+        obj.insert("op".into(), op.into());
+    }
+    resp
 }
 
 pub fn run(args: &BatchArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
@@ -191,11 +123,7 @@ pub fn run(args: &BatchArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             (None, model, compute)
         }
     };
-    let mut server = Server {
-        embedder: Embedder::new(&model, &compute.device),
-        index: index.as_ref(),
-        labels: HashMap::new(),
-    };
+    let mut answerer = Answerer::new(&model, &compute.device, index.as_ref());
     let mut failed = 0usize;
     let stdout = std::io::stdout();
     let mut stdin = std::io::stdin().lock();
@@ -204,7 +132,7 @@ pub fn run(args: &BatchArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     while let Some(line) = request::read_line(&mut stdin, max, &mut buf)? {
         let resp = match line {
             Ok(line) if line.trim().is_empty() => continue,
-            Ok(line) => server.respond(line),
+            Ok(line) => respond(&mut answerer, line),
             Err(reason) => json!({"id": null, "ok": false, "error": reason}),
         };
         if resp["ok"] != true {

@@ -1,131 +1,16 @@
-//! The `batch` protocol's requests: one line read (bounded), parsed and validated into a
-//! [`Request`], before anything is embedded or searched.
+//! The `batch` stream: one request line read (bounded) and parsed into its `id`, its `op`
+//! and the [`Request`] (`crate::protocol` says what a request is) before anything is
+//! embedded or searched.
 //!
-//! Nothing here depends on burn, the model or the index (only serde, serde_json and
-//! `mmbind-modalities`), so the fuzzer compiles this very file (`fuzz/fuzz_targets/
+//! Nothing here depends on burn, the model or the index (only serde_json,
+//! `mmbind-modalities` and the protocol), so the fuzzer compiles this very file (`fuzz/fuzz_targets/
 //! batch_request.rs`) and feeds it arbitrary lines.
 
 use std::io::{BufRead, Read};
-use std::path::PathBuf;
 
-use mmbind_modalities::{Limits, Modality, Source};
-use serde::Deserialize;
 use serde_json::Value;
 
-/// One input of a request: an object with one modality key, and for "add" a weight.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input {
-    vision: Option<PathBuf>,
-    text: Option<String>,
-    audio: Option<PathBuf>,
-    depth: Option<PathBuf>,
-    thermal: Option<PathBuf>,
-    imu: Option<PathBuf>,
-    weight: Option<f32>,
-}
-
-impl Input {
-    fn source(&self) -> Result<(Modality, Source), String> {
-        let files = [
-            (Modality::Vision, &self.vision),
-            (Modality::Audio, &self.audio),
-            (Modality::Depth, &self.depth),
-            (Modality::Thermal, &self.thermal),
-            (Modality::Imu, &self.imu),
-        ];
-        let mut found: Vec<(Modality, Source)> = files
-            .into_iter()
-            .filter_map(|(m, p)| p.as_ref().map(|p| (m, Source::File(p.clone()))))
-            .collect();
-        found.extend(
-            self.text
-                .as_ref()
-                .map(|t| (Modality::Text, Source::Text(t.clone()))),
-        );
-        match found.len() {
-            1 => Ok(found.pop().expect("one input")),
-            0 => Err("an input needs one of: vision, text, audio, depth, thermal, imu".into()),
-            _ => Err("an input has exactly one modality key; use several inputs".into()),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmbedBody {
-    inputs: Vec<Input>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchBody {
-    /// `query`: one input.
-    input: Option<Input>,
-    /// `add`: several weighted inputs.
-    inputs: Option<Vec<Input>>,
-    #[serde(default = "default_top_k")]
-    top_k: usize,
-    threshold: Option<f32>,
-    #[serde(default)]
-    modality: Vec<Modality>,
-    #[serde(default)]
-    approx: bool,
-    #[serde(default)]
-    exact: bool,
-    #[serde(default)]
-    compressed: bool,
-    ef: Option<usize>,
-}
-
-fn default_top_k() -> usize {
-    10
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClassifyBody {
-    input: Input,
-    labels: Vec<String>,
-    #[serde(default)]
-    templates: Vec<String>,
-    top_k: Option<usize>,
-}
-
-/// How a search request wants the index searched.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SearchMethod {
-    Auto,
-    Exact,
-    /// Exact, scanning int8 codes and re-scoring the candidates (`Index::search_compressed`).
-    Compressed,
-    Approx {
-        ef: Option<usize>,
-    },
-}
-
-/// A valid request.
-#[derive(Debug)]
-pub enum Request {
-    Embed {
-        inputs: Vec<(Modality, Source)>,
-    },
-    /// `query` (one term of weight 1) or `add` (weighted terms).
-    Search {
-        terms: Vec<(f32, Modality, Source)>,
-        top_k: usize,
-        threshold: Option<f32>,
-        modalities: Vec<Modality>,
-        method: SearchMethod,
-    },
-    Classify {
-        input: (Modality, Source),
-        labels: Vec<String>,
-        /// Empty: the default templates.
-        templates: Vec<String>,
-        top_k: Option<usize>,
-    },
-}
+use crate::protocol::Request;
 
 /// A request line, parsed: its `id` and `op` (echoed in the response) and the request or
 /// why it is not one.
@@ -152,7 +37,7 @@ pub fn parse(line: &str) -> Parsed {
             return failed(id, None, reason);
         }
     };
-    let request = request(&op, value);
+    let request = Request::from_json(&op, value);
     Parsed {
         id,
         op: Some(op),
@@ -165,90 +50,6 @@ fn failed(id: Value, op: Option<String>, reason: String) -> Parsed {
         id,
         op,
         request: Err(reason),
-    }
-}
-
-fn request(op: &str, body: Value) -> Result<Request, String> {
-    let bad = |e: serde_json::Error| format!("bad '{op}' request: {e}");
-    match op {
-        "embed" => {
-            let body: EmbedBody = serde_json::from_value(body).map_err(bad)?;
-            let inputs = body
-                .inputs
-                .iter()
-                .map(Input::source)
-                .collect::<Result<_, _>>()?;
-            Ok(Request::Embed { inputs })
-        }
-        "query" | "add" => {
-            let body: SearchBody = serde_json::from_value(body).map_err(bad)?;
-            let terms = match (op, &body.input, &body.inputs) {
-                ("query", Some(input), None) => {
-                    let (m, s) = input.source()?;
-                    vec![(1.0, m, s)]
-                }
-                ("add", None, Some(inputs)) if !inputs.is_empty() => inputs
-                    .iter()
-                    .map(|i| i.source().map(|(m, s)| (i.weight.unwrap_or(1.0), m, s)))
-                    .collect::<Result<_, _>>()?,
-                ("query", ..) => return Err("'query' takes one \"input\"".into()),
-                _ => return Err("'add' takes a non-empty \"inputs\" list".into()),
-            };
-            if let Some((w, ..)) = terms.iter().find(|(w, ..)| !w.is_finite()) {
-                return Err(format!("weight {w} is not a finite number"));
-            }
-            if body.top_k == 0 {
-                return Err("top_k must be at least 1".into());
-            }
-            let limits = Limits::current();
-            limits.check_top_k(body.top_k as u64)?;
-            if let Some(ef) = body.ef
-                && ef as u64 > limits.top_k
-            {
-                return Err(format!(
-                    "ef {ef} is over the top-k limit of {}",
-                    limits.top_k
-                ));
-            }
-            if let Some(t) = body.threshold
-                && !t.is_finite()
-            {
-                return Err("threshold must be a number".into());
-            }
-            let method = match (body.approx, body.exact, body.compressed) {
-                (true, true, _) => return Err("approx and exact exclude each other".into()),
-                (true, _, true) => return Err("approx and compressed exclude each other".into()),
-                (true, ..) => SearchMethod::Approx { ef: body.ef },
-                (_, _, true) => SearchMethod::Compressed,
-                (_, true, _) => SearchMethod::Exact,
-                _ => SearchMethod::Auto,
-            };
-            Ok(Request::Search {
-                terms,
-                top_k: body.top_k,
-                threshold: body.threshold,
-                modalities: body.modality,
-                method,
-            })
-        }
-        "classify" => {
-            let body: ClassifyBody = serde_json::from_value(body).map_err(bad)?;
-            if body.labels.is_empty() {
-                return Err("\"labels\" is empty".into());
-            }
-            if let Some(t) = body.templates.iter().find(|t| !t.contains("{}")) {
-                return Err(format!("template '{t}' has no {{}} where the label goes"));
-            }
-            Ok(Request::Classify {
-                input: body.input.source()?,
-                labels: body.labels,
-                templates: body.templates,
-                top_k: body.top_k,
-            })
-        }
-        other => Err(format!(
-            "unknown op '{other}' (expected embed, query, add or classify)"
-        )),
     }
 }
 
@@ -310,6 +111,7 @@ fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::SearchMethod;
 
     #[test]
     fn lines_are_bounded_and_checked() {
@@ -358,16 +160,16 @@ mod tests {
         );
         assert_eq!(p.id, serde_json::json!([7]));
         match p.request.unwrap() {
-            Request::Search { terms, method, .. } => {
-                assert_eq!(terms.len(), 2);
-                assert_eq!(terms[1].0, -0.5);
-                assert_eq!(method, SearchMethod::Approx { ef: Some(40) });
+            Request::Search(s) => {
+                assert_eq!(s.terms.len(), 2);
+                assert_eq!(s.terms[1].weight, -0.5);
+                assert_eq!(s.options.method, SearchMethod::Approx { ef: Some(40) });
             }
             other => panic!("{other:?}"),
         }
         let p = parse(r#"{"op": "query", "input": {"text": "a"}, "compressed": true}"#);
         match p.request.unwrap() {
-            Request::Search { method, .. } => assert_eq!(method, SearchMethod::Compressed),
+            Request::Search(s) => assert_eq!(s.options.method, SearchMethod::Compressed),
             other => panic!("{other:?}"),
         }
         assert!(

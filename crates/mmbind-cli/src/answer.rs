@@ -1,0 +1,113 @@
+//! How the protocol's requests are answered with a model and an index: the one
+//! implementation behind `embed`, `query`, `add` and `classify` and behind `batch`.
+
+use std::collections::HashMap;
+
+use mmbind::backend::Device;
+use mmbind::classify::{DEFAULT_TEMPLATES, Scored, label_embeddings, rank};
+use mmbind::embed::{Embedder, Item};
+use mmbind::model::Model;
+use mmbind::search::{Filter, Hit, Index, Method, SearchMethod as Searched, combine, unit};
+
+use crate::protocol::{Labels, Search, SearchMethod, Term};
+
+/// A model loaded once (and an index opened once, for searches), answering requests.
+pub struct Answerer<'a> {
+    pub embedder: Embedder<'a>,
+    index: Option<&'a Index>,
+    /// Label embeddings by (labels, templates): scripts classify many inputs against the same labels.
+    labels: HashMap<(Vec<String>, Vec<String>), Vec<Vec<f32>>>,
+}
+
+impl<'a> Answerer<'a> {
+    pub fn new(model: &'a Model, device: &'a Device, index: Option<&'a Index>) -> Self {
+        Answerer {
+            embedder: Embedder::new(model, device),
+            index,
+            labels: HashMap::new(),
+        }
+    }
+
+    /// Embeds `items` batch by batch: one result per item, in order.
+    pub fn embed(
+        &self,
+        items: &[Item],
+        progress: &mut dyn FnMut(usize),
+    ) -> Vec<mmbind::Result<Vec<f32>>> {
+        self.embedder.embed_all(items, progress)
+    }
+
+    /// Embeds every term of `search` and answers it: a term that cannot be embedded fails
+    /// the whole search (a sum missing a term answers another question).
+    pub fn search(&self, search: &Search) -> Result<(Vec<Hit>, Searched), String> {
+        let items: Vec<Item> = search.terms.iter().map(item).collect();
+        let mut embedded = Vec::with_capacity(items.len());
+        for (term, e) in search.terms.iter().zip(self.embed(&items, &mut |_| {})) {
+            embedded.push((term.weight, e.map_err(|e| e.to_string())?));
+        }
+        self.search_embedded(search, &embedded)
+    }
+
+    /// Answers `search` whose terms are already embedded (`(weight, embedding)` in order).
+    pub fn search_embedded(
+        &self,
+        search: &Search,
+        embedded: &[(f32, Vec<f32>)],
+    ) -> Result<(Vec<Hit>, Searched), String> {
+        let index = self
+            .index
+            .ok_or("no index: start `mmbind batch` with --index DIR to query or add")?;
+        let query = match embedded {
+            // One term of weight 1 (every query): the sum would be its unit vector.
+            [(w, e)] if *w == 1.0 => unit(e).ok_or("the embedding is zero or not finite")?,
+            _ => {
+                let weighted: Vec<(f32, &[f32])> =
+                    embedded.iter().map(|(w, e)| (*w, e.as_slice())).collect();
+                combine(&weighted).map_err(|e| format!("cannot add these inputs: {e}"))?
+            }
+        };
+        let filter = Filter {
+            modalities: search
+                .options
+                .modalities
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect(),
+            min_score: search.options.threshold,
+        };
+        let method = match search.options.method {
+            SearchMethod::Auto => Method::Auto,
+            SearchMethod::Exact => Method::Exact,
+            SearchMethod::Compressed => Method::Compressed,
+            SearchMethod::Approx { ef } => Method::Approx { ef },
+        };
+        mmbind::search::search(index, &query, search.options.top_k, &filter, method)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The labels ranked for `embedding`, best first, as many as `labels.top_k` asks.
+    pub fn classify(&mut self, labels: &Labels, embedding: &[f32]) -> Result<Vec<Scored>, String> {
+        let templates = if labels.templates.is_empty() {
+            DEFAULT_TEMPLATES.iter().map(|t| t.to_string()).collect()
+        } else {
+            labels.templates.clone()
+        };
+        let key = (labels.labels.clone(), templates);
+        if !self.labels.contains_key(&key) {
+            let embeddings =
+                label_embeddings(&self.embedder, &key.0, &key.1).map_err(|e| e.to_string())?;
+            self.labels.insert(key.clone(), embeddings);
+        }
+        let ranked = rank(embedding, &key.0, &self.labels[&key]);
+        let k = labels.top_k.unwrap_or(ranked.len());
+        Ok(ranked.into_iter().take(k).collect())
+    }
+}
+
+/// The embedder's item for a term.
+pub fn item(term: &Term) -> Item {
+    Item {
+        modality: term.modality,
+        source: term.source.clone(),
+    }
+}
