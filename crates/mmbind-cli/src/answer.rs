@@ -11,12 +11,15 @@ use mmbind::search::{Filter, Hit, Index, Method, SearchMethod as Searched, combi
 
 use crate::protocol::{Labels, Search, SearchMethod, Term};
 
+/// A classification's label set: (labels, prompt templates).
+type LabelSet = (Vec<String>, Vec<String>);
+
 /// A model loaded once (and an index opened once, for searches), answering requests.
 pub struct Answerer<'a> {
     pub embedder: Embedder<'a>,
     index: Option<&'a Index>,
     /// Label embeddings by (labels, templates): scripts classify many inputs against the same labels.
-    labels: HashMap<(Vec<String>, Vec<String>), Vec<Vec<f32>>>,
+    labels: HashMap<LabelSet, Vec<Vec<f32>>>,
 }
 
 impl<'a> Answerer<'a> {
