@@ -7,7 +7,8 @@ use mmbind::backend::Device;
 use mmbind::classify::{DEFAULT_TEMPLATES, Scored, label_embeddings, rank};
 use mmbind::embed::{Embedder, Item};
 use mmbind::model::Model;
-use mmbind::search::{Filter, Hit, Index, Method, SearchMethod as Searched, combine, unit};
+use mmbind::search::{Filter, Hit, Index, Method, SearchMethod as Searched, combine};
+use mmbind::vector::unit;
 
 use crate::protocol::{Labels, Search, SearchMethod, Term};
 

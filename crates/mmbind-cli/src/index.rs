@@ -15,7 +15,8 @@ use crate::{GlobalArgs, Outcome};
 use mmbind::backend::Compute;
 use mmbind::embed::{Embedder, Item};
 use mmbind::model::Model;
-use mmbind::search::{model_info, unit};
+use mmbind::search::model_info;
+use mmbind::vector::unit;
 use mmbind::weights::ModelDir;
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]

@@ -2,6 +2,7 @@
 
 use crate::Result;
 use crate::embed::{Embedder, Item};
+use crate::vector::{dot, norm, normalized};
 
 /// Prompt templates used when none are given; `{}` is replaced by the label. Averaging a
 /// few phrasings (CLIP's prompt ensembling) makes the label embedding less sensitive to any
@@ -16,11 +17,6 @@ pub struct Scored {
     /// and ImageBind form logits.
     pub logit: f32,
     pub probability: f32,
-}
-
-fn normalize(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter().map(|x| x / n).collect()
 }
 
 /// One embedding per label: the mean of its prompts' unit embeddings, renormalised and
@@ -45,29 +41,21 @@ pub fn label_embeddings(
     Ok(embedded
         .chunks(templates.len())
         .map(|prompts| {
-            let scale = prompts
-                .iter()
-                .map(|p| p.iter().map(|x| x * x).sum::<f32>().sqrt())
-                .sum::<f32>()
-                / prompts.len() as f32;
+            let scale = prompts.iter().map(|p| norm(p)).sum::<f32>() / prompts.len() as f32;
+            let units: Vec<Vec<f32>> = prompts.iter().map(|p| normalized(p)).collect();
             let d = prompts[0].len();
             let mean: Vec<f32> = (0..d)
-                .map(|k| {
-                    prompts.iter().map(|p| normalize(p)[k]).sum::<f32>() / prompts.len() as f32
-                })
+                .map(|k| units.iter().map(|u| u[k]).sum::<f32>() / prompts.len() as f32)
                 .collect();
-            normalize(&mean).into_iter().map(|x| x * scale).collect()
+            normalized(&mean).into_iter().map(|x| x * scale).collect()
         })
         .collect())
 }
 
 /// Labels ranked by probability (softmax over the logits).
 pub fn rank(input: &[f32], labels: &[String], label_embeddings: &[Vec<f32>]) -> Vec<Scored> {
-    let x = normalize(input);
-    let logits: Vec<f32> = label_embeddings
-        .iter()
-        .map(|l| l.iter().zip(&x).map(|(a, b)| a * b).sum())
-        .collect();
+    let x = normalized(input);
+    let logits: Vec<f32> = label_embeddings.iter().map(|l| dot(l, &x)).collect();
     let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     let total: f32 = exp.iter().sum();

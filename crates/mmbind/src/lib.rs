@@ -23,6 +23,7 @@ pub mod nn;
 pub mod search;
 pub mod tensor_io;
 pub mod train;
+pub mod vector;
 pub mod weights;
 
 pub use choice::Choice;

@@ -10,6 +10,7 @@ use std::path::Path;
 pub use mmbind_index::{Filter, Hit, Index, ModelInfo, SearchMethod};
 use serde::Serialize;
 
+use crate::vector::unit;
 use crate::weights::ModelManifest;
 
 /// The identity an index records for a model: its content hash (the index refuses any
@@ -21,12 +22,6 @@ pub fn model_info(dir: &Path, manifest: &ModelManifest) -> ModelInfo {
         name.to_string_lossy(),
         manifest.config.out_dim,
     )
-}
-
-/// `v / |v|`, or `None` when `v` is zero or not finite (nothing to point in a direction).
-pub fn unit(v: &[f32]) -> Option<Vec<f32>> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    (norm.is_finite() && norm > 1e-12).then(|| v.iter().map(|x| x / norm).collect())
 }
 
 /// Embedding arithmetic: `Σ wᵢ · unit(eᵢ)`, renormalised. Unit vectors first so that no

@@ -31,10 +31,11 @@
 use std::path::Path;
 
 use image::DynamicImage;
-use ndarray::{Array2, Array3, ArrayD, Axis, Ix2};
-use ndarray_npy::{ReadNpyError, ReadNpyExt};
+use ndarray::{Array2, Array3, Axis, Ix2};
 
-use crate::thermal::{Filter, decode_image, describe_color, read_file, resize_shorter_and_crop};
+use crate::map::{Filter, decode_image, describe_color, resize_shorter_and_crop};
+use crate::npy::{NPY_MAGIC, read_float_npy};
+use crate::read_file;
 use crate::{Error, Result};
 
 /// Geometry and depth→disparity conversion of the depth input. [`Default`] is ImageBind's
@@ -70,9 +71,6 @@ impl Default for DepthPreprocess {
         }
     }
 }
-
-/// First bytes of every `.npy` file.
-pub(crate) const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Decodes a depth file, converts it to disparity, resizes and crops it to `[1, S, S]`.
 pub fn load_depth(path: &Path, cfg: &DepthPreprocess) -> Result<Array3<f32>> {
@@ -175,34 +173,6 @@ fn depth_from_npy(path: &Path, bytes: &[u8]) -> Result<Array2<f32>> {
     squeezed
         .into_dimensionality::<Ix2>()
         .map_err(|e| Error::invalid(path, e))
-}
-
-/// Reads a float32 or float64 `.npy` (either byte order, C or Fortran order) as `f32`.
-/// Other dtypes are refused by name; a truncated or malformed file is a decode error.
-/// float64 values too large for `f32` become infinite, which callers reject as non-finite.
-pub(crate) fn read_float_npy(path: &Path, bytes: &[u8]) -> Result<ArrayD<f32>> {
-    let not_npy = |e: ReadNpyError| {
-        Error::decode(
-            path,
-            format!("not a valid .npy file (truncated or malformed): {e}"),
-        )
-    };
-    // The header is trusted by no one: its shape is checked before the array is allocated.
-    let shape = crate::limits::npy_shape(bytes).map_err(|reason| Error::decode(path, reason))?;
-    crate::Limits::current().check_npy(path, &shape)?;
-    match ArrayD::<f32>::read_npy(bytes) {
-        Ok(a) => return Ok(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => {}
-        Err(e) => return Err(not_npy(e)),
-    }
-    match ArrayD::<f64>::read_npy(bytes) {
-        Ok(a) => Ok(a.mapv(|v| v as f32)),
-        Err(ReadNpyError::WrongDescriptor(dtype)) => Err(Error::invalid(
-            path,
-            format!(".npy values must be float32 or float64; this file holds dtype {dtype}"),
-        )),
-        Err(e) => Err(not_npy(e)),
-    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayD, Ix2, s};
 
-use crate::depth::{NPY_MAGIC, read_float_npy};
-use crate::thermal::read_file;
+use crate::npy::{NPY_MAGIC, read_float_npy};
+use crate::read_file;
 use crate::{Error, Result};
 
 /// Channels of an IMU sample, in the order the encoder expects.

@@ -10,6 +10,15 @@ pub mod error;
 pub use error::{Error, Result};
 pub use mmbind_schema::{Modality, UnknownModality};
 
+/// Reads a whole input file; an unreadable or empty file is a decode error naming the file.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    let bytes = crate::Limits::current().read_file(path)?;
+    if bytes.is_empty() {
+        return Err(Error::decode(path, "the file is empty (0 bytes)"));
+    }
+    Ok(bytes)
+}
+
 /// Serde default of the `std` of a preprocessing's `(x - mean) / std`: none.
 pub(crate) fn unit_std() -> f32 {
     1.0
@@ -22,6 +31,8 @@ pub mod fbank;
 pub mod imu;
 mod jpeg;
 pub mod limits;
+pub(crate) mod map;
+pub(crate) mod npy;
 pub mod prepare;
 pub mod resample;
 pub mod text;

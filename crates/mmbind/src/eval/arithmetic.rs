@@ -8,8 +8,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use super::{ConceptSet, Views, concept_set, dot, pair_sets, unit};
+use super::{ConceptSet, Views, concept_set, pair_sets};
 use crate::dataset::Row;
+use crate::vector::{dot, normalized};
 use mmbind_modalities::Modality;
 
 /// Random instances (source scenes) per ordered pair (A, B).
@@ -110,7 +111,7 @@ pub fn arithmetic(
                     vision[vj].as_deref().expect("listed"),
                 );
                 let sum = |x: &[f32], y: &[f32]| {
-                    unit(&x.iter().zip(y).map(|(p, q)| p + q).collect::<Vec<_>>())
+                    normalized(&x.iter().zip(y).map(|(p, q)| p + q).collect::<Vec<_>>())
                 };
                 let queries = [sum(va, ab), sum(va, vb), va.to_vec(), ab.to_vec()];
                 // The source scenes are left out: the query image itself holds only A and

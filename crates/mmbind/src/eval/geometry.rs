@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 
-use super::{ConceptSet, concept_set, dot, pair_sets, unit};
+use super::{ConceptSet, concept_set, pair_sets};
 use crate::dataset::Row;
+use crate::vector::{dot, normalized};
 use mmbind_modalities::Modality;
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +40,7 @@ fn centroid<'a>(vs: impl Iterator<Item = &'a [f32]>) -> Option<Vec<f32>> {
             Some(s) => s.iter_mut().zip(v).for_each(|(a, b)| *a += b),
         }
     }
-    sum.map(|s| unit(&s))
+    sum.map(|s| normalized(&s))
 }
 
 fn mean(xs: &[f64]) -> Option<f64> {
@@ -108,7 +109,7 @@ fn shape(
     let find = |c: &str| concept.iter().find(|(n, _)| n == c).map(|(_, v)| v);
     let sum_of = |set: &ConceptSet| -> Option<Vec<f32>> {
         let (a, b) = (find(&set[0])?, find(&set[1])?);
-        Some(unit(
+        Some(normalized(
             &a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>(),
         ))
     };

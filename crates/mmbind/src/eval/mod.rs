@@ -20,6 +20,7 @@ use crate::classify::{DEFAULT_TEMPLATES, label_embeddings, rank};
 use crate::dataset::{Dataset, Row, Split};
 use crate::embed::Embedder;
 use crate::model::Model;
+use crate::vector::{dot, normalized};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PairMetrics {
@@ -69,15 +70,6 @@ pub struct EvalReport {
 
 /// A scene's concepts, sorted.
 type ConceptSet = Vec<String>;
-
-fn unit(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.iter().map(|x| x / n).collect()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
 
 fn concept_set(row: &Row) -> ConceptSet {
     let mut c = row.concepts.clone();
@@ -130,7 +122,7 @@ pub fn evaluate(
     let mut skipped = Vec::new();
     for ((m, i), r) in slots.into_iter().zip(results) {
         match r {
-            Ok(v) => views.get_mut(&m).expect("listed")[i] = Some(unit(&v)),
+            Ok(v) => views.get_mut(&m).expect("listed")[i] = Some(normalized(&v)),
             Err(e) => skipped.push(e.to_string()),
         }
     }
@@ -364,7 +356,7 @@ mod tests {
     }
 
     fn views(v: &[[f32; 3]]) -> Vec<Option<Vec<f32>>> {
-        v.iter().map(|x| Some(unit(x))).collect()
+        v.iter().map(|x| Some(normalized(x))).collect()
     }
 
     /// s1 {a}, s2 {b}, s3 {a, b}, s4 {a}.
