@@ -2,14 +2,20 @@
 //! `pytorch-reader`, and safetensors, converted to f32 exactly as `crates/mmbind/src/weights/read.rs` does.
 //!
 //! The main crate links burn, so this target cannot call `read_checkpoint` itself; it repeats
-//! its ~40 lines of glue over the same reader crates at the same versions. Replace the copy
-//! with a call once the readers live in a burn-free crate (see fuzz/README.md).
+//! its glue over the same reader crates at the same versions, and decodes the elements with
+//! the main crate's own `weights/dtype.rs` (compiled here as it is: it needs no burn).
+//! Replace the rest of the copy with a call once the readers live in a burn-free crate (see
+//! fuzz/README.md).
 #![no_main]
 
-use half::{bf16, f16};
 use libfuzzer_sys::fuzz_target;
 use pytorch_reader::{DType as PtDType, PytorchReader};
 use safetensors::{Dtype, SafeTensors};
+
+#[path = "../../crates/mmbind/src/weights/dtype.rs"]
+#[allow(dead_code)]
+mod dtype;
+use dtype::{FloatDtype, floats_le};
 
 /// `read_checkpoint`: the container is chosen by the first bytes.
 fn read_checkpoint(
@@ -38,25 +44,14 @@ fn read_pytorch(path: &std::path::Path) -> Result<Vec<(String, Vec<usize>, Vec<f
             return Err(format!("tensor '{name}' larger than the checkpoint"));
         }
         let bytes = t.read().map_err(|e| e.to_string())?;
-        let data: Vec<f32> = match t.dtype() {
-            PtDType::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            PtDType::F64 => bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_ne_bytes(c.try_into().expect("chunk of 8")) as f32)
-                .collect(),
-            PtDType::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| f16::from_ne_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            PtDType::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| bf16::from_ne_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+        let dtype = match t.dtype() {
+            PtDType::F32 => FloatDtype::F32,
+            PtDType::F64 => FloatDtype::F64,
+            PtDType::F16 => FloatDtype::F16,
+            PtDType::BF16 => FloatDtype::BF16,
             other => return Err(format!("tensor '{name}' has dtype {other:?}")),
         };
+        let data = floats_le(&bytes, dtype);
         // `HostTensor::new` pairs them; a mismatch would be a reader bug.
         assert_eq!(
             data.len(),
@@ -73,25 +68,14 @@ fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>,
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
         let b = view.data();
-        let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => b
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F64 => b
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
-                .collect(),
-            Dtype::F16 => b
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => b
-                .chunks_exact(2)
-                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+        let dtype = match view.dtype() {
+            Dtype::F32 => FloatDtype::F32,
+            Dtype::F64 => FloatDtype::F64,
+            Dtype::F16 => FloatDtype::F16,
+            Dtype::BF16 => FloatDtype::BF16,
             other => return Err(format!("tensor '{name}' has dtype {other:?}")),
         };
+        let data = floats_le(b, dtype);
         assert_eq!(
             data.len(),
             view.shape().iter().product::<usize>(),

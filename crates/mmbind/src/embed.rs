@@ -150,7 +150,7 @@ fn finite(row: Vec<f32>, name: impl FnOnce() -> String) -> Result<Vec<f32>> {
 
 /// Stacks same-shaped items into one batch tensor whose rank says what it is.
 pub fn stack(batch: &[Prepared], device: &Device) -> Result<EncoderInput> {
-    stack_host(batch)?.to_encoder_input("batch", device)
+    stack_host(batch)?.into_encoder_input("batch", device)
 }
 
 /// [`stack`] in host memory (what the CPU path takes without a copy through burn).

@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::embed::Embedder;
 use crate::model::Model;
 use crate::nn::EncoderInput;
-use crate::weights::{HostTensor, TensorMap, write_safetensors};
+use crate::weights::{FloatDtype, HostTensor, TensorMap, floats_le, ints_le, write_safetensors};
 use crate::{Error, Result};
 
 /// One `<modality>.input` tensor read from a file.
@@ -28,26 +28,25 @@ impl RawInput {
         }
     }
 
-    /// The encoder input this tensor is, by rank and type (ImageBind's layouts, batch-first).
-    pub fn to_encoder_input(&self, name: &str, device: &Device) -> Result<EncoderInput> {
+    /// The encoder input this tensor is, by rank and type (ImageBind's layouts, batch-first),
+    /// on `device`: the one way host data becomes an encoder's input (files, raw tensors,
+    /// training batches). `name` says whose input it is in an error.
+    pub fn into_encoder_input(self, name: &str, device: &Device) -> Result<EncoderInput> {
         let bad = |reason: String| Error::Input {
             name: name.into(),
             reason,
         };
         Ok(match self {
-            RawInput::Int { shape, data } if shape.len() == 2 => {
-                EncoderInput::Ids(Tensor::<2, Int>::from_data(
-                    TensorData::new(data.clone(), [shape[0], shape[1]]),
-                    device,
-                ))
-            }
+            RawInput::Int { shape, data } if shape.len() == 2 => EncoderInput::Ids(
+                Tensor::<2, Int>::from_data(TensorData::new(data, [shape[0], shape[1]]), device),
+            ),
             RawInput::Int { shape, .. } => {
                 return Err(bad(format!(
                     "integer input must be [batch, context], got {shape:?}"
                 )));
             }
             RawInput::Float { shape, data } => {
-                let d = TensorData::new(data.clone(), shape.clone());
+                let d = TensorData::new(data, shape.clone());
                 match shape.len() {
                     3 => EncoderInput::Series(Tensor::from_data(d, device)),
                     4 => EncoderInput::Image(Tensor::from_data(d, device)),
@@ -60,6 +59,11 @@ impl RawInput {
                 }
             }
         })
+    }
+
+    /// [`into_encoder_input`](Self::into_encoder_input) of a copy.
+    pub fn to_encoder_input(&self, name: &str, device: &Device) -> Result<EncoderInput> {
+        self.clone().into_encoder_input(name, device)
     }
 }
 
@@ -87,24 +91,15 @@ pub fn read_inputs(path: &Path) -> Result<BTreeMap<Modality, RawInput>> {
         let raw = match view.dtype() {
             Dtype::F32 => RawInput::Float {
                 shape,
-                data: b
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
+                data: floats_le(b, FloatDtype::F32),
             },
             Dtype::I64 => RawInput::Int {
                 shape,
-                data: b
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect(),
+                data: ints_le(b, true),
             },
             Dtype::I32 => RawInput::Int {
                 shape,
-                data: b
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                    .collect(),
+                data: ints_le(b, false),
             },
             other => {
                 return Err(io(format!(

@@ -83,7 +83,7 @@ pub fn anchor_embeddings(
                 out
             }
             None => {
-                let out = encoder.forward(vision.batch(chunk, device))?;
+                let out = encoder.forward(vision.batch(chunk, device)?)?;
                 dim = out.dims()[1];
                 host_values(out)
             }

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use mmbind_modalities::{Modality, Prepared, Preprocess, Source};
 use mmbind_schema::{AtomicFile, write_atomic};
 use rayon::prelude::*;
@@ -234,26 +234,9 @@ impl Features {
     }
 
     /// Rows `rows` as one encoder batch on `device`.
-    pub fn batch(&self, rows: &[usize], device: &Device) -> EncoderInput {
-        Self::to_device(self.host_batch(rows), device)
-    }
-
-    /// A host batch as one encoder batch on `device`.
-    pub fn to_device(raw: RawInput, device: &Device) -> EncoderInput {
-        match raw {
-            RawInput::Int { shape, data } => EncoderInput::Ids(Tensor::<2, Int>::from_data(
-                TensorData::new(data, shape),
-                device,
-            )),
-            RawInput::Float { shape, data } => {
-                let td = TensorData::new(data, shape.clone());
-                match shape.len() {
-                    3 => EncoderInput::Series(Tensor::from_data(td, device)),
-                    4 => EncoderInput::Image(Tensor::from_data(td, device)),
-                    _ => EncoderInput::Clips(Tensor::from_data(td, device)),
-                }
-            }
-        }
+    pub fn batch(&self, rows: &[usize], device: &Device) -> Result<EncoderInput> {
+        self.host_batch(rows)
+            .into_encoder_input(self.modality.name(), device)
     }
 }
 

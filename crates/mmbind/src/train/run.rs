@@ -489,7 +489,7 @@ impl Run<'_> {
                 let t0 = Instant::now();
                 let x = match &tokens {
                     Some(t) if self.cpu => StepInput::Host(t.host_batch(&other, batch)),
-                    Some(t) => StepInput::Burn(t.batch(&other, batch, &self.ad)),
+                    Some(t) => StepInput::Burn(t.batch(&other, batch, &self.ad)?),
                     None => {
                         // One draw per phase and step: a resumed run turns its maps alike.
                         let seed = opts.seed ^ ((i as u64) << 48) ^ global as u64;
@@ -499,17 +499,17 @@ impl Run<'_> {
                         if self.cpu {
                             StepInput::Host(raw)
                         } else {
-                            StepInput::Burn(Features::to_device(raw, &self.ad))
+                            StepInput::Burn(
+                                raw.into_encoder_input(phase.modality.name(), &self.ad)?,
+                            )
                         }
                     }
                 };
-                let v_input = phase.joint.then(|| {
-                    if self.cpu {
-                        StepInput::Host(vision.host_batch(batch))
-                    } else {
-                        StepInput::Burn(vision.batch(batch, &self.ad))
-                    }
-                });
+                let v_input = match (phase.joint, self.cpu) {
+                    (false, _) => None,
+                    (true, true) => Some(StepInput::Host(vision.host_batch(batch))),
+                    (true, false) => Some(StepInput::Burn(vision.batch(batch, &self.ad)?)),
+                };
                 let t1 = Instant::now();
                 // Stochastic depth and head dropout, as the encoders' configs ask; drawn per
                 // phase, step and encoder, so a resumed run drops alike.

@@ -91,26 +91,30 @@ impl TokenRows {
     }
 
     /// Rows `rows` of the text features as a batch of compact ids.
-    pub fn batch(&self, features: &Features, rows: &[usize], device: &Device) -> EncoderInput {
-        let captions: Vec<&[f32]> = rows.iter().map(|&r| features.row(r)).collect();
-        self.ids(&captions, device)
+    pub fn batch(
+        &self,
+        features: &Features,
+        rows: &[usize],
+        device: &Device,
+    ) -> Result<EncoderInput> {
+        self.host_batch(features, rows)
+            .into_encoder_input("text", device)
     }
 
     /// Rows `rows` of the text features as a batch of compact ids in host memory (the CPU
     /// path's input).
     pub fn host_batch(&self, features: &Features, rows: &[usize]) -> RawInput {
         let captions: Vec<&[f32]> = rows.iter().map(|&r| features.row(r)).collect();
-        let (data, shape) = self.compact_ids(&captions);
+        self.ids(&captions)
+    }
+
+    /// `captions` (of one length) as a batch of compact ids.
+    fn ids(&self, captions: &[&[f32]]) -> RawInput {
+        let (data, shape) = self.compact_ids(captions);
         RawInput::Int {
             shape: shape.to_vec(),
             data,
         }
-    }
-
-    /// `captions` (of one length) as a batch of compact ids.
-    fn ids(&self, captions: &[&[f32]], device: &Device) -> EncoderInput {
-        let (ids, shape) = self.compact_ids(captions);
-        EncoderInput::Ids(Tensor::from_data(TensorData::new(ids, shape), device))
     }
 
     /// Ascending ids map to ascending rows, so the end-of-text token (the largest id) stays
@@ -218,7 +222,7 @@ mod tests {
                 .map(Vec::as_slice)
                 .collect();
             let x = match &rows {
-                Some(r) => r.ids(&batch, &ad),
+                Some(r) => r.ids(&batch).into_encoder_input("text", &ad).unwrap(),
                 None => {
                     let ids = batch.iter().flat_map(|c| c.iter().map(|&i| i as i64));
                     let shape = [batch.len(), batch[0].len()];

@@ -5,11 +5,13 @@
 //! them, and each module's `load` names its keys exactly as the checkpoint does (the module
 //! tree and the checkpoint cannot drift apart).
 
+mod dtype;
 mod host;
 mod loader;
 mod model_dir;
 mod read;
 
+pub use dtype::{FloatDtype, floats_le, ints_le};
 pub use host::{HostTensor, TensorMap, host_values};
 pub use loader::{WeightLoader, WeightSink};
 pub use model_dir::{MODEL_FORMAT_VERSION, ModelDir, ModelManifest, Provenance, is_model_dir};

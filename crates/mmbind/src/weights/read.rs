@@ -7,10 +7,9 @@ use std::fs::File;
 use std::path::Path;
 
 use burn::store::pytorch_reader::{DType as PtDType, PytorchReader};
-use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors, View};
 
-use super::{HostTensor, TensorMap};
+use super::{FloatDtype, HostTensor, TensorMap, floats_le};
 use crate::{Error, Result};
 
 fn checkpoint_err(path: &Path, reason: impl ToString) -> Error {
@@ -80,23 +79,13 @@ pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
             ));
         }
         let bytes = t.read().map_err(|e| checkpoint_err(path, e))?;
-        let data = match t.dtype() {
-            PtDType::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            PtDType::F64 => bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_ne_bytes(c.try_into().expect("chunk of 8")) as f32)
-                .collect(),
-            PtDType::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| f16::from_ne_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            PtDType::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| bf16::from_ne_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+        // PyTorch stores its tensors little-endian (the byte order a checkpoint records;
+        // every platform mmbind builds for reads it natively).
+        let dtype = match t.dtype() {
+            PtDType::F32 => FloatDtype::F32,
+            PtDType::F64 => FloatDtype::F64,
+            PtDType::F16 => FloatDtype::F16,
+            PtDType::BF16 => FloatDtype::BF16,
             other => {
                 return Err(checkpoint_err(
                     path,
@@ -104,6 +93,7 @@ pub fn read_pytorch(path: &Path) -> Result<TensorMap> {
                 ));
             }
         };
+        let data = floats_le(&bytes, dtype);
         map.insert(name, HostTensor::new(t.shape().to_vec(), data));
     }
     if map.is_empty() {
@@ -123,23 +113,11 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
     let mut map = TensorMap::default();
     for (name, view) in st.tensors() {
         let bytes = view.data();
-        let data = match view.dtype() {
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F64 => bytes
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
-                .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+        let dtype = match view.dtype() {
+            Dtype::F32 => FloatDtype::F32,
+            Dtype::F64 => FloatDtype::F64,
+            Dtype::F16 => FloatDtype::F16,
+            Dtype::BF16 => FloatDtype::BF16,
             other => {
                 return Err(checkpoint_err(
                     path,
@@ -147,6 +125,7 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
                 ));
             }
         };
+        let data = floats_le(bytes, dtype);
         map.insert(name, HostTensor::new(view.shape().to_vec(), data));
     }
     if map.is_empty() {
