@@ -14,4 +14,4 @@ mod per_modality;
 pub use atomic::{AtomicFile, sync_dir, write_atomic};
 pub use modality::{Modality, UnknownModality};
 pub use pairs::{PairsRow, Split};
-pub use per_modality::PerModality;
+pub use per_modality::{Absent, PerModality};

@@ -8,16 +8,49 @@ use serde::{Deserialize, Serialize};
 use crate::Modality;
 
 /// A `T` for each of the six modalities. Serialised as a map from the modality's name (the
-/// same JSON as a struct with the six fields).
+/// same JSON as a struct with the six fields); a modality whose value is [`Absent`] is left
+/// out, and one that is missing reads as `T::default()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "T: Serialize + Absent",
+    deserialize = "T: Deserialize<'de> + Default"
+))]
 pub struct PerModality<T> {
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub vision: T,
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub text: T,
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub audio: T,
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub depth: T,
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub thermal: T,
+    #[serde(default, skip_serializing_if = "Absent::absent")]
     pub imu: T,
 }
+
+/// Whether a per-modality value is "nothing", which the serialised map leaves out.
+pub trait Absent {
+    fn absent(&self) -> bool;
+}
+
+impl<T> Absent for Option<T> {
+    fn absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+macro_rules! never_absent {
+    ($($t:ty),*) => {$(
+        impl Absent for $t {
+            fn absent(&self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+never_absent!(bool, u8, u16, u32, u64, usize, i32, i64, f32, f64, String);
 
 impl<T> PerModality<T> {
     /// The map whose value for `m` is `f(m)`.
@@ -107,5 +140,9 @@ mod tests {
         let some = PerModality::from_fn(|m| (m == Modality::Depth).then_some(1));
         assert_eq!(some.present().collect::<Vec<_>>(), [(Modality::Depth, &1)]);
         assert!(some.map(|_, v| v.is_some()).depth);
+        // Only what is there is written; what is missing reads back as nothing.
+        assert_eq!(serde_json::to_string(&some).unwrap(), r#"{"depth":1}"#);
+        let back: PerModality<Option<i32>> = serde_json::from_str(r#"{"depth":1}"#).unwrap();
+        assert_eq!(back, some);
     }
 }

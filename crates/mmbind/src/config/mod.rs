@@ -7,6 +7,7 @@ mod presets;
 pub use imagebind_kwargs::ImageBindKwargs;
 
 use mmbind_modalities::{Modality, Preprocess};
+use mmbind_schema::PerModality;
 use serde::{Deserialize, Serialize};
 
 /// LayerNorm epsilon inside every trunk and head (ImageBind: `partial(nn.LayerNorm, eps=1e-6)`).
@@ -130,18 +131,10 @@ pub struct EncoderConfig {
 pub struct ModelConfig {
     /// Shared embedding dimension.
     pub out_dim: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vision: Option<EncoderConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<EncoderConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audio: Option<EncoderConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth: Option<EncoderConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thermal: Option<EncoderConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imu: Option<EncoderConfig>,
+    /// Each modality's encoder, keyed by the modality's name in `model.json`; a modality
+    /// without one is left out.
+    #[serde(flatten)]
+    pub encoders: PerModality<Option<EncoderConfig>>,
     /// How files become encoder inputs (must agree with the stems' geometry).
     #[serde(default)]
     pub preprocess: Preprocess,
@@ -149,14 +142,7 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub fn encoder(&self, m: Modality) -> Option<&EncoderConfig> {
-        match m {
-            Modality::Vision => self.vision.as_ref(),
-            Modality::Text => self.text.as_ref(),
-            Modality::Audio => self.audio.as_ref(),
-            Modality::Depth => self.depth.as_ref(),
-            Modality::Thermal => self.thermal.as_ref(),
-            Modality::Imu => self.imu.as_ref(),
-        }
+        self.encoders[m].as_ref()
     }
 
     /// The modalities this model can embed, in ImageBind's order.

@@ -7,6 +7,7 @@ use mmbind_modalities::imu::ImuPreprocess;
 use mmbind_modalities::text::TextPreprocess;
 use mmbind_modalities::thermal::ThermalPreprocess;
 use mmbind_modalities::vision::VisionPreprocess;
+use mmbind_schema::PerModality;
 
 use super::{
     EncoderConfig, ImageBindKwargs, ModelConfig, ScaleConfig, StemConfig, TEXT_MAX_LOGIT_SCALE,
@@ -67,53 +68,55 @@ impl ModelConfig {
         let (image, mel_bins, frames, imu_length, context) = (64, 64, 204, 400, 32);
         ModelConfig {
             out_dim: 64,
-            vision: Some(encoder(
-                StemConfig::Video {
-                    channels: 3,
-                    frames: 2,
-                    image_size: image,
-                    patch: [2, 8, 8],
-                },
-                trunk(128, 8, false, true),
-                ScaleConfig::None,
-            )),
-            text: Some(encoder(
-                StemConfig::Text {
-                    vocab_size: 49408,
-                    context_length: context,
-                },
-                trunk(64, 8, false, false),
-                ScaleConfig::Logit {
-                    max: Some(TEXT_MAX_LOGIT_SCALE),
-                    init: (1.0f64 / 0.07).ln(),
-                },
-            )),
-            audio: Some(encoder(
-                StemConfig::Patch {
-                    channels: 1,
-                    input_size: [mel_bins, frames],
-                    kernel: 16,
-                    stride: 16,
-                },
-                trunk(64, 4, true, false),
-                fixed(20.0),
-            )),
-            // Depth binds at logit scale 10, not ImageBind's 5: a depth map carries its scene's
-            // layout (where, how near, how large), so a sharper softmax can tell a map of A and
-            // B from one of A alone. Validation, seed 0: depth → vision 0.87 → 0.90, two-object
-            // queries 0.68 → 0.78; at 20, 0.87. Thermal at 20 and IMU at 10 gained nothing
-            // (IMU lost 0.17). See docs/compose.md.
-            depth: Some(encoder(map(image), trunk(64, 8, true, false), fixed(10.0))),
-            thermal: Some(encoder(map(image), trunk(64, 4, true, false), fixed(10.0))),
-            imu: Some(encoder(
-                StemConfig::Imu {
-                    channels: 6,
-                    length: imu_length,
-                    kernel: 20,
-                },
-                trunk(64, 8, true, false),
-                fixed(5.0),
-            )),
+            encoders: PerModality {
+                vision: Some(encoder(
+                    StemConfig::Video {
+                        channels: 3,
+                        frames: 2,
+                        image_size: image,
+                        patch: [2, 8, 8],
+                    },
+                    trunk(128, 8, false, true),
+                    ScaleConfig::None,
+                )),
+                text: Some(encoder(
+                    StemConfig::Text {
+                        vocab_size: 49408,
+                        context_length: context,
+                    },
+                    trunk(64, 8, false, false),
+                    ScaleConfig::Logit {
+                        max: Some(TEXT_MAX_LOGIT_SCALE),
+                        init: (1.0f64 / 0.07).ln(),
+                    },
+                )),
+                audio: Some(encoder(
+                    StemConfig::Patch {
+                        channels: 1,
+                        input_size: [mel_bins, frames],
+                        kernel: 16,
+                        stride: 16,
+                    },
+                    trunk(64, 4, true, false),
+                    fixed(20.0),
+                )),
+                // Depth binds at logit scale 10, not ImageBind's 5: a depth map carries its scene's
+                // layout (where, how near, how large), so a sharper softmax can tell a map of A and
+                // B from one of A alone. Validation, seed 0: depth → vision 0.87 → 0.90, two-object
+                // queries 0.68 → 0.78; at 20, 0.87. Thermal at 20 and IMU at 10 gained nothing
+                // (IMU lost 0.17). See docs/compose.md.
+                depth: Some(encoder(map(image), trunk(64, 8, true, false), fixed(10.0))),
+                thermal: Some(encoder(map(image), trunk(64, 4, true, false), fixed(10.0))),
+                imu: Some(encoder(
+                    StemConfig::Imu {
+                        channels: 6,
+                        length: imu_length,
+                        kernel: 20,
+                    },
+                    trunk(64, 8, true, false),
+                    fixed(5.0),
+                )),
+            },
             preprocess: Preprocess {
                 vision: VisionPreprocess {
                     image_size: image,
@@ -208,11 +211,11 @@ mod tests {
     #[test]
     fn a_drop_rate_of_one_or_more_is_refused() {
         let mut c = ModelConfig::tiny();
-        c.imu.as_mut().unwrap().trunk.drop_path = 1.0;
+        c.encoders.imu.as_mut().unwrap().trunk.drop_path = 1.0;
         let err = c.validate().unwrap_err();
         assert_eq!(err, "imu: drop_path 1 must be in [0, 1)");
         let mut c = ModelConfig::tiny();
-        c.depth.as_mut().unwrap().head_dropout = -0.1;
+        c.encoders.depth.as_mut().unwrap().head_dropout = -0.1;
         let err = c.validate().unwrap_err();
         assert_eq!(err, "depth: head_dropout -0.1 must be in [0, 1)");
     }

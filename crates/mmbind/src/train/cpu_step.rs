@@ -329,16 +329,10 @@ mod tests {
     fn stochastic_depth_and_head_dropout_match_burns_autodiff() {
         let ad = crate::backend::ndarray_device().autodiff();
         let mut config = ModelConfig::tiny();
-        let c = &mut config;
-        let all = [
-            &mut c.vision,
-            &mut c.text,
-            &mut c.audio,
-            &mut c.depth,
-            &mut c.thermal,
-            &mut c.imu,
-        ];
-        for e in all.into_iter().flatten() {
+        for m in Modality::ALL {
+            let Some(e) = config.encoders[m].as_mut() else {
+                continue;
+            };
             e.trunk.n_blocks = 3;
             e.trunk.drop_path = 0.6;
             e.head_dropout = 0.4;
