@@ -86,8 +86,13 @@ impl Model {
 
     /// The weights under ImageBind's key names (what `weights.safetensors` holds).
     pub fn to_tensors(&self) -> TensorMap {
+        self.tensors_of(&Modality::ALL)
+    }
+
+    /// The ImageBind-named tensors of the encoders of `modalities` (those the model has).
+    pub fn tensors_of(&self, modalities: &[Modality]) -> TensorMap {
         let sink = WeightSink::default();
-        for m in Modality::ALL {
+        for &m in modalities {
             if let Some(enc) = self.encoders.get(m) {
                 enc.save(&sink, m);
             }

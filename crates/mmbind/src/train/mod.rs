@@ -188,6 +188,14 @@ impl Phase {
             format!("{}→vision", self.modality)
         }
     }
+
+    /// The modalities whose encoders this phase trains.
+    pub fn trained(&self) -> Vec<Modality> {
+        match self.joint {
+            true => vec![Modality::Vision, self.modality],
+            false => vec![self.modality],
+        }
+    }
 }
 
 pub fn phases(opts: &TrainOptions) -> Vec<Phase> {

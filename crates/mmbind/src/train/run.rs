@@ -461,7 +461,9 @@ impl Run<'_> {
                 let enc = model.encoders.slot_mut(phase.modality).as_mut();
                 t.expand(enc.expect("put back"));
             }
-            self.checkpoint(i, &model.to_tensors(), tally.steps, &optim, &metrics)?;
+            // Only the encoders this phase trains: the others' weights are other phases'.
+            let trained = model.tensors_of(&phase.trained());
+            self.checkpoint(i, &trained, tally.steps, &optim, &metrics)?;
             lock(&self.obs).epoch_finished(&metrics);
         }
         lock(&self.obs).phase_finished(&phase);
@@ -678,8 +680,9 @@ impl Run<'_> {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Records phase `i`'s finished epoch: its encoders' weights, its optimizer state (the
-    /// other running phases' states are carried over as of their own last epoch).
+    /// Records phase `i`'s finished epoch: its encoders' weights (`phase_tensors`, the
+    /// tensors of the encoders it trains), its optimizer state (the other running phases'
+    /// states are carried over as of their own last epoch).
     fn checkpoint(
         &self,
         i: usize,
@@ -688,19 +691,12 @@ impl Run<'_> {
         optim: &ModuleOptimizer,
         metrics: &EpochMetrics,
     ) -> Result<()> {
-        let phase = self.phases[i];
-        let mut tags = vec![format!(".{}.", phase.modality)];
-        if phase.joint {
-            tags.push(format!(".{}.", Modality::Vision));
-        }
         let mut shared = lock(&self.shared);
         // The new state is built aside and kept only once it is on disk: after a failed
         // save, another phase's checkpoint must not record this epoch without its optimizer.
         let mut tensors = shared.tensors.clone();
         for (k, v) in &phase_tensors.0 {
-            if tags.iter().any(|t| k.contains(t.as_str())) {
-                tensors.insert(k.clone(), v.clone());
-            }
+            tensors.insert(k.clone(), v.clone());
         }
         let mut state = shared.state.clone();
         state.epoch_done(i, steps, &self.epochs);
@@ -849,15 +845,12 @@ fn initial_tensors(
     let Some(init) = &opts.init else {
         return Ok(fresh);
     };
-    let dir = ModelDir::new(init);
-    let manifest = dir.manifest()?;
-    let init_tensors = dir.tensors()?;
+    let (init_model, manifest) = ModelDir::new(init).load(device)?;
     let mut out = fresh;
     for m in Modality::ALL {
         if config.encoder(m).is_some() && config.encoder(m) == manifest.config.encoder(m) {
-            let tag = format!(".{m}.");
-            for (k, v) in init_tensors.0.iter().filter(|(k, _)| k.contains(&tag)) {
-                out.insert(k.clone(), v.clone());
+            for (k, v) in init_model.tensors_of(&[m]).0 {
+                out.insert(k, v);
             }
         } else if m == Modality::Vision {
             return Err(Error::Config(format!(
