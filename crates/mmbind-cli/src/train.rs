@@ -67,7 +67,8 @@ pub struct TrainArgs {
     /// "2e-3,depth=4e-3". Default: the preset's recipe (2e-3).
     #[arg(long, value_parser = parse_lr, value_name = "LR|MOD=LR,...")]
     pub lr: Option<PhasePlan<f64>>,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the initial weights, the shuffles and the random draws (drop masks, turns).
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
     pub seed: u64,
     /// Continue the run in --model from its last checkpoint.
     #[arg(long)]
@@ -88,7 +89,7 @@ pub struct TrainArgs {
     /// [batch × pairs] product a step), `batch` from the other pairs of the batch only, as
     /// ImageBind does. The loss printed is then larger with `all`: that half is a choice
     /// among every pair (ln of their number at the start), not among the batch.
-    #[arg(long, value_parser = choice::<Negatives>(), default_value = Negatives::All.name())]
+    #[arg(long, value_parser = choice::<Negatives>(), default_value = TrainOptions::default().negatives.name())]
     pub negatives: Negatives,
     /// Targets of the vision+text phase. `graded`: an image and a caption match in proportion
     /// to the content they share (κ = shared / √(size·size) over their content sets, targets
@@ -96,17 +97,17 @@ pub struct TrainArgs {
     /// each image matches its own caption only (CLIP and ImageBind; on a small world it gives
     /// every set of objects its own direction). Only this phase differs: every other modality
     /// binds to the frozen vision encoder with ImageBind's loss.
-    #[arg(long, value_parser = choice::<Targets>(), default_value = Targets::Graded.name())]
+    #[arg(long, value_parser = choice::<Targets>(), default_value = TrainOptions::default().targets.name())]
     pub targets: Targets,
     /// Where graded targets take each training pair's content from: `auto` (the rows'
     /// "concepts" when every pair has them, else the caption's words), `concepts`, or `words`
     /// (the caption without stop words and frames such as "a photo of").
-    #[arg(long, value_parser = choice::<Sets>(), default_value = Sets::Auto.name(), value_name = "FROM")]
+    #[arg(long, value_parser = choice::<Sets>(), default_value = TrainOptions::default().graded_sets.name(), value_name = "FROM")]
     pub graded_sets: Sets,
     /// The scale of graded targets: higher is closer to one-hot (20 gave arithmetic 0.10 on
     /// the demo's world, 3 gave 0.64). The default, 2, composes best on pairs of objects
     /// never seen together in training (docs/compose.md).
-    #[arg(long, default_value_t = mmbind::train::DEFAULT_GRADED_SCALE, value_name = "S", value_parser = parse_scale)]
+    #[arg(long, default_value_t = TrainOptions::default().graded_scale, value_name = "S", value_parser = parse_scale)]
     pub graded_scale: f64,
     /// Random orientations of the depth and thermal maps in their phases, drawn anew every
     /// step: `turns` (any of the 8 mirror images and quarter turns: for maps with no "up",
@@ -114,7 +115,7 @@ pub struct TrainArgs {
     /// to right or not: for upright scenes, where upside down means something else), `none`.
     /// On the demo's world `turns` raised depth and thermal → vision P@1 by 0.01-0.04 at
     /// each of three seeds (test split; `flip` alone did nothing there).
-    #[arg(long, value_parser = choice::<Augment>(), default_value = Augment::Turns.name())]
+    #[arg(long, value_parser = choice::<Augment>(), default_value = TrainOptions::default().augment.name())]
     pub augment: Augment,
 }
 
