@@ -4,6 +4,8 @@ mod cli;
 mod hostile;
 mod import;
 mod inputs;
+// SIGINT through libc, which the crate links on glibc Linux only.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod interrupt;
 mod parity;
 mod search;

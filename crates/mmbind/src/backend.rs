@@ -92,7 +92,7 @@ fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
 /// Picks the device for `choice`.
 ///
 /// `auto` never picks a software wgpu adapter (lavapipe/llvmpipe): it is correct but about
-/// 15× slower than ndarray on the CPU (see README, "Backends").
+/// 15× slower than ndarray on the CPU (see docs/design.md).
 pub fn select(choice: BackendChoice) -> Result<Compute> {
     match choice {
         BackendChoice::Ndarray => Ok(ndarray(None)),
@@ -109,7 +109,7 @@ pub fn select(choice: BackendChoice) -> Result<Compute> {
         },
         // Only a hardware adapter is worth burn's wgpu runtime: once started, its server
         // thread wakes every 150 µs for the rest of the process, which slowed training on
-        // ndarray by 12–20% on a 2-core machine (README, "Backends").
+        // ndarray by 12–20% on a 2-core machine (docs/design.md).
         BackendChoice::Auto => match list_adapters() {
             Adapters::SoftwareOnly(name) => Ok(ndarray(Some(software_notice(&name)))),
             Adapters::None => Ok(ndarray(Some(NO_ADAPTER_NOTICE.into()))),

@@ -66,16 +66,7 @@ impl Filter {
         let x = x.abs();
         match self {
             Filter::Bilinear => (1.0 - x).max(0.0),
-            Filter::Bicubic => {
-                const A: f64 = -0.5;
-                if x < 1.0 {
-                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
-                } else if x < 2.0 {
-                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
-                } else {
-                    0.0
-                }
-            }
+            Filter::Bicubic => crate::vision::bicubic(x),
         }
     }
 }

@@ -273,7 +273,7 @@ impl Kernel {
 }
 
 /// Pillow's bicubic kernel with a = -0.5 (Keys' cubic convolution).
-fn bicubic(x: f64) -> f64 {
+pub(crate) fn bicubic(x: f64) -> f64 {
     const A: f64 = -0.5;
     let x = x.abs();
     if x < 1.0 {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Modality, PerModality};
+use crate::PerModality;
 
 /// Which part of the data a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -35,19 +35,9 @@ pub struct PairsRow {
     /// Rows of one scene share it (a reader takes `id` when it is missing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vision: Option<String>,
-    /// The caption itself, not a path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audio: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thermal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imu: Option<String>,
+    /// A path for a file modality, the caption itself for text; under each modality's name.
+    #[serde(flatten)]
+    pub views: PerModality<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<Split>,
     /// The class of the row (evaluation's zero-shot and P@1 count by it).
@@ -64,54 +54,25 @@ impl PairsRow {
         PairsRow {
             id: id.into(),
             scene: None,
-            vision: None,
-            text: None,
-            audio: None,
-            depth: None,
-            thermal: None,
-            imu: None,
+            views: PerModality::default(),
             split: None,
             label: None,
             concepts: None,
         }
-    }
-
-    /// The row's views: a path for a file modality, the caption for text.
-    pub fn views(&self) -> PerModality<Option<&str>> {
-        PerModality {
-            vision: self.vision.as_deref(),
-            text: self.text.as_deref(),
-            audio: self.audio.as_deref(),
-            depth: self.depth.as_deref(),
-            thermal: self.thermal.as_deref(),
-            imu: self.imu.as_deref(),
-        }
-    }
-
-    /// Sets the view of `m`.
-    pub fn set_view(&mut self, m: Modality, value: Option<String>) {
-        let slot = match m {
-            Modality::Vision => &mut self.vision,
-            Modality::Text => &mut self.text,
-            Modality::Audio => &mut self.audio,
-            Modality::Depth => &mut self.depth,
-            Modality::Thermal => &mut self.thermal,
-            Modality::Imu => &mut self.imu,
-        };
-        *slot = value;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Modality;
 
     #[test]
     fn a_row_round_trips_with_only_the_keys_it_has() {
         let mut row = PairsRow::new("s1-audio");
         row.scene = Some("s1".into());
-        row.set_view(Modality::Vision, Some("vision/s1.png".into()));
-        row.set_view(Modality::Audio, Some("audio/s1.wav".into()));
+        row.views[Modality::Vision] = Some("vision/s1.png".into());
+        row.views.audio = Some("audio/s1.wav".into());
         row.split = Some(Split::Train);
         let line = serde_json::to_string(&row).unwrap();
         assert_eq!(
@@ -119,7 +80,7 @@ mod tests {
             r#"{"id":"s1-audio","scene":"s1","vision":"vision/s1.png","audio":"audio/s1.wav","split":"train"}"#
         );
         assert_eq!(serde_json::from_str::<PairsRow>(&line).unwrap(), row);
-        let views: Vec<_> = row.views().present().map(|(m, v)| (m, *v)).collect();
+        let views: Vec<_> = row.views.present().map(|(m, v)| (m, v.as_str())).collect();
         assert_eq!(
             views,
             [

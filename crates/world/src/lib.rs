@@ -53,7 +53,7 @@ pub use objects::ObjectInstance;
 use util::{Stream, rng_for};
 
 // The dataset format is the shared one: the rows and splits `mmbind train` reads.
-use mmbind_schema::Modality;
+use mmbind_schema::{Modality, PerModality};
 pub use mmbind_schema::{PairsRow, Split};
 
 /// Version of the generator; bumped whenever the same configuration would give other bytes.
@@ -414,7 +414,7 @@ fn rows_of(scene: &Scene) -> Vec<PairsRow> {
     let p = ScenePaths::new(&scene.id);
     let mut base = PairsRow::new(scene.id.clone());
     base.scene = Some(scene.id.clone());
-    base.vision = Some(p.vision.clone());
+    base.views.vision = Some(p.vision.clone());
     base.split = Some(scene.split);
     let names = || {
         scene
@@ -431,7 +431,7 @@ fn rows_of(scene: &Scene) -> Vec<PairsRow> {
             let with = |m: Modality, view: &str| {
                 let mut row = base.clone();
                 row.id = format!("{}-{m}", scene.id);
-                row.set_view(m, Some(view.to_string()));
+                row.views[m] = Some(view.to_string());
                 row
             };
             vec![
@@ -443,11 +443,14 @@ fn rows_of(scene: &Scene) -> Vec<PairsRow> {
             ]
         }
         Split::Val | Split::Test => vec![PairsRow {
-            text: Some(scene.text.clone()),
-            audio: Some(p.audio.clone()),
-            depth: Some(p.depth.clone()),
-            thermal: Some(p.thermal.clone()),
-            imu: Some(p.imu.clone()),
+            views: PerModality {
+                text: Some(scene.text.clone()),
+                audio: Some(p.audio.clone()),
+                depth: Some(p.depth.clone()),
+                thermal: Some(p.thermal.clone()),
+                imu: Some(p.imu.clone()),
+                ..base.views.clone()
+            },
             label: Some(scene.label().to_string()),
             concepts: Some(names()),
             ..base

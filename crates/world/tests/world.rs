@@ -71,11 +71,11 @@ fn all_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn present(row: &PairsRow) -> Vec<&'static str> {
     let mut v = Vec::new();
     for (name, p) in [
-        ("text", row.text.is_some()),
-        ("audio", row.audio.is_some()),
-        ("depth", row.depth.is_some()),
-        ("thermal", row.thermal.is_some()),
-        ("imu", row.imu.is_some()),
+        ("text", row.views.text.is_some()),
+        ("audio", row.views.audio.is_some()),
+        ("depth", row.views.depth.is_some()),
+        ("thermal", row.views.thermal.is_some()),
+        ("imu", row.views.imu.is_some()),
     ] {
         if p {
             v.push(name);
@@ -120,7 +120,7 @@ fn train_rows_pair_vision_with_exactly_one_other_modality() {
         assert_eq!(views.len(), 1, "train row {} holds {views:?}", row.id);
         let scene = row.scene.as_deref().expect("every row names its scene");
         assert_eq!(row.id, format!("{scene}-{}", views[0]));
-        assert_eq!(row.vision, Some(format!("vision/{scene}.png")));
+        assert_eq!(row.views.vision, Some(format!("vision/{scene}.png")));
         assert!(row.label.is_none(), "train rows carry no labels");
         let concepts = row
             .concepts
@@ -182,11 +182,11 @@ fn every_path_exists_and_decodes() {
     let mut checked = BTreeSet::new();
     for row in rows(dir) {
         let paths = [
-            row.vision.as_ref(),
-            row.audio.as_ref(),
-            row.depth.as_ref(),
-            row.thermal.as_ref(),
-            row.imu.as_ref(),
+            row.views.vision.as_ref(),
+            row.views.audio.as_ref(),
+            row.views.depth.as_ref(),
+            row.views.thermal.as_ref(),
+            row.views.imu.as_ref(),
         ];
         for rel in paths.into_iter().flatten() {
             if !checked.insert(rel.clone()) {
@@ -381,7 +381,7 @@ fn splits_are_balanced_and_the_test_split_covers_concept_pairs() {
 fn captions_name_every_concept() {
     let (dir, _, _) = shared();
     for row in rows(dir).iter().filter(|r| r.split != Some(Split::Train)) {
-        let text = row.text.as_deref().unwrap();
+        let text = row.views.text.as_deref().unwrap();
         for name in row.concepts.as_ref().unwrap() {
             let c = &concepts()[concept_index(name).unwrap()];
             let words: Vec<&str> = text.split(' ').collect();
@@ -405,9 +405,9 @@ fn render_scene_matches_the_written_files() {
         assert_eq!(vision, scene.vision);
         let row = all
             .iter()
-            .find(|r| r.scene.as_deref() == Some(scene.id.as_str()) && r.text.is_some())
+            .find(|r| r.scene.as_deref() == Some(scene.id.as_str()) && r.views.text.is_some())
             .unwrap();
-        assert_eq!(row.text.as_deref(), Some(scene.text.as_str()));
+        assert_eq!(row.views.text.as_deref(), Some(scene.text.as_str()));
         if scene.split != Split::Train {
             assert_eq!(row.label.as_deref(), Some(scene.label()));
         }

@@ -1,5 +1,5 @@
 //! Paired datasets: a directory with `pairs.jsonl`, one pairing per line, paths relative to
-//! the directory, `text` inline (see README, "Paired datasets").
+//! the directory, `text` inline (see README, "Datasets: pairs.jsonl").
 
 mod row;
 

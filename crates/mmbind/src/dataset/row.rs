@@ -35,9 +35,9 @@ pub fn parse(
 ) -> Result<Row, String> {
     let raw: PairsRow = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let mut views = BTreeMap::new();
-    for (m, &v) in raw.views().present() {
+    for (m, v) in raw.views.present() {
         let source = match m {
-            Modality::Text => Source::Text(v.to_string()),
+            Modality::Text => Source::Text(v.clone()),
             _ if allow_outside => Source::File(root.join(v)),
             _ => Source::File(inside(root, canonical_root, v)?),
         };
