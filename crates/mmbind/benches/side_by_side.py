@@ -31,26 +31,29 @@ ap.add_argument("--seconds", type=float, default=1.0, help="per measurement")
 ap.add_argument("--only", action="append", default=[])
 ap.add_argument("--what", choices=["encoders", "train"], default="encoders")
 args = ap.parse_args()
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # crates/mmbind
+# cargo runs at the workspace root over every member, as `make test` builds: a build of this
+# crate alone unifies its dependencies' features differently and compiles burn a second time.
+repo = os.path.dirname(os.path.dirname(root))
 only = sum((["--only", o] for o in args.only), [])
 env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
 
-subprocess.run(["cargo", "bench", "--bench", args.what, "--no-run"], cwd=root, check=True,
+subprocess.run(["cargo", "bench", "--workspace", "--bench", args.what, "--no-run"], cwd=repo, check=True,
                stdout=subprocess.DEVNULL)
 pin = ["taskset", "-c", args.cpus]
 if args.what == "encoders":
     sides = {
-        "mmbind": [*pin, "cargo", "bench", "-q", "--bench", "encoders", "--", "--cpu-only",
+        "mmbind": [*pin, "cargo", "bench", "-q", "--workspace", "--bench", "encoders", "--", "--cpu-only",
                    "--seconds", str(args.seconds), *only],
-        "torch": [*pin, args.python, "benches/reference/torch_encoders.py", "--device", "cpu",
+        "torch": [*pin, args.python, os.path.join(root, "benches/reference/torch_encoders.py"), "--device", "cpu",
                   "--threads", str(args.threads), "--seconds", str(args.seconds), *only],
     }
     key_of = lambda cells: (cells[0], cells[2])  # config, modality
 else:
     sides = {
-        "mmbind": [*pin, "cargo", "bench", "-q", "--bench", "train", "--", "--quick",
+        "mmbind": [*pin, "cargo", "bench", "-q", "--workspace", "--bench", "train", "--", "--quick",
                    "--phases-only"],
-        "torch": [*pin, args.python, "benches/reference/torch_train.py", "--threads",
+        "torch": [*pin, args.python, os.path.join(root, "benches/reference/torch_train.py"), "--threads",
                   str(args.threads), "--seconds", str(args.seconds), *only],
     }
     key_of = lambda cells: ("tiny preset", cells[1])  # phase
@@ -69,7 +72,7 @@ runs = {name: [] for name in sides}
 for r in range(args.rounds):
     order = list(sides) if r % 2 == 0 else list(sides)[::-1]
     for name in order:
-        out = subprocess.run(sides[name], cwd=root, env=env, check=True, capture_output=True, text=True)
+        out = subprocess.run(sides[name], cwd=repo, env=env, check=True, capture_output=True, text=True)
         runs[name].append(table(out.stdout))
         print(f"round {r + 1}/{args.rounds}: {name} done", file=sys.stderr, flush=True)
 
