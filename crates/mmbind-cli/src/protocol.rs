@@ -307,3 +307,53 @@ impl Request {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(weight: f32, top_k: usize, method: SearchMethod) -> Search {
+        Search {
+            terms: vec![Term {
+                weight,
+                modality: Modality::Text,
+                source: Source::Text("a dog".into()),
+            }],
+            options: SearchOptions {
+                top_k,
+                threshold: None,
+                modalities: Vec::new(),
+                method,
+            },
+        }
+    }
+
+    #[test]
+    fn searches_and_labels_are_checked_with_one_line_reasons() {
+        assert_eq!(search(1.0, 5, SearchMethod::Auto).check(), Ok(()));
+        let err = |s: Search| s.check().unwrap_err();
+        assert!(err(search(f32::NAN, 5, SearchMethod::Auto)).contains("not a finite number"));
+        assert!(err(search(1.0, 0, SearchMethod::Auto)).contains("at least 1"));
+        assert!(err(search(1.0, usize::MAX, SearchMethod::Exact)).contains("--limit top-k=N"));
+        let ef = SearchMethod::Approx {
+            ef: Some(usize::MAX),
+        };
+        assert!(err(search(1.0, 5, ef)).contains("ef"));
+        let mut no_terms = search(1.0, 5, SearchMethod::Auto);
+        no_terms.terms.clear();
+        assert!(err(no_terms).contains("at least one input"));
+        let mut nan = search(1.0, 5, SearchMethod::Auto);
+        nan.options.threshold = Some(f32::NAN);
+        assert!(err(nan).contains("threshold"));
+
+        let labels = Labels::new(&[" dog ".into(), " ".into()], vec![], Some(1)).unwrap();
+        assert_eq!(labels.labels, ["dog"]);
+        let err = |l: &[&str], t: &[&str], k| {
+            let l: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+            Labels::new(&l, t.iter().map(|s| s.to_string()).collect(), k).unwrap_err()
+        };
+        assert!(err(&[" "], &[], None).contains("at least one label"));
+        assert!(err(&["dog"], &["a photo"], None).contains("no {}"));
+        assert!(err(&["dog"], &[], Some(0)).contains("at least 1"));
+    }
+}
