@@ -14,24 +14,10 @@ impl Index {
     }
 
     fn check_inner(&self) -> Result<CheckReport> {
-        let dim = self.meta.dim;
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         // One read transaction: everything below sees one state of the database.
         let tx = conn.unchecked_transaction()?;
-        let mut sqlite = Vec::new();
-        {
-            let mut st = tx.prepare("PRAGMA integrity_check(100)")?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let line = match r.get_ref(0)? {
-                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                    _ => "unreadable result".into(),
-                };
-                if line != "ok" {
-                    sqlite.push(line);
-                }
-            }
-        }
+        let sqlite = sqlite_problems(&tx)?;
         let bad_files: Vec<String> = store::bad_file_rows(&tx)?
             .into_iter()
             .map(|(_, w)| w)
@@ -52,71 +38,10 @@ impl Index {
             uid: self.meta.uid,
             generation,
         };
-
-        // The matrix file.
-        let mut fresh_matrix = None;
-        let mut matrix_state = match Matrix::load(&self.dir) {
-            Load::Ok(m) if m.stamp.uid != self.meta.uid || m.dim != dim => FileState::Damaged(
-                format!("{}: it belongs to another index", matrix::MATRIX_FILE),
-            ),
-            Load::Ok(m) if m.stamp == stamp => {
-                fresh_matrix = Some(m);
-                FileState::Fresh
-            }
-            Load::Ok(_) | Load::Stale => FileState::Stale,
-            Load::Old => FileState::OldFormat,
-            Load::Missing => FileState::Missing,
-            Load::Damaged(d) => FileState::Damaged(d),
-        };
-        if let Some(m) = &fresh_matrix
-            && let Some(d) = compare_matrix(&tx, &self.meta, m, files)?
-        {
-            matrix_state = FileState::Damaged(d);
-            fresh_matrix = None;
-        }
+        let (matrix_state, fresh_matrix) = self.check_matrix(&tx, stamp, files)?;
         tx.finish()?;
         drop(conn);
-
-        // The graph file.
-        let approx = match Hnsw::peek(&self.dir) {
-            Load::Missing => FileState::Missing,
-            Load::Old => FileState::OldFormat,
-            Load::Damaged(d) => FileState::Damaged(d),
-            Load::Ok(s) if s != stamp => FileState::Stale,
-            Load::Ok(_) | Load::Stale => match Hnsw::load(&self.dir, Some(stamp), dim) {
-                Load::Ok(h) => {
-                    let distinct = h
-                        .row_table()
-                        .iter()
-                        .map(|e| e.0)
-                        .collect::<HashSet<_>>()
-                        .len();
-                    if h.len() != distinct {
-                        FileState::Damaged(format!(
-                            "{}: it has {} nodes for {distinct} distinct vectors",
-                            hnsw::HNSW_FILE,
-                            h.len()
-                        ))
-                    } else if let Some(m) = &fresh_matrix
-                        && (h.row_count() != m.len()
-                            || h.row_table().iter().any(|&(v, r)| {
-                                (r as usize) >= m.len() || m.vector_ids()[r as usize] != v
-                            }))
-                    {
-                        FileState::Damaged(format!(
-                            "{}: its row table does not match the search matrix",
-                            hnsw::HNSW_FILE
-                        ))
-                    } else {
-                        FileState::Fresh
-                    }
-                }
-                Load::Damaged(d) => FileState::Damaged(d),
-                Load::Old => FileState::OldFormat,
-                Load::Missing => FileState::Missing,
-                Load::Stale => FileState::Stale,
-            },
-        };
+        let approx = self.check_graph(stamp, fresh_matrix.as_ref());
         Ok(CheckReport {
             files,
             vectors: scan.vectors,
@@ -129,6 +54,58 @@ impl Index {
             matrix: matrix_state,
             approx,
         })
+    }
+
+    /// The state of the matrix file, and the matrix itself when it is current and matches
+    /// the database row by row.
+    fn check_matrix(
+        &self,
+        tx: &Connection,
+        stamp: Stamp,
+        files: usize,
+    ) -> Result<(FileState, Option<Matrix>)> {
+        let mut fresh_matrix = None;
+        let mut matrix_state = match Matrix::load(&self.dir) {
+            Load::Ok(m) if m.stamp.uid != self.meta.uid || m.dim != self.meta.dim => {
+                FileState::Damaged(format!(
+                    "{}: it belongs to another index",
+                    matrix::MATRIX_FILE
+                ))
+            }
+            Load::Ok(m) if m.stamp == stamp => {
+                fresh_matrix = Some(m);
+                FileState::Fresh
+            }
+            Load::Ok(_) | Load::Stale => FileState::Stale,
+            Load::Old => FileState::OldFormat,
+            Load::Missing => FileState::Missing,
+            Load::Damaged(d) => FileState::Damaged(d),
+        };
+        if let Some(m) = &fresh_matrix
+            && let Some(d) = compare_matrix(tx, &self.meta, m, files)?
+        {
+            matrix_state = FileState::Damaged(d);
+            fresh_matrix = None;
+        }
+        Ok((matrix_state, fresh_matrix))
+    }
+
+    /// The state of the graph file (`fresh_matrix`: the current matrix, when it checked
+    /// out, for the graph's row table to match).
+    fn check_graph(&self, stamp: Stamp, fresh_matrix: Option<&Matrix>) -> FileState {
+        match Hnsw::peek(&self.dir) {
+            Load::Missing => FileState::Missing,
+            Load::Old => FileState::OldFormat,
+            Load::Damaged(d) => FileState::Damaged(d),
+            Load::Ok(s) if s != stamp => FileState::Stale,
+            Load::Ok(_) | Load::Stale => match Hnsw::load(&self.dir, Some(stamp), self.meta.dim) {
+                Load::Ok(h) => graph_state(&h, fresh_matrix),
+                Load::Damaged(d) => FileState::Damaged(d),
+                Load::Old => FileState::OldFormat,
+                Load::Missing => FileState::Missing,
+                Load::Stale => FileState::Stale,
+            },
+        }
     }
 
     /// Repairs what can be repaired, under the writer lock (waiting up to `wait`): rebuilds
@@ -191,6 +168,53 @@ impl Index {
         self.approx_min_items = saved;
         rep.rebuild = r?;
         Ok(rep)
+    }
+}
+
+/// The lines of SQLite's own integrity check that are not "ok".
+fn sqlite_problems(tx: &Connection) -> Result<Vec<String>> {
+    let mut sqlite = Vec::new();
+    let mut st = tx.prepare("PRAGMA integrity_check(100)")?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let line = match r.get_ref(0)? {
+            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            _ => "unreadable result".into(),
+        };
+        if line != "ok" {
+            sqlite.push(line);
+        }
+    }
+    Ok(sqlite)
+}
+
+/// A graph that loaded (so verified): one node per distinct vector, and a row table that
+/// matches `fresh_matrix` when there is one.
+fn graph_state(h: &Hnsw, fresh_matrix: Option<&Matrix>) -> FileState {
+    let distinct = h
+        .row_table()
+        .iter()
+        .map(|e| e.0)
+        .collect::<HashSet<_>>()
+        .len();
+    if h.len() != distinct {
+        FileState::Damaged(format!(
+            "{}: it has {} nodes for {distinct} distinct vectors",
+            hnsw::HNSW_FILE,
+            h.len()
+        ))
+    } else if let Some(m) = fresh_matrix
+        && (h.row_count() != m.len()
+            || h.row_table()
+                .iter()
+                .any(|&(v, r)| (r as usize) >= m.len() || m.vector_ids()[r as usize] != v))
+    {
+        FileState::Damaged(format!(
+            "{}: its row table does not match the search matrix",
+            hnsw::HNSW_FILE
+        ))
+    } else {
+        FileState::Fresh
     }
 }
 

@@ -112,68 +112,20 @@ pub(crate) fn search_many(
             .map(|i| search_one(m, &qs[i * dim..(i + 1) * dim], k, f))
             .collect();
     }
-    let v = m.vectors();
     let threads = rayon::current_num_threads().max(1);
     let parts = threads.min(n.div_ceil(DB_BLOCK)).max(1);
     let per = n.div_ceil(parts);
-    let allowed_fn = |row: u32| f.row_ok(row);
-    let allowed: Option<&(dyn Fn(u32) -> bool + Sync)> = if f.allowed.is_some() {
-        Some(&allowed_fn)
-    } else {
-        None
+    let batch = Batch {
+        v: m.vectors(),
+        dim,
+        qs,
+        nq,
+        k,
+        f,
     };
-
     let partials: Vec<Vec<TopK>> = (0..parts)
         .into_par_iter()
-        .map(|p| {
-            let (start, end) = (p * per, ((p + 1) * per).min(n));
-            let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k, f.min_score)).collect();
-            let qb_max = nq.min(Q_BLOCK);
-            let mut scores = vec![0f32; qb_max * DB_BLOCK];
-            let mut r = start;
-            while r < end {
-                let nb = (end - r).min(DB_BLOCK);
-                let block = &v[r * dim..(r + nb) * dim];
-                let mut q0 = 0;
-                while q0 < nq {
-                    let qb = (nq - q0).min(Q_BLOCK);
-                    // scores[qb × nb] = Q[q0..q0+qb] (qb × dim) · blockᵀ (dim × nb)
-                    // SAFETY: all pointers/strides describe in-bounds row-major arrays:
-                    // `scores` holds qb × nb, `qs` rows q0..q0+qb, `block` nb rows of `dim`.
-                    unsafe {
-                        gemm::gemm(
-                            qb,
-                            nb,
-                            dim,
-                            scores.as_mut_ptr(),
-                            1,
-                            nb as isize,
-                            false,
-                            qs.as_ptr().add(q0 * dim),
-                            1,
-                            dim as isize,
-                            block.as_ptr(),
-                            dim as isize,
-                            1,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                    for i in 0..qb {
-                        let a: Option<&dyn Fn(u32) -> bool> =
-                            allowed.map(|a| a as &dyn Fn(u32) -> bool);
-                        tops[q0 + i].push_block(r as u32, &scores[i * nb..(i + 1) * nb], a);
-                    }
-                    q0 += qb;
-                }
-                r += nb;
-            }
-            tops
-        })
+        .map(|p| batch.scan_part(p * per, ((p + 1) * per).min(n)))
         .collect();
 
     let mut iter = partials.into_iter();
@@ -184,4 +136,80 @@ pub(crate) fn search_many(
         }
     }
     acc.into_iter().map(|t| t.into_sorted()).collect()
+}
+
+/// `nq` queries (`qs`, row-major) against the rows `v` of a matrix.
+struct Batch<'a> {
+    v: &'a [f32],
+    dim: usize,
+    qs: &'a [f32],
+    nq: usize,
+    k: usize,
+    f: &'a RowFilter<'a>,
+}
+
+impl Batch<'_> {
+    /// Every query's top-`k` among rows `start..end`: score blocks of `DB_BLOCK` rows
+    /// against `Q_BLOCK` queries at a time.
+    fn scan_part(&self, start: usize, end: usize) -> Vec<TopK> {
+        let (dim, nq) = (self.dim, self.nq);
+        let allowed_fn = |row: u32| self.f.row_ok(row);
+        let allowed: Option<&dyn Fn(u32) -> bool> = if self.f.allowed.is_some() {
+            Some(&allowed_fn)
+        } else {
+            None
+        };
+        let mut tops: Vec<TopK> = (0..nq)
+            .map(|_| TopK::new(self.k, self.f.min_score))
+            .collect();
+        let qb_max = nq.min(Q_BLOCK);
+        let mut scores = vec![0f32; qb_max * DB_BLOCK];
+        let mut r = start;
+        while r < end {
+            let nb = (end - r).min(DB_BLOCK);
+            let block = &self.v[r * dim..(r + nb) * dim];
+            let mut q0 = 0;
+            while q0 < nq {
+                let qb = (nq - q0).min(Q_BLOCK);
+                score_block(&mut scores, &self.qs[q0 * dim..], qb, block, nb, dim);
+                for i in 0..qb {
+                    tops[q0 + i].push_block(r as u32, &scores[i * nb..(i + 1) * nb], allowed);
+                }
+                q0 += qb;
+            }
+            r += nb;
+        }
+        tops
+    }
+}
+
+/// `scores[qb × nb] = Q (qb × dim) · blockᵀ (dim × nb)`, row-major, where `Q` is the first
+/// `qb` rows of `qs`.
+fn score_block(scores: &mut [f32], qs: &[f32], qb: usize, block: &[f32], nb: usize, dim: usize) {
+    debug_assert!(scores.len() >= qb * nb && qs.len() >= qb * dim && block.len() >= nb * dim);
+    // SAFETY: all pointers/strides describe in-bounds row-major arrays: `scores` holds
+    // qb × nb, `qs` at least qb rows of `dim`, `block` nb rows of `dim` (see `scan_part`).
+    unsafe {
+        gemm::gemm(
+            qb,
+            nb,
+            dim,
+            scores.as_mut_ptr(),
+            1,
+            nb as isize,
+            false,
+            qs.as_ptr(),
+            1,
+            dim as isize,
+            block.as_ptr(),
+            dim as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }

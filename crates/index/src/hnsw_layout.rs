@@ -65,6 +65,39 @@ pub(crate) const REMOVED: u64 = u64::MAX;
 /// neighbour list stays inside it: the nodes' keys, or the reason when it is not.
 pub(crate) fn check(payload: &[u8], dim: usize) -> Result<Vec<u64>, String> {
     let mut r = Bytes { b: payload, at: 0 };
+    let rows = vectors(&mut r, dim)?;
+    head(&mut r, dim)?;
+    let g = Graph::read(&mut r, rows, payload.len())?;
+    if g.size == 0 {
+        // usearch views an empty graph without reading further.
+        return Ok(Vec::new());
+    }
+    if g.entry >= g.size {
+        return Err("its entry node is past the last node".into());
+    }
+    let levels: Vec<i16> = r
+        .take(rows * 2, "node levels")?
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    if levels.iter().any(|&l| l < 0 || l as u64 > g.max_level)
+        || (levels[g.entry as usize] as u64) != g.max_level
+    {
+        return Err("its node levels are out of range".into());
+    }
+    let keys = nodes(&mut r, &levels, &g)?;
+    let used = r.at;
+    if used != payload.len() {
+        return Err(format!(
+            "{} bytes follow its last node",
+            payload.len() - used
+        ));
+    }
+    Ok(keys)
+}
+
+/// Skips the vectors, checking their size: how many there are.
+fn vectors(r: &mut Bytes, dim: usize) -> Result<usize, String> {
     let rows = r.u32("vector matrix size")? as usize;
     let cols = r.u32("vector matrix size")? as usize;
     if cols != dim * 4 {
@@ -74,7 +107,11 @@ pub(crate) fn check(payload: &[u8], dim: usize) -> Result<Vec<u64>, String> {
         .checked_mul(cols)
         .ok_or("its vector matrix is too large")?;
     r.take(vectors, "vector matrix")?;
+    Ok(rows)
+}
 
+/// Checks the head: usearch 2, our kinds, `dim`, one key per node.
+fn head(r: &mut Bytes, dim: usize) -> Result<(), String> {
     let head = r.take(HEAD, "head")?;
     if &head[..7] != b"usearch"
         || le_u16(head, 7) != VERSION_MAJOR
@@ -88,42 +125,50 @@ pub(crate) fn check(payload: &[u8], dim: usize) -> Result<Vec<u64>, String> {
     if le_u64(head, 33) != dim as u64 || head[41] != 0 {
         return Err("its head names another dimension or a multi-key index".into());
     }
+    Ok(())
+}
 
-    let size = r.u64("graph header")?;
-    let connectivity = r.u64("graph header")?;
-    let connectivity_base = r.u64("graph header")?;
-    let max_level = r.u64("graph header")?;
-    let entry = r.u64("graph header")?;
-    if size != rows as u64 {
-        return Err(format!("its graph has {size} nodes for {rows} vectors"));
-    }
-    // A level-0 list (a count and `connectivity_base` slots) must fit in the payload.
-    let most = payload.len() as u64 / 4;
-    if !(2..=most).contains(&connectivity) || !(connectivity..=most).contains(&connectivity_base) {
-        return Err(format!(
-            "its connectivity ({connectivity}, base {connectivity_base}) is out of range"
-        ));
-    }
-    if size == 0 {
-        // usearch views an empty graph without reading further.
-        return Ok(Vec::new());
-    }
-    if entry >= size {
-        return Err("its entry node is past the last node".into());
-    }
-    let n = rows;
-    let levels: Vec<i16> = r
-        .take(n * 2, "node levels")?
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    if levels.iter().any(|&l| l < 0 || l as u64 > max_level)
-        || (levels[entry as usize] as u64) != max_level
-    {
-        return Err("its node levels are out of range".into());
-    }
+/// The graph's header.
+struct Graph {
+    size: u64,
+    connectivity: u64,
+    connectivity_base: u64,
+    max_level: u64,
+    entry: u64,
+}
 
-    let (cap_base, cap) = (connectivity_base as usize, connectivity as usize);
+impl Graph {
+    /// Reads the header of the graph of `rows` vectors in a payload of `len` bytes.
+    fn read(r: &mut Bytes, rows: usize, len: usize) -> Result<Graph, String> {
+        let g = Graph {
+            size: r.u64("graph header")?,
+            connectivity: r.u64("graph header")?,
+            connectivity_base: r.u64("graph header")?,
+            max_level: r.u64("graph header")?,
+            entry: r.u64("graph header")?,
+        };
+        let (size, connectivity, connectivity_base) = (g.size, g.connectivity, g.connectivity_base);
+        if size != rows as u64 {
+            return Err(format!("its graph has {size} nodes for {rows} vectors"));
+        }
+        // A level-0 list (a count and `connectivity_base` slots) must fit in the payload.
+        let most = len as u64 / 4;
+        if !(2..=most).contains(&connectivity)
+            || !(connectivity..=most).contains(&connectivity_base)
+        {
+            return Err(format!(
+                "its connectivity ({connectivity}, base {connectivity_base}) is out of range"
+            ));
+        }
+        Ok(g)
+    }
+}
+
+/// Walks every node (of the levels `levels`): the keys, once every neighbour list is found
+/// to stay inside the graph.
+fn nodes(r: &mut Bytes, levels: &[i16], g: &Graph) -> Result<Vec<u64>, String> {
+    let n = levels.len();
+    let (cap_base, cap) = (g.connectivity_base as usize, g.connectivity as usize);
     let mut keys = Vec::with_capacity(n);
     for (i, &level) in levels.iter().enumerate() {
         keys.push(r.u64("nodes")?);
@@ -148,13 +193,6 @@ pub(crate) fn check(payload: &[u8], dim: usize) -> Result<Vec<u64>, String> {
                 }
             }
         }
-    }
-    let used = r.at;
-    if used != payload.len() {
-        return Err(format!(
-            "{} bytes follow its last node",
-            payload.len() - used
-        ));
     }
     Ok(keys)
 }

@@ -1,8 +1,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::Args;
-use mmbind_modalities::{Modality, Source};
+use clap::{Arg, ArgAction, ArgMatches, Args, Command};
+use mmbind_modalities::prepare::inputs_noun;
+use mmbind_modalities::{Modality, PerModality, Source};
 
 use crate::answer::{self, Answerer};
 use crate::output;
@@ -34,65 +35,70 @@ pub struct AddArgs {
     /// The model directory (default: the one the index was built with).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Images to add ([W:]FILE; repeatable).
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub vision: Vec<String>,
-    /// Text to add ([W:]TEXT).
-    #[arg(long, value_name = "[W:]TEXT", allow_hyphen_values = true)]
-    pub text: Vec<String>,
-    /// Audio to add.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub audio: Vec<String>,
-    /// Depth maps to add.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub depth: Vec<String>,
-    /// Thermal images to add.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub thermal: Vec<String>,
-    /// IMU recordings to add.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub imu: Vec<String>,
-    /// Images to subtract.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub minus_vision: Vec<String>,
-    /// Text to subtract.
-    #[arg(long, value_name = "[W:]TEXT", allow_hyphen_values = true)]
-    pub minus_text: Vec<String>,
-    /// Audio to subtract.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub minus_audio: Vec<String>,
-    /// Depth maps to subtract.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub minus_depth: Vec<String>,
-    /// Thermal images to subtract.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub minus_thermal: Vec<String>,
-    /// IMU recordings to subtract.
-    #[arg(long, value_name = "[W:]FILE", allow_hyphen_values = true)]
-    pub minus_imu: Vec<String>,
+    #[command(flatten)]
+    pub terms: TermArgs,
     #[command(flatten)]
     pub search: SearchArgs,
 }
 
-impl AddArgs {
+/// The terms of the sum: `--vision`, `--text`, … add, `--minus-vision`, … subtract; one flag
+/// of each kind per modality, made from [`Modality::ALL`].
+#[derive(Debug, Default)]
+pub struct TermArgs {
+    pub plus: PerModality<Vec<String>>,
+    pub minus: PerModality<Vec<String>>,
+}
+
+/// The flag of `m`'s terms (`minus`: the one that subtracts them).
+fn term_flag(m: Modality, minus: bool) -> String {
+    if minus {
+        format!("minus-{m}")
+    } else {
+        m.to_string()
+    }
+}
+
+crate::flags::built_flags!(TermArgs);
+
+impl TermArgs {
+    fn flags(mut cmd: Command) -> Command {
+        for minus in [false, true] {
+            for m in Modality::ALL {
+                let value = if m == Modality::Text {
+                    "[W:]TEXT"
+                } else {
+                    "[W:]FILE"
+                };
+                let verb = if minus { "subtract" } else { "add" };
+                let flag = term_flag(m, minus);
+                cmd = cmd.arg(
+                    Arg::new(flag.clone())
+                        .long(flag)
+                        .value_name(value)
+                        .action(ArgAction::Append)
+                        .allow_hyphen_values(true)
+                        .help(format!("{} to {verb} (repeatable)", inputs_noun(m))),
+                );
+            }
+        }
+        cmd
+    }
+
+    fn read(&mut self, matches: &ArgMatches) {
+        for m in Modality::ALL {
+            for (minus, values) in [(false, &mut self.plus[m]), (true, &mut self.minus[m])] {
+                if let Some(v) = matches.get_many::<String>(&term_flag(m, minus)) {
+                    *values = v.cloned().collect();
+                }
+            }
+        }
+    }
+
     /// Every term, in flag order.
-    fn terms(&self) -> Vec<Term> {
-        let groups: [(Modality, f32, &Vec<String>); 12] = [
-            (Modality::Vision, 1.0, &self.vision),
-            (Modality::Text, 1.0, &self.text),
-            (Modality::Audio, 1.0, &self.audio),
-            (Modality::Depth, 1.0, &self.depth),
-            (Modality::Thermal, 1.0, &self.thermal),
-            (Modality::Imu, 1.0, &self.imu),
-            (Modality::Vision, -1.0, &self.minus_vision),
-            (Modality::Text, -1.0, &self.minus_text),
-            (Modality::Audio, -1.0, &self.minus_audio),
-            (Modality::Depth, -1.0, &self.minus_depth),
-            (Modality::Thermal, -1.0, &self.minus_thermal),
-            (Modality::Imu, -1.0, &self.minus_imu),
-        ];
+    pub(crate) fn terms(&self) -> Vec<Term> {
+        let groups = self.plus.iter().map(|(m, v)| (m, 1.0, v));
         groups
-            .into_iter()
+            .chain(self.minus.iter().map(|(m, v)| (m, -1.0, v)))
             .flat_map(|(modality, sign, values)| {
                 values.iter().map(move |v| {
                     let (w, rest) = split_weight(v);
@@ -113,10 +119,11 @@ impl AddArgs {
 }
 
 pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    let terms = args.terms();
+    let terms = args.terms.terms();
     anyhow::ensure!(
         !terms.is_empty(),
-        "nothing to add: give inputs (--vision, --text, --audio, --depth, --thermal, --imu, --minus-...)"
+        "nothing to add: give inputs ({}, --minus-...)",
+        crate::inputs::modality_flags()
     );
     let search = Search {
         terms,

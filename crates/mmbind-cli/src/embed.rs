@@ -59,7 +59,8 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     }
     if args.tensors.is_none() && args.inputs.is_empty() {
         anyhow::bail!(
-            "nothing to embed: give inputs (--vision, --text, --audio, --depth, --thermal, --imu) or --tensors"
+            "nothing to embed: give inputs ({}) or --tensors",
+            crate::inputs::modality_flags()
         );
     }
     let out_format = match &args.out {

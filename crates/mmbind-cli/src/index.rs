@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use mmbind_index::path_text::{self, display};
-use mmbind_index::{FileStat, FileState, Index, Plan, PlanOptions, Writer};
+use mmbind_index::{CommitStats, FileStat, Index, Plan, PlanOptions, Writer};
 use mmbind_modalities::Modality;
 
-use crate::collect::Rules;
+use crate::collect::{Collected, Rules};
+
+mod check;
 use crate::report::{Reporter, progress_bar};
 use crate::{GlobalArgs, Outcome};
 use mmbind::backend::Compute;
@@ -133,7 +134,7 @@ struct Totals {
 
 pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if args.check {
-        return check(args);
+        return check::check(args);
     }
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let wait = wait_of(args)?;
@@ -147,7 +148,57 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let mut report = Reporter::default();
     let collected = rules.collect(&args.paths)?;
     collected.errors.iter().for_each(|e| report.fail(e));
-    // What could not be seen is not gone: its indexed files are kept.
+    let (stats, keep) = stat_files(&collected, &mut report);
+    let scope: Vec<String> = args
+        .paths
+        .iter()
+        .map(|p| std::path::absolute(p).map(|p| path_text::encode(&p).into_owned()))
+        .collect::<Result<_, _>>()?;
+    let options = PlanOptions {
+        scope: Some(&scope),
+        hasher: None,
+        keep: &keep,
+    };
+    let mut update = Update {
+        args,
+        global,
+        model_dir: &model_dir,
+        loaded: None,
+        stop: Arc::new(AtomicBool::new(false)),
+        totals: Totals::default(),
+    };
+    let done = update.passes(&mut index, &stats, &options, wait, &mut report)?;
+    let interrupted = update.stop.load(Ordering::Relaxed);
+    let approx = if args.approx && !interrupted {
+        let built = index.build_approx(wait)?.approx_built.is_some();
+        print_warnings(&index);
+        built
+    } else {
+        done.rebuild.approx_built.is_some()
+    };
+    let summary = Summary {
+        totals: &update.totals,
+        files: done.files,
+        generation: done.generation,
+        failed: report.failed,
+        ignored: collected.ignored,
+        interrupted,
+        approx,
+    };
+    summary.print(args, global, started);
+    if interrupted {
+        eprintln!(
+            "stopped after {} of {} files; run the same command again to finish",
+            update.totals.embedded, update.totals.planned
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    Ok(report.outcome())
+}
+
+/// The stat of every collected file, and the paths whose indexed files must be kept
+/// although they were not seen (what could not be seen is not gone).
+fn stat_files(collected: &Collected, report: &mut Reporter) -> (Vec<FileStat>, Vec<String>) {
     let mut keep: Vec<String> = (collected.unreadable.iter())
         .map(|p| path_text::encode(p).into_owned())
         .collect();
@@ -163,125 +214,143 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let scope: Vec<String> = args
-        .paths
-        .iter()
-        .map(|p| std::path::absolute(p).map(|p| path_text::encode(&p).into_owned()))
-        .collect::<Result<_, _>>()?;
-    let options = PlanOptions {
-        scope: Some(&scope),
-        hasher: None,
-        keep: &keep,
-    };
+    (stats, keep)
+}
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut loaded: Option<Loaded> = None;
-    let mut totals = Totals::default();
-    // A second pass only when the first dropped files whose stored vectors were damaged:
-    // they are new to the index then, and embedded again.
-    let mut done = None;
-    for pass in 0..2 {
-        let mut writer = index.writer(wait)?;
-        let plan = writer.plan_with(&stats, &options)?;
-        if pass == 0 {
-            plan.failed
-                .iter()
-                .for_each(|(path, reason)| report.fail(format!("{}: {reason}", display(path))));
-            totals.unchanged = plan.unchanged;
-        }
-        totals.planned += plan.embed.len();
-        if !plan.embed.is_empty() {
-            if loaded.is_none() {
-                let compute = global.compute()?;
-                let (model, _) = model_dir.load(&compute.device)?;
-                loaded = Some(Loaded { compute, model });
+/// One run's updates of the index: plan, embed, commit; the model is loaded only when
+/// something must be embedded.
+struct Update<'a> {
+    args: &'a IndexArgs,
+    global: &'a GlobalArgs,
+    model_dir: &'a ModelDir,
+    loaded: Option<Loaded>,
+    stop: Arc<AtomicBool>,
+    totals: Totals,
+}
+
+impl Update<'_> {
+    /// A second pass only when the first dropped files whose stored vectors were damaged:
+    /// they are new to the index then, and embedded again.
+    fn passes(
+        &mut self,
+        index: &mut Index,
+        stats: &[FileStat],
+        options: &PlanOptions,
+        wait: Option<Duration>,
+        report: &mut Reporter,
+    ) -> anyhow::Result<CommitStats> {
+        let mut done = None;
+        for pass in 0..2 {
+            let mut writer = index.writer(wait)?;
+            let plan = writer.plan_with(stats, options)?;
+            if pass == 0 {
+                plan.failed
+                    .iter()
+                    .for_each(|(path, reason)| report.fail(format!("{}: {reason}", display(path))));
+                self.totals.unchanged = plan.unchanged;
             }
-            let l = loaded.as_ref().expect("just loaded");
-            embed_plan(&plan, &mut writer, l, args, global, &mut report, &stop)?;
-        }
-        let d = writer.finish(&plan)?;
-        totals.embedded += d.embedded;
-        totals.reused += d.reused;
-        totals.touched += d.touched;
-        totals.removed += d.removed;
-        print_warnings(&index);
-        let again = !d.rebuild.dropped.is_empty() && !stop.load(Ordering::Relaxed);
-        if again && pass == 0 {
-            eprintln!(
-                "re-embedding {} file{} whose stored vectors were damaged",
-                d.rebuild.dropped.len(),
-                if d.rebuild.dropped.len() == 1 {
-                    ""
-                } else {
-                    "s"
+            self.totals.planned += plan.embed.len();
+            if !plan.embed.is_empty() {
+                if self.loaded.is_none() {
+                    let compute = self.global.compute()?;
+                    let (model, _) = self.model_dir.load(&compute.device)?;
+                    self.loaded = Some(Loaded { compute, model });
                 }
-            );
+                let l = self.loaded.as_ref().expect("just loaded");
+                embed_plan(
+                    &plan,
+                    &mut writer,
+                    l,
+                    self.args,
+                    self.global,
+                    report,
+                    &self.stop,
+                )?;
+            }
+            let d = writer.finish(&plan)?;
+            self.totals.add(&d);
+            print_warnings(index);
+            let again = !d.rebuild.dropped.is_empty() && !self.stop.load(Ordering::Relaxed);
+            if again && pass == 0 {
+                let n = d.rebuild.dropped.len();
+                let s = if n == 1 { "" } else { "s" };
+                eprintln!("re-embedding {n} file{s} whose stored vectors were damaged");
+            }
+            done = Some(d);
+            if !again {
+                break;
+            }
         }
-        done = Some(d);
-        if !again {
-            break;
-        }
+        Ok(done.expect("one pass at least"))
     }
-    let done = done.expect("one pass at least");
-    let interrupted = stop.load(Ordering::Relaxed);
-    let approx = if args.approx && !interrupted {
-        let built = index.build_approx(wait)?.approx_built.is_some();
-        print_warnings(&index);
-        built
-    } else {
-        done.rebuild.approx_built.is_some()
-    };
+}
 
-    let failed = report.failed;
-    match args.format {
-        SummaryFormat::Json => println!(
-            "{}",
-            serde_json::json!({
-                "index": args.index.display().to_string(),
-                "files": done.files,
-                "embedded": totals.embedded,
-                "reused": totals.reused,
-                "touched": totals.touched,
-                "removed": totals.removed,
-                "unchanged": totals.unchanged,
-                "failed": failed,
-                "ignored": collected.ignored,
-                "interrupted": interrupted,
-                "generation": done.generation,
-                "approx": approx,
-            })
-        ),
-        SummaryFormat::Text if !global.quiet || failed > 0 => eprintln!(
-            "{}: {} files ({} embedded, {} reused, {} updated, {} removed, {} unchanged{}{}) in {:.1}s",
-            args.index.display(),
-            done.files,
-            totals.embedded,
-            totals.reused,
-            totals.touched,
-            totals.removed,
-            totals.unchanged,
-            if failed > 0 {
-                format!(", {failed} skipped (see above)")
-            } else {
-                String::new()
-            },
-            if collected.ignored > 0 {
-                format!(", {} of unknown type ignored", collected.ignored)
-            } else {
-                String::new()
-            },
-            started.elapsed().as_secs_f64()
-        ),
-        SummaryFormat::Text => {}
+impl Totals {
+    fn add(&mut self, d: &CommitStats) {
+        self.embedded += d.embedded;
+        self.reused += d.reused;
+        self.touched += d.touched;
+        self.removed += d.removed;
     }
-    if interrupted {
-        eprintln!(
-            "stopped after {} of {} files; run the same command again to finish",
-            totals.embedded, totals.planned
-        );
-        return Ok(Outcome::Interrupted);
+}
+
+/// What one `mmbind index` run did, as the closing line or JSON object.
+struct Summary<'a> {
+    totals: &'a Totals,
+    files: usize,
+    generation: u64,
+    failed: usize,
+    ignored: usize,
+    interrupted: bool,
+    approx: bool,
+}
+
+impl Summary<'_> {
+    fn print(&self, args: &IndexArgs, global: &GlobalArgs, started: Instant) {
+        let t = self.totals;
+        let failed = self.failed;
+        match args.format {
+            SummaryFormat::Json => println!(
+                "{}",
+                serde_json::json!({
+                    "index": args.index.display().to_string(),
+                    "files": self.files,
+                    "embedded": t.embedded,
+                    "reused": t.reused,
+                    "touched": t.touched,
+                    "removed": t.removed,
+                    "unchanged": t.unchanged,
+                    "failed": failed,
+                    "ignored": self.ignored,
+                    "interrupted": self.interrupted,
+                    "generation": self.generation,
+                    "approx": self.approx,
+                })
+            ),
+            SummaryFormat::Text if !global.quiet || failed > 0 => eprintln!(
+                "{}: {} files ({} embedded, {} reused, {} updated, {} removed, {} unchanged{}{}) in {:.1}s",
+                args.index.display(),
+                self.files,
+                t.embedded,
+                t.reused,
+                t.touched,
+                t.removed,
+                t.unchanged,
+                if failed > 0 {
+                    format!(", {failed} skipped (see above)")
+                } else {
+                    String::new()
+                },
+                if self.ignored > 0 {
+                    format!(", {} of unknown type ignored", self.ignored)
+                } else {
+                    String::new()
+                },
+                started.elapsed().as_secs_f64()
+            ),
+            SummaryFormat::Text => {}
+        }
     }
-    Ok(report.outcome())
 }
 
 fn wait_of(args: &IndexArgs) -> anyhow::Result<Option<Duration>> {
@@ -343,217 +412,4 @@ fn embed_plan(
     }
     bar.finish_and_clear();
     Ok(())
-}
-
-fn state_text(s: &FileState) -> String {
-    match s {
-        FileState::Missing => "none".into(),
-        FileState::Fresh => "ok".into(),
-        FileState::Stale => "stale (an update was interrupted or is running)".into(),
-        FileState::OldFormat => "written by an older mmbind".into(),
-        FileState::Damaged(d) => format!("DAMAGED: {d}"),
-    }
-}
-
-fn state_json(s: &FileState) -> serde_json::Value {
-    match s {
-        FileState::Missing => "missing".into(),
-        FileState::Fresh => "ok".into(),
-        FileState::Stale => "stale".into(),
-        FileState::OldFormat => "old_format".into(),
-        FileState::Damaged(d) => serde_json::json!({ "damaged": d }),
-    }
-}
-
-/// `index --check [--repair]`: verify everything, rebuild what is derived, report.
-fn check(args: &IndexArgs) -> anyhow::Result<Outcome> {
-    let wait = wait_of(args)?;
-    let mut index = Index::open(&args.index)?;
-    let rep = index.check()?;
-    // Derived files are rebuilt unless they verify and are current (a graph only if there is
-    // one); the database is touched only when asked to or when SQLite's own check failed.
-    let rebuild = rep.matrix != FileState::Fresh
-        || !matches!(rep.approx, FileState::Fresh | FileState::Missing)
-        || !rep.sqlite.is_empty()
-        || rep.unverified_vectors > 0
-        || (args.repair && (!rep.damaged_vectors.is_empty() || !rep.bad_files.is_empty()));
-    // A repair that cannot run (another writer, a read-only directory) does not hide the
-    // findings: they are printed, then the error (exit 2).
-    let mut repair_error = None;
-    let repaired = if rebuild {
-        match index.repair(wait, args.repair) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                repair_error = Some(e);
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let warnings = index.take_warnings();
-    let damage = rep.damage();
-    let dir = args.index.display().to_string();
-    match args.format {
-        SummaryFormat::Json => {
-            let repaired = repaired.as_ref().map(|r| {
-                serde_json::json!({
-                    "reindexed": r.reindexed,
-                    "sqlite": r.sqlite,
-                    "dropped_rows": r.dropped_rows,
-                    "checksums_filled": r.checksums_filled,
-                    "matrix_rebuilt": r.rebuild.matrix_rebuilt,
-                    "approx_rebuilt": r.rebuild.approx_built.is_some(),
-                    "dropped": r.rebuild.dropped.iter()
-                        .map(|(p, why)| serde_json::json!({"path": p, "reason": why}))
-                        .collect::<Vec<_>>(),
-                    "warnings": warnings,
-                })
-            });
-            println!(
-                "{}",
-                serde_json::json!({
-                    "index": dir,
-                    "clean": rep.is_clean(),
-                    "files": rep.files,
-                    "vectors": rep.vectors,
-                    "orphan_vectors": rep.orphan_vectors,
-                    "generation": rep.generation,
-                    "sqlite": rep.sqlite,
-                    "bad_files": rep.bad_files,
-                    "damaged_vectors": rep.damaged_vectors.iter()
-                        .map(|v| serde_json::json!({"id": v.id, "reason": v.reason, "paths": v.paths}))
-                        .collect::<Vec<_>>(),
-                    "unverified_vectors": rep.unverified_vectors,
-                    "matrix": state_json(&rep.matrix),
-                    "approx": state_json(&rep.approx),
-                    "damage": damage,
-                    "repaired": repaired,
-                    "repair_error": repair_error.as_ref().map(|e| e.to_string()),
-                })
-            );
-        }
-        SummaryFormat::Text => {
-            let mut out = std::io::stdout().lock();
-            let ok_or = |v: &[String]| {
-                if v.is_empty() {
-                    "ok".to_string()
-                } else {
-                    format!("DAMAGED: {}", v.join("; "))
-                }
-            };
-            writeln!(
-                out,
-                "index {dir}: {} files, {} stored vectors, generation {}",
-                rep.files, rep.vectors, rep.generation
-            )?;
-            writeln!(out, "  SQLite integrity check: {}", ok_or(&rep.sqlite))?;
-            writeln!(out, "  file rows: {}", ok_or(&rep.bad_files))?;
-            if rep.damaged_vectors.is_empty() {
-                writeln!(
-                    out,
-                    "  stored vectors: ok ({} verified{})",
-                    rep.vectors - rep.unverified_vectors,
-                    if rep.unverified_vectors > 0 {
-                        format!(", {} without a checksum", rep.unverified_vectors)
-                    } else {
-                        String::new()
-                    }
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "  stored vectors: {} of {} DAMAGED:",
-                    rep.damaged_vectors.len(),
-                    rep.vectors
-                )?;
-                for v in &rep.damaged_vectors {
-                    let files = if v.paths.is_empty() {
-                        "(no file)".to_string()
-                    } else {
-                        v.paths.join(", ")
-                    };
-                    writeln!(out, "    {files}: {}", v.reason)?;
-                }
-            }
-            writeln!(out, "  search matrix: {}", state_text(&rep.matrix))?;
-            writeln!(out, "  HNSW graph: {}", state_text(&rep.approx))?;
-            if let Some(r) = &repaired {
-                if r.reindexed {
-                    writeln!(
-                        out,
-                        "repaired: SQLite's indexes rebuilt (REINDEX){}",
-                        if r.sqlite.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; still damaged: {}", r.sqlite.join("; "))
-                        }
-                    )?;
-                }
-                if r.rebuild.matrix_rebuilt {
-                    writeln!(out, "repaired: search matrix rebuilt from the database")?;
-                }
-                if r.rebuild.approx_built.is_some() {
-                    writeln!(out, "repaired: HNSW graph rebuilt")?;
-                }
-                if r.checksums_filled > 0 {
-                    writeln!(
-                        out,
-                        "repaired: checksums computed for {} stored vectors",
-                        r.checksums_filled
-                    )?;
-                }
-                for row in &r.dropped_rows {
-                    writeln!(out, "dropped unreadable {row}")?;
-                }
-                for (p, why) in &r.rebuild.dropped {
-                    writeln!(out, "dropped {p} ({why}): index it again to embed it anew")?;
-                }
-            }
-            for w in &warnings {
-                writeln!(out, "note: {w}")?;
-            }
-            if !rep.is_clean() && !args.repair && !rep.damaged_paths().is_empty() {
-                writeln!(
-                    out,
-                    "{} damaged: index {} again (`mmbind index`), or drop {} with `mmbind index --check --repair --index {dir}`",
-                    match rep.damaged_paths().len() {
-                        1 => "1 file's stored vector is".to_string(),
-                        n => format!("{n} files' stored vectors are"),
-                    },
-                    if rep.damaged_paths().len() == 1 {
-                        "it"
-                    } else {
-                        "them"
-                    },
-                    if rep.damaged_paths().len() == 1 {
-                        "it"
-                    } else {
-                        "them"
-                    }
-                )?;
-            }
-            writeln!(
-                out,
-                "{}",
-                if rep.is_clean() {
-                    "clean".to_string()
-                } else {
-                    format!(
-                        "damage found: {} problem{}",
-                        damage.len(),
-                        if damage.len() == 1 { "" } else { "s" }
-                    )
-                }
-            )?;
-        }
-    }
-    if let Some(e) = repair_error {
-        return Err(anyhow::Error::new(e).context("could not repair"));
-    }
-    Ok(if rep.is_clean() {
-        Outcome::Ok
-    } else {
-        Outcome::Partial
-    })
 }

@@ -2,53 +2,41 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
-use mmbind_modalities::Modality;
-use mmbind_modalities::prepare::extensions_for;
+use clap::{ArgAction, ArgMatches, Command};
+use mmbind_modalities::prepare::{extensions_for, files_help};
+use mmbind_modalities::{Modality, PerModality};
 
 use mmbind::embed::Item;
 
 /// Inputs, by modality. Each file flag takes files or directories (walked recursively for
-/// that modality's extensions, hidden entries skipped) and may be repeated.
-#[derive(Debug, Clone, Default, Args)]
+/// that modality's extensions, hidden entries skipped) and may be repeated. The flags are
+/// made from [`Modality::ALL`] (`--vision`, `--audio`, …; text files are `--text-file`
+/// because `--text` takes the text itself), with help from each modality's decoder.
+#[derive(Debug, Clone, Default)]
 pub struct InputArgs {
-    /// Images: PNG, JPEG, WebP, BMP, GIF (first frame), TIFF. Alpha is composited on white,
-    /// EXIF orientation honoured; resized (shorter side, bicubic), centre-cropped, CLIP-normalised.
-    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
-    pub vision: Vec<PathBuf>,
-    /// Inline text (CLIP BPE, 77 tokens for ImageBind; longer text is truncated).
-    #[arg(long, value_name = "TEXT", num_args = 1.., action = clap::ArgAction::Append)]
+    pub files: PerModality<Vec<PathBuf>>,
+    /// Inline text.
     pub text: Vec<String>,
-    /// UTF-8 text files, one input per file.
-    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
-    pub text_file: Vec<PathBuf>,
-    /// Audio: WAV (8/16/24/32-bit int, float; any rate and channels), FLAC, OGG Vorbis, MP3.
-    /// Resampled to 16 kHz; 3 clips of 2 s; 128-bin Kaldi log-mel fbank, as ImageBind.
-    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
-    pub audio: Vec<PathBuf>,
-    /// Depth: single-channel 16-bit PNG/TIFF in millimetres (0 = no reading) or .npy float
-    /// metres [H,W]/[1,H,W]; converted to disparity (0.075·518.86 / depth).
-    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
-    pub depth: Vec<PathBuf>,
-    /// Thermal: 8- or 16-bit grayscale PNG/JPEG/TIFF (RGB with equal channels accepted),
-    /// scaled to [0,1], no normalisation.
-    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
-    pub thermal: Vec<PathBuf>,
-    /// IMU: CSV of 6 columns (ax ay az gx gy gz), optional header and leading time column,
-    /// or .npy [6,T]/[T,6]; centre-cropped or zero-padded to the model's length (2000).
-    #[arg(long, value_name = "PATH", num_args = 1.., action = clap::ArgAction::Append)]
-    pub imu: Vec<PathBuf>,
+}
+
+/// The flag that takes files of `m`.
+pub fn files_flag(m: Modality) -> &'static str {
+    match m {
+        Modality::Text => "text-file",
+        _ => m.name(),
+    }
+}
+
+const INLINE_TEXT: &str = "text";
+
+/// `--vision, --text, …`: one flag per modality, for messages that list them.
+pub fn modality_flags() -> String {
+    Modality::ALL.map(|m| format!("--{m}")).join(", ")
 }
 
 impl InputArgs {
     pub fn is_empty(&self) -> bool {
-        self.vision.is_empty()
-            && self.text.is_empty()
-            && self.text_file.is_empty()
-            && self.audio.is_empty()
-            && self.depth.is_empty()
-            && self.thermal.is_empty()
-            && self.imu.is_empty()
+        self.text.is_empty() && self.files.iter().all(|(_, f)| f.is_empty())
     }
 
     /// The items, in the order given (directories expanded in sorted order), and one message
@@ -56,21 +44,54 @@ impl InputArgs {
     pub fn items(&self) -> (Vec<Item>, Vec<String>) {
         let mut items = Vec::new();
         let mut errors = Vec::new();
-        let groups: [(Modality, &Vec<PathBuf>); 6] = [
-            (Modality::Vision, &self.vision),
-            (Modality::Text, &self.text_file),
-            (Modality::Audio, &self.audio),
-            (Modality::Depth, &self.depth),
-            (Modality::Thermal, &self.thermal),
-            (Modality::Imu, &self.imu),
-        ];
-        for (m, paths) in groups {
+        for (m, paths) in self.files.iter() {
             for p in paths {
                 expand(m, p, &mut items, &mut errors);
             }
         }
         items.extend(self.text.iter().map(Item::text));
         (items, errors)
+    }
+}
+
+fn repeated(id: &'static str, value_name: &'static str, help: &'static str) -> clap::Arg {
+    clap::Arg::new(id)
+        .long(id)
+        .value_name(value_name)
+        .num_args(1..)
+        .action(ArgAction::Append)
+        .help(help)
+}
+
+crate::flags::built_flags!(InputArgs);
+
+impl InputArgs {
+    fn flags(mut cmd: Command) -> Command {
+        for m in Modality::ALL {
+            if m == Modality::Text {
+                cmd = cmd.arg(repeated(
+                    INLINE_TEXT,
+                    "TEXT",
+                    "Inline text (CLIP BPE, 77 tokens for ImageBind; longer text is truncated)",
+                ));
+            }
+            cmd = cmd.arg(
+                repeated(files_flag(m), "PATH", files_help(m))
+                    .value_parser(clap::value_parser!(PathBuf)),
+            );
+        }
+        cmd
+    }
+
+    fn read(&mut self, matches: &ArgMatches) {
+        for m in Modality::ALL {
+            if let Some(v) = matches.get_many::<PathBuf>(files_flag(m)) {
+                self.files[m] = v.cloned().collect();
+            }
+        }
+        if let Some(v) = matches.get_many::<String>(INLINE_TEXT) {
+            self.text = v.cloned().collect();
+        }
     }
 }
 

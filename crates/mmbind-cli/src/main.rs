@@ -11,6 +11,7 @@ mod classify;
 mod collect;
 mod embed;
 mod eval;
+mod flags;
 mod import;
 mod index;
 mod inputs;
@@ -228,5 +229,91 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The flags made from `Modality::ALL`: one of each kind per modality, read back into
+    /// the right modality, in flag order.
+    #[test]
+    fn modality_flags_are_made_for_every_modality_and_read_back() {
+        use mmbind_modalities::{Modality, Source};
+        let cmd = Cli::command();
+        for (sub, prefixes) in [
+            ("embed", &["", "text-file"][..]),
+            ("add", &["", "minus-"][..]),
+        ] {
+            let sub = cmd.find_subcommand(sub).expect("listed");
+            for m in Modality::ALL {
+                for p in prefixes {
+                    let flag = match *p {
+                        "" => m.name().to_string(),
+                        "text-file" if m == Modality::Text => "text-file".into(),
+                        "text-file" => continue,
+                        p => format!("{p}{m}"),
+                    };
+                    assert!(
+                        sub.get_arguments().any(|a| a.get_long() == Some(&flag)),
+                        "--{flag}"
+                    );
+                }
+            }
+        }
+        let cli = Cli::try_parse_from([
+            "mmbind",
+            "embed",
+            "--model",
+            "m",
+            "--depth",
+            "d.png",
+            "--text",
+            "a dog",
+            "--text-file",
+            "t.txt",
+            "--depth",
+            "e.png",
+        ])
+        .unwrap();
+        let Command::Embed(args) = cli.command else {
+            panic!("embed")
+        };
+        assert_eq!(
+            args.inputs.files[Modality::Depth],
+            ["d.png", "e.png"].map(std::path::PathBuf::from)
+        );
+        assert_eq!(
+            args.inputs.files[Modality::Text],
+            [std::path::PathBuf::from("t.txt")]
+        );
+        assert_eq!(args.inputs.text, ["a dog"]);
+        assert!(args.inputs.files[Modality::Vision].is_empty());
+        let cli = Cli::try_parse_from([
+            "mmbind",
+            "add",
+            "--index",
+            "i",
+            "--minus-imu",
+            "0.5:x.csv",
+            "--text",
+            "-1:snow",
+            "--vision",
+            "v.png",
+        ])
+        .unwrap();
+        let Command::Add(args) = cli.command else {
+            panic!("add")
+        };
+        let terms: Vec<_> = args
+            .terms
+            .terms()
+            .into_iter()
+            .map(|t| (t.modality, t.weight, t.source))
+            .collect();
+        assert_eq!(
+            terms,
+            [
+                (Modality::Vision, 1.0, Source::File("v.png".into())),
+                (Modality::Text, -1.0, Source::Text("snow".into())),
+                (Modality::Imu, -0.5, Source::File("x.csv".into())),
+            ]
+        );
     }
 }

@@ -7,9 +7,7 @@
 //! `mmbind-modalities`), so the fuzzer compiles this very file beside `batch/request.rs`
 //! and feeds it arbitrary requests.
 
-use std::path::PathBuf;
-
-use mmbind_modalities::{Limits, Modality, Source};
+use mmbind_modalities::{Limits, Modality, PerModality, Source};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -147,41 +145,79 @@ pub enum Request {
     },
 }
 
-/// One input of a JSON request: an object with one modality key, and for "add" a weight.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One input of a JSON request: an object with one modality key (`{"audio": "x.wav"}`,
+/// `{"text": "a dog"}`), and for "add" a weight.
+#[derive(Debug, Default)]
 struct Input {
-    vision: Option<PathBuf>,
-    text: Option<String>,
-    audio: Option<PathBuf>,
-    depth: Option<PathBuf>,
-    thermal: Option<PathBuf>,
-    imu: Option<PathBuf>,
+    views: PerModality<Option<String>>,
     weight: Option<f32>,
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(InputVisitor)
+    }
+}
+
+/// Reads an [`Input`]'s keys: one per modality (from [`Modality::ALL`]) and `weight`; any
+/// other key is refused, as `deny_unknown_fields` would.
+struct InputVisitor;
+
+impl<'de> serde::de::Visitor<'de> for InputVisitor {
+    type Value = Input;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an input object such as {\"text\": \"a dog\"} or {\"audio\": \"x.wav\"}")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Input, A::Error> {
+        use serde::de::Error;
+        let mut input = Input::default();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "weight" {
+                if input.weight.is_some() {
+                    return Err(A::Error::duplicate_field("weight"));
+                }
+                input.weight = Some(map.next_value()?);
+                continue;
+            }
+            let Some(m) = Modality::ALL.into_iter().find(|m| m.name() == key) else {
+                let expected: Vec<String> = Modality::ALL
+                    .iter()
+                    .map(|m| m.name())
+                    .chain(["weight"])
+                    .map(|k| format!("`{k}`"))
+                    .collect();
+                return Err(A::Error::custom(format!(
+                    "unknown field `{key}`, expected one of {}",
+                    expected.join(", ")
+                )));
+            };
+            if input.views[m].is_some() {
+                return Err(A::Error::duplicate_field(m.name()));
+            }
+            input.views[m] = Some(map.next_value()?);
+        }
+        Ok(input)
+    }
 }
 
 impl Input {
     fn source(&self) -> Result<(Modality, Source), String> {
-        let files = [
-            (Modality::Vision, &self.vision),
-            (Modality::Audio, &self.audio),
-            (Modality::Depth, &self.depth),
-            (Modality::Thermal, &self.thermal),
-            (Modality::Imu, &self.imu),
-        ];
-        let mut found: Vec<(Modality, Source)> = files
-            .into_iter()
-            .filter_map(|(m, p)| p.as_ref().map(|p| (m, Source::File(p.clone()))))
-            .collect();
-        found.extend(
-            self.text
-                .as_ref()
-                .map(|t| (Modality::Text, Source::Text(t.clone()))),
-        );
-        match found.len() {
-            1 => Ok(found.pop().expect("one input")),
-            0 => Err("an input needs one of: vision, text, audio, depth, thermal, imu".into()),
-            _ => Err("an input has exactly one modality key; use several inputs".into()),
+        let mut found = self.views.present().map(|(m, v)| {
+            let source = if m == Modality::Text {
+                Source::Text(v.clone())
+            } else {
+                Source::File(v.into())
+            };
+            (m, source)
+        });
+        match (found.next(), found.next()) {
+            (Some(one), None) => Ok(one),
+            (None, _) => Err(format!("an input needs one of: {}", Modality::names())),
+            (Some(_), Some(_)) => {
+                Err("an input has exactly one modality key; use several inputs".into())
+            }
         }
     }
 

@@ -39,7 +39,8 @@ pub struct QueryArgs {
 pub fn run(args: &QueryArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     anyhow::ensure!(
         !args.inputs.is_empty(),
-        "nothing to search with: give a query (--text, --vision, --audio, --depth, --thermal, --imu)"
+        "nothing to search with: give a query ({})",
+        crate::inputs::modality_flags()
     );
     let options = args.search.options()?;
     let (index, model, compute) = results::open(&args.index, args.model.as_deref(), global)?;

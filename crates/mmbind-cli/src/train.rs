@@ -263,14 +263,8 @@ fn parse_lr(s: &str) -> Result<PhasePlan<f64>, String> {
     })
 }
 
-pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
-    let config = ModelConfig::preset(&args.preset).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown preset '{}' (known: {})",
-            args.preset,
-            ModelConfig::PRESETS.join(", ")
-        )
-    })?;
+/// The preset's recipe with the flags given laid over it.
+fn options(args: &TrainArgs) -> TrainOptions {
     let recipe = mmbind::train::recipe(&args.preset);
     let (epochs, phase_epochs) = over(&args.epochs, recipe.epochs, &recipe.phase_epochs);
     let (batch_size, phase_batch_size) = over(
@@ -298,6 +292,18 @@ pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if !args.modalities.is_empty() {
         opts.modalities = args.modalities.clone();
     }
+    opts
+}
+
+pub fn run(args: &TrainArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    let config = ModelConfig::preset(&args.preset).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset '{}' (known: {})",
+            args.preset,
+            ModelConfig::PRESETS.join(", ")
+        )
+    })?;
+    let opts = options(args);
     let compute = global.compute()?;
     let stop = Arc::new(AtomicBool::new(false));
     let bars = MultiProgress::new();

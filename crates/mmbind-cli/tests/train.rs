@@ -62,8 +62,8 @@ fn a_few_steps_lower_the_loss_on_a_fixed_batch() {
     let (vision_in, text_in) = (prep(Modality::Vision), prep(Modality::Text));
     let mut model = Model::random(config.clone(), 1, &ad).unwrap();
     let mut pair = Pair {
-        vision: model.encoders.vision.take().unwrap(),
-        text: model.encoders.text.take().unwrap(),
+        vision: model.encoders.slot_mut(Modality::Vision).take().unwrap(),
+        text: model.encoders.slot_mut(Modality::Text).take().unwrap(),
     };
     let mut optim = AdamWConfig::new().init();
     let loss_of = |p: &Pair| {

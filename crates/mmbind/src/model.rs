@@ -4,44 +4,28 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use mmbind_modalities::Modality;
 
-use crate::config::{ModelConfig, StemConfig};
+use crate::config::ModelConfig;
 use crate::nn::{Encoder, EncoderInput, EncoderTrace};
 use crate::weights::{TensorMap, WeightLoader, WeightSink};
 use crate::{Error, Result};
 
-/// The six encoders (those the configuration has), as one burn module.
+/// One encoder slot per modality (filled for those the configuration has), as one burn
+/// module. An array indexed by [`Modality::index`] rather than named fields, so the list of
+/// modalities lives only in the schema (burn's `Module` cannot be derived for the schema's
+/// `PerModality`, a foreign type).
 #[derive(Module, Debug)]
 pub struct Encoders {
-    pub vision: Option<Encoder>,
-    pub text: Option<Encoder>,
-    pub audio: Option<Encoder>,
-    pub depth: Option<Encoder>,
-    pub thermal: Option<Encoder>,
-    pub imu: Option<Encoder>,
+    slots: [Option<Encoder>; Modality::COUNT],
 }
 
 impl Encoders {
     pub fn get(&self, m: Modality) -> Option<&Encoder> {
-        match m {
-            Modality::Vision => self.vision.as_ref(),
-            Modality::Text => self.text.as_ref(),
-            Modality::Audio => self.audio.as_ref(),
-            Modality::Depth => self.depth.as_ref(),
-            Modality::Thermal => self.thermal.as_ref(),
-            Modality::Imu => self.imu.as_ref(),
-        }
+        self.slots[m.index()].as_ref()
     }
 
     /// The slot of `m`'s encoder, to take it out (e.g. to train it alone) and put it back.
     pub fn slot_mut(&mut self, m: Modality) -> &mut Option<Encoder> {
-        match m {
-            Modality::Vision => &mut self.vision,
-            Modality::Text => &mut self.text,
-            Modality::Audio => &mut self.audio,
-            Modality::Depth => &mut self.depth,
-            Modality::Thermal => &mut self.thermal,
-            Modality::Imu => &mut self.imu,
-        }
+        &mut self.slots[m.index()]
     }
 }
 
@@ -72,14 +56,11 @@ impl Model {
                 .map(|cfg| Encoder::load(&w, m, cfg, config.out_dim))
                 .transpose()
         };
-        let encoders = Encoders {
-            vision: load(Modality::Vision)?,
-            text: load(Modality::Text)?,
-            audio: load(Modality::Audio)?,
-            depth: load(Modality::Depth)?,
-            thermal: load(Modality::Thermal)?,
-            imu: load(Modality::Imu)?,
-        };
+        let mut slots = Modality::ALL.map(|_| None);
+        for m in Modality::ALL {
+            slots[m.index()] = load(m)?;
+        }
+        let encoders = Encoders { slots };
         w.finish()?;
         Ok(Self { config, encoders })
     }
@@ -124,22 +105,7 @@ impl Model {
     /// axis that audio adds).
     pub fn input_shape(&self, m: Modality) -> Result<Vec<usize>> {
         let cfg = self.config.encoder(m).ok_or(Error::NoEncoder(m))?;
-        Ok(match cfg.stem {
-            StemConfig::Video {
-                channels,
-                image_size,
-                ..
-            } => vec![channels, image_size, image_size],
-            StemConfig::Text { context_length, .. } => vec![context_length],
-            StemConfig::Patch {
-                channels,
-                input_size,
-                ..
-            } => vec![channels, input_size[0], input_size[1]],
-            StemConfig::Imu {
-                channels, length, ..
-            } => vec![channels, length],
-        })
+        Ok(cfg.stem.item_shape())
     }
 
     /// Checks an input against the configured geometry so a wrong tensor is an error

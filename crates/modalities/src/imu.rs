@@ -26,7 +26,7 @@ use crate::read_file;
 use crate::{Error, Result};
 
 /// Channels of an IMU sample, in the order the encoder expects.
-const CHANNELS: usize = 6;
+pub(crate) const CHANNELS: usize = 6;
 
 /// Geometry of the IMU input. [`Default`] is ImageBind's.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

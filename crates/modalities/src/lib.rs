@@ -8,7 +8,7 @@
 pub mod error;
 
 pub use error::{Error, Result};
-pub use mmbind_schema::{Modality, UnknownModality};
+pub use mmbind_schema::{Modality, PerModality, UnknownModality};
 
 /// Reads a whole input file; an unreadable or empty file is a decode error naming the file.
 pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {

@@ -105,6 +105,69 @@ impl Preprocess {
     }
 }
 
+/// The shape of one item `prepare` makes for `m` (audio: of one clip), which the encoder's
+/// stem must take; `model.json` is checked against it on load.
+pub fn item_shape(p: &Preprocess, m: Modality) -> Vec<usize> {
+    match m {
+        Modality::Vision => vec![3, p.vision.image_size, p.vision.image_size],
+        Modality::Text => vec![p.text.context_length],
+        Modality::Audio => vec![1, p.audio.mel_bins, p.audio.target_frames],
+        Modality::Depth => vec![1, p.depth.image_size, p.depth.image_size],
+        Modality::Thermal => vec![1, p.thermal.image_size, p.thermal.image_size],
+        Modality::Imu => vec![crate::imu::CHANNELS, p.imu.length],
+    }
+}
+
+/// The one mean and std a modality's preprocessing divides by, where it has one.
+pub fn normalisation(p: &Preprocess, m: Modality) -> Option<(f32, f32)> {
+    match m {
+        Modality::Audio => Some((p.audio.mean, p.audio.std)),
+        Modality::Depth => Some((p.depth.mean, p.depth.std)),
+        Modality::Thermal => Some((p.thermal.mean, p.thermal.std)),
+        Modality::Vision | Modality::Text | Modality::Imu => None,
+    }
+}
+
+/// What files of `m` are accepted and what is done to them, for `--help` (one paragraph).
+pub fn files_help(m: Modality) -> &'static str {
+    match m {
+        Modality::Vision => {
+            "Images: PNG, JPEG, WebP, BMP, GIF (first frame), TIFF. Alpha is composited on white, \
+             EXIF orientation honoured; resized (shorter side, bicubic), centre-cropped, \
+             CLIP-normalised"
+        }
+        Modality::Text => "UTF-8 text files, one input per file",
+        Modality::Audio => {
+            "Audio: WAV (8/16/24/32-bit int, float; any rate and channels), FLAC, OGG Vorbis, \
+             MP3. Resampled to 16 kHz; 3 clips of 2 s; 128-bin Kaldi log-mel fbank, as ImageBind"
+        }
+        Modality::Depth => {
+            "Depth: single-channel 16-bit PNG/TIFF in millimetres (0 = no reading) or .npy float \
+             metres [H,W]/[1,H,W]; converted to disparity (0.075·518.86 / depth)"
+        }
+        Modality::Thermal => {
+            "Thermal: 8- or 16-bit grayscale PNG/JPEG/TIFF (RGB with equal channels accepted), \
+             scaled to [0,1], no normalisation"
+        }
+        Modality::Imu => {
+            "IMU: CSV of 6 columns (ax ay az gx gy gz), optional header and leading time column, \
+             or .npy [6,T]/[T,6]; centre-cropped or zero-padded to the model's length (2000)"
+        }
+    }
+}
+
+/// What a user calls inputs of `m` ("Depth maps"), for `--help`.
+pub fn inputs_noun(m: Modality) -> &'static str {
+    match m {
+        Modality::Vision => "Images",
+        Modality::Text => "Text",
+        Modality::Audio => "Audio",
+        Modality::Depth => "Depth maps",
+        Modality::Thermal => "Thermal images",
+        Modality::Imu => "IMU recordings",
+    }
+}
+
 /// The modality a file extension usually means. Depth, thermal and IMU files share
 /// extensions with images and tables, so only the unambiguous cases are answered: `.wav`
 /// & co. are audio, images are vision, `.csv` is IMU, `.txt` is text; `.npy` is `None`.

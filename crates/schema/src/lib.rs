@@ -7,11 +7,13 @@
 //! all use it without the model.
 
 pub mod atomic;
+#[macro_use]
+mod define;
 mod modality;
 mod pairs;
 mod per_modality;
 
 pub use atomic::{AtomicFile, sync_dir, write_atomic};
-pub use modality::{Modality, UnknownModality};
+pub use modality::{Modality, PerModality, UnknownModality};
 pub use pairs::{PairsRow, Split};
-pub use per_modality::{Absent, PerModality};
+pub use per_modality::Absent;

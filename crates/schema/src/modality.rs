@@ -5,40 +5,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The six modalities mmbind binds. Vision is the anchor every other encoder is aligned to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Modality {
-    Vision,
-    Text,
-    Audio,
-    Depth,
-    Thermal,
-    Imu,
-}
-
-impl Modality {
-    /// All modalities in ImageBind's order.
-    pub const ALL: [Modality; 6] = [
-        Modality::Vision,
-        Modality::Text,
-        Modality::Audio,
-        Modality::Depth,
-        Modality::Thermal,
-        Modality::Imu,
-    ];
-
-    /// The lower-case name used in checkpoints, tensor names, JSON and the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Modality::Vision => "vision",
-            Modality::Text => "text",
-            Modality::Audio => "audio",
-            Modality::Depth => "depth",
-            Modality::Thermal => "thermal",
-            Modality::Imu => "imu",
-        }
-    }
+// The one list of modalities. A new one is a line here, then its decoder (`mmbind-modalities`),
+// its stem and its preset (`mmbind`); every per-modality field, flag and JSON key follows.
+define_modalities! {
+    Vision => vision,
+    Text => text,
+    Audio => audio,
+    Depth => depth,
+    Thermal => thermal,
+    Imu => imu,
 }
 
 impl fmt::Display for Modality {
@@ -49,8 +24,15 @@ impl fmt::Display for Modality {
 
 /// The error for a modality name that is not one of the six.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown modality '{0}' (expected one of: vision, text, audio, depth, thermal, imu)")]
+#[error("unknown modality '{0}' (expected one of: {names})", names = Modality::names())]
 pub struct UnknownModality(pub String);
+
+impl Modality {
+    /// Every modality's name, comma-separated, for messages that list them.
+    pub fn names() -> String {
+        Modality::ALL.map(Modality::name).join(", ")
+    }
+}
 
 impl FromStr for Modality {
     type Err = UnknownModality;
@@ -78,6 +60,13 @@ mod tests {
         }
         assert_eq!("IMU".parse::<Modality>().unwrap(), Modality::Imu);
         let err = "smell".parse::<Modality>().unwrap_err();
-        assert!(err.to_string().contains("smell"));
+        assert_eq!(
+            err.to_string(),
+            "unknown modality 'smell' (expected one of: vision, text, audio, depth, thermal, imu)"
+        );
+        assert_eq!(Modality::COUNT, 6);
+        for (i, m) in Modality::ALL.into_iter().enumerate() {
+            assert_eq!(m.index(), i);
+        }
     }
 }

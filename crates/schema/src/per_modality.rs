@@ -1,34 +1,7 @@
-//! One value per modality, indexable by [`Modality`]: the one place the six are listed as
-//! fields, so code that holds something for each modality need not spell them out again.
+//! What a [`PerModality`] map does beyond what `define_modalities!` generates for it (its
+//! fields, `from_fn`, `map`, indexing): iteration, and which values count as absent.
 
-use std::ops::{Index, IndexMut};
-
-use serde::{Deserialize, Serialize};
-
-use crate::Modality;
-
-/// A `T` for each of the six modalities. Serialised as a map from the modality's name (the
-/// same JSON as a struct with the six fields); a modality whose value is [`Absent`] is left
-/// out, and one that is missing reads as `T::default()`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "T: Serialize + Absent",
-    deserialize = "T: Deserialize<'de> + Default"
-))]
-pub struct PerModality<T> {
-    #[serde(default, skip_serializing_if = "Absent::absent")]
-    pub vision: T,
-    #[serde(default, skip_serializing_if = "Absent::absent")]
-    pub text: T,
-    #[serde(default, skip_serializing_if = "Absent::absent")]
-    pub audio: T,
-    #[serde(default, skip_serializing_if = "Absent::absent")]
-    pub depth: T,
-    #[serde(default, skip_serializing_if = "Absent::absent")]
-    pub thermal: T,
-    #[serde(default, skip_serializing_if = "Absent::absent")]
-    pub imu: T,
-}
+use crate::{Modality, PerModality};
 
 /// Whether a per-modality value is "nothing", which the serialised map leaves out.
 pub trait Absent {
@@ -42,33 +15,9 @@ impl<T> Absent for Option<T> {
 }
 
 impl<T> PerModality<T> {
-    /// The map whose value for `m` is `f(m)`.
-    pub fn from_fn(mut f: impl FnMut(Modality) -> T) -> Self {
-        PerModality {
-            vision: f(Modality::Vision),
-            text: f(Modality::Text),
-            audio: f(Modality::Audio),
-            depth: f(Modality::Depth),
-            thermal: f(Modality::Thermal),
-            imu: f(Modality::Imu),
-        }
-    }
-
     /// Each modality and its value, in [`Modality::ALL`]'s order.
     pub fn iter(&self) -> impl Iterator<Item = (Modality, &T)> {
         Modality::ALL.into_iter().map(move |m| (m, &self[m]))
-    }
-
-    /// The map of `f` applied to every value.
-    pub fn map<U>(self, mut f: impl FnMut(Modality, T) -> U) -> PerModality<U> {
-        PerModality {
-            vision: f(Modality::Vision, self.vision),
-            text: f(Modality::Text, self.text),
-            audio: f(Modality::Audio, self.audio),
-            depth: f(Modality::Depth, self.depth),
-            thermal: f(Modality::Thermal, self.thermal),
-            imu: f(Modality::Imu, self.imu),
-        }
     }
 }
 
@@ -76,34 +25,6 @@ impl<T> PerModality<Option<T>> {
     /// The modalities that have a value, with it.
     pub fn present(&self) -> impl Iterator<Item = (Modality, &T)> {
         self.iter().filter_map(|(m, v)| v.as_ref().map(|v| (m, v)))
-    }
-}
-
-impl<T> Index<Modality> for PerModality<T> {
-    type Output = T;
-
-    fn index(&self, m: Modality) -> &T {
-        match m {
-            Modality::Vision => &self.vision,
-            Modality::Text => &self.text,
-            Modality::Audio => &self.audio,
-            Modality::Depth => &self.depth,
-            Modality::Thermal => &self.thermal,
-            Modality::Imu => &self.imu,
-        }
-    }
-}
-
-impl<T> IndexMut<Modality> for PerModality<T> {
-    fn index_mut(&mut self, m: Modality) -> &mut T {
-        match m {
-            Modality::Vision => &mut self.vision,
-            Modality::Text => &mut self.text,
-            Modality::Audio => &mut self.audio,
-            Modality::Depth => &mut self.depth,
-            Modality::Thermal => &mut self.thermal,
-            Modality::Imu => &mut self.imu,
-        }
     }
 }
 

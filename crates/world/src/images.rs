@@ -60,7 +60,22 @@ pub(crate) fn render_vision(
     rng: &mut Rng,
 ) -> (RgbImage, BackgroundInfo) {
     let mut px = vec![[0f32; 3]; N * N];
-    // Background: a wall and a floor of related muted colours, a smooth texture, grain.
+    let background = paint_background(&mut px, rng);
+    paint_distractors(&mut px, rng);
+    paint_objects(&mut px, objects, rng);
+    let mut img = RgbImage::new(IMAGE_SIZE, IMAGE_SIZE);
+    for (i, p) in img.pixels_mut().enumerate() {
+        let mut rgb = [0u8; 3];
+        for c in 0..3 {
+            rgb[c] = to_u8(px[i][c] + 0.012 * rng.gauss());
+        }
+        *p = Rgb(rgb);
+    }
+    (img, background)
+}
+
+/// Background: a wall and a floor of related muted colours, a smooth texture, grain.
+fn paint_background(px: &mut [[f32; 3]], rng: &mut Rng) -> BackgroundInfo {
     let bg_hue = rng.uni(0.0, 360.0);
     let bg_sat = rng.uni(0.05, 0.35);
     let bg_val = rng.uni(0.3, 0.7);
@@ -80,7 +95,15 @@ pub(crate) fn render_vision(
             }
         }
     }
-    // Distractors: thin strokes and small blobs of random colour, under the objects.
+    BackgroundInfo {
+        hue: bg_hue,
+        saturation: bg_sat,
+        value: bg_val,
+    }
+}
+
+/// Distractors: thin strokes and small blobs of random colour, under the objects.
+fn paint_distractors(px: &mut [[f32; 3]], rng: &mut Rng) {
     let strokes = rng.int(2, 5);
     for _ in 0..strokes {
         let a = (rng.uni(-10.0, 90.0), rng.uni(-10.0, 90.0));
@@ -111,7 +134,10 @@ pub(crate) fn render_vision(
             }
         }
     }
-    // Objects, lit from one direction.
+}
+
+/// Objects, lit from one direction.
+fn paint_objects(px: &mut [[f32; 3]], objects: &[ObjectInstance], rng: &mut Rng) {
     let light = rng.uni(0.0, std::f32::consts::TAU);
     let (lx, ly) = (light.cos(), light.sin());
     for k in far_to_near(objects) {
@@ -137,22 +163,6 @@ pub(crate) fn render_vision(
             }
         }
     }
-    let mut img = RgbImage::new(IMAGE_SIZE, IMAGE_SIZE);
-    for (i, p) in img.pixels_mut().enumerate() {
-        let mut rgb = [0u8; 3];
-        for c in 0..3 {
-            rgb[c] = to_u8(px[i][c] + 0.012 * rng.gauss());
-        }
-        *p = Rgb(rgb);
-    }
-    (
-        img,
-        BackgroundInfo {
-            hue: bg_hue,
-            saturation: bg_sat,
-            value: bg_val,
-        },
-    )
 }
 
 /// The colour of the background wall (captions may mention it).

@@ -3,7 +3,7 @@
 
 use mmbind_modalities::Preprocess;
 use mmbind_modalities::audio::AudioPreprocess;
-use mmbind_schema::PerModality;
+use mmbind_schema::{Modality, PerModality};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -142,137 +142,9 @@ impl ImageBindKwargs {
 
     /// The mmbind configuration this constructor call builds.
     pub fn to_config(&self) -> ModelConfig {
-        let trunk = |d_model, n_blocks, n_heads, add_bias_kv, pre_norm, drop_path| TrunkConfig {
-            d_model,
-            n_blocks,
-            n_heads,
-            add_bias_kv,
-            pre_norm,
-            drop_path,
-        };
-        // ImageBind's temperatures: learned for text (from 1/0.07), fixed elsewhere.
-        let fixed_scale = |scale: f64| ScaleConfig::Logit {
-            max: None,
-            init: scale.ln(),
-        };
-        let patch = |channels, input_size, kernel, stride| StemConfig::Patch {
-            channels,
-            input_size,
-            kernel,
-            stride,
-        };
         ModelConfig {
             out_dim: self.out_embed_dim,
-            encoders: PerModality {
-                vision: Some(EncoderConfig {
-                    stem: StemConfig::Video {
-                        channels: 3,
-                        frames: self.video_frames,
-                        image_size: IMAGE_SIZE,
-                        patch: self.kernel_size,
-                    },
-                    trunk: trunk(
-                        self.vision_embed_dim,
-                        self.vision_num_blocks,
-                        self.vision_num_heads,
-                        false,
-                        true,
-                        0.0,
-                    ),
-                    head_dropout: 0.0,
-                    scale: ScaleConfig::None,
-                }),
-                text: Some(EncoderConfig {
-                    stem: StemConfig::Text {
-                        vocab_size: VOCAB_SIZE,
-                        context_length: CONTEXT_LENGTH,
-                    },
-                    trunk: trunk(
-                        self.text_embed_dim,
-                        self.text_num_blocks,
-                        self.text_num_heads,
-                        false,
-                        false,
-                        0.0,
-                    ),
-                    head_dropout: 0.0,
-                    scale: ScaleConfig::Logit {
-                        max: Some(TEXT_MAX_LOGIT_SCALE),
-                        init: (1.0f64 / 0.07).ln(),
-                    },
-                }),
-                audio: Some(EncoderConfig {
-                    stem: patch(
-                        1,
-                        [self.audio_num_mel_bins, self.audio_target_len],
-                        self.audio_kernel_size,
-                        self.audio_stride,
-                    ),
-                    trunk: trunk(
-                        self.audio_embed_dim,
-                        self.audio_num_blocks,
-                        self.audio_num_heads,
-                        true,
-                        false,
-                        self.audio_drop_path,
-                    ),
-                    head_dropout: 0.0,
-                    scale: fixed_scale(20.0),
-                }),
-                depth: Some(EncoderConfig {
-                    stem: patch(
-                        1,
-                        [IMAGE_SIZE, IMAGE_SIZE],
-                        self.depth_kernel_size,
-                        self.depth_kernel_size,
-                    ),
-                    trunk: trunk(
-                        self.depth_embed_dim,
-                        self.depth_num_blocks,
-                        self.depth_num_heads,
-                        true,
-                        false,
-                        self.depth_drop_path,
-                    ),
-                    head_dropout: 0.0,
-                    scale: fixed_scale(5.0),
-                }),
-                thermal: Some(EncoderConfig {
-                    stem: patch(
-                        1,
-                        [IMAGE_SIZE, IMAGE_SIZE],
-                        self.thermal_kernel_size,
-                        self.thermal_kernel_size,
-                    ),
-                    trunk: trunk(
-                        self.thermal_embed_dim,
-                        self.thermal_num_blocks,
-                        self.thermal_num_heads,
-                        true,
-                        false,
-                        self.thermal_drop_path,
-                    ),
-                    head_dropout: 0.0,
-                    scale: fixed_scale(10.0),
-                }),
-                imu: Some(EncoderConfig {
-                    stem: StemConfig::Imu {
-                        channels: IMU_CHANNELS,
-                        length: IMU_LENGTH,
-                        kernel: self.imu_kernel_size,
-                    },
-                    trunk: trunk(
-                        self.imu_embed_dim,
-                        self.imu_num_blocks,
-                        self.imu_num_heads,
-                        true,
-                        false,
-                        self.imu_drop_path,
-                    ),
-                    head_dropout: 0.5,
-                    scale: fixed_scale(5.0),
-                }),
-            },
+            encoders: PerModality::from_fn(|m| self.encoder(m)),
             preprocess: Preprocess {
                 audio: AudioPreprocess {
                     mel_bins: self.audio_num_mel_bins,
@@ -282,6 +154,180 @@ impl ImageBindKwargs {
                 ..Preprocess::default()
             },
         }
+    }
+
+    /// Modality `m`'s encoder as ImageBind's constructor builds it (ImageBind has one for
+    /// each of the six).
+    fn encoder(&self, m: Modality) -> Option<EncoderConfig> {
+        Some(match m {
+            Modality::Vision => self.vision_encoder(),
+            Modality::Text => self.text_encoder(),
+            Modality::Audio => self.audio_encoder(),
+            Modality::Depth => self.depth_encoder(),
+            Modality::Thermal => self.thermal_encoder(),
+            Modality::Imu => self.imu_encoder(),
+        })
+    }
+
+    fn vision_encoder(&self) -> EncoderConfig {
+        EncoderConfig {
+            stem: StemConfig::Video {
+                channels: 3,
+                frames: self.video_frames,
+                image_size: IMAGE_SIZE,
+                patch: self.kernel_size,
+            },
+            trunk: trunk(
+                self.vision_embed_dim,
+                self.vision_num_blocks,
+                self.vision_num_heads,
+                false,
+                true,
+                0.0,
+            ),
+            head_dropout: 0.0,
+            scale: ScaleConfig::None,
+        }
+    }
+
+    fn text_encoder(&self) -> EncoderConfig {
+        EncoderConfig {
+            stem: StemConfig::Text {
+                vocab_size: VOCAB_SIZE,
+                context_length: CONTEXT_LENGTH,
+            },
+            trunk: trunk(
+                self.text_embed_dim,
+                self.text_num_blocks,
+                self.text_num_heads,
+                false,
+                false,
+                0.0,
+            ),
+            head_dropout: 0.0,
+            scale: ScaleConfig::Logit {
+                max: Some(TEXT_MAX_LOGIT_SCALE),
+                init: (1.0f64 / 0.07).ln(),
+            },
+        }
+    }
+
+    fn audio_encoder(&self) -> EncoderConfig {
+        EncoderConfig {
+            stem: patch(
+                1,
+                [self.audio_num_mel_bins, self.audio_target_len],
+                self.audio_kernel_size,
+                self.audio_stride,
+            ),
+            trunk: trunk(
+                self.audio_embed_dim,
+                self.audio_num_blocks,
+                self.audio_num_heads,
+                true,
+                false,
+                self.audio_drop_path,
+            ),
+            head_dropout: 0.0,
+            scale: fixed_scale(20.0),
+        }
+    }
+
+    fn depth_encoder(&self) -> EncoderConfig {
+        EncoderConfig {
+            stem: patch(
+                1,
+                [IMAGE_SIZE, IMAGE_SIZE],
+                self.depth_kernel_size,
+                self.depth_kernel_size,
+            ),
+            trunk: trunk(
+                self.depth_embed_dim,
+                self.depth_num_blocks,
+                self.depth_num_heads,
+                true,
+                false,
+                self.depth_drop_path,
+            ),
+            head_dropout: 0.0,
+            scale: fixed_scale(5.0),
+        }
+    }
+
+    fn thermal_encoder(&self) -> EncoderConfig {
+        EncoderConfig {
+            stem: patch(
+                1,
+                [IMAGE_SIZE, IMAGE_SIZE],
+                self.thermal_kernel_size,
+                self.thermal_kernel_size,
+            ),
+            trunk: trunk(
+                self.thermal_embed_dim,
+                self.thermal_num_blocks,
+                self.thermal_num_heads,
+                true,
+                false,
+                self.thermal_drop_path,
+            ),
+            head_dropout: 0.0,
+            scale: fixed_scale(10.0),
+        }
+    }
+
+    fn imu_encoder(&self) -> EncoderConfig {
+        EncoderConfig {
+            stem: StemConfig::Imu {
+                channels: IMU_CHANNELS,
+                length: IMU_LENGTH,
+                kernel: self.imu_kernel_size,
+            },
+            trunk: trunk(
+                self.imu_embed_dim,
+                self.imu_num_blocks,
+                self.imu_num_heads,
+                true,
+                false,
+                self.imu_drop_path,
+            ),
+            head_dropout: 0.5,
+            scale: fixed_scale(5.0),
+        }
+    }
+}
+
+fn trunk(
+    d_model: usize,
+    n_blocks: usize,
+    n_heads: usize,
+    add_bias_kv: bool,
+    pre_norm: bool,
+    drop_path: f64,
+) -> TrunkConfig {
+    TrunkConfig {
+        d_model,
+        n_blocks,
+        n_heads,
+        add_bias_kv,
+        pre_norm,
+        drop_path,
+    }
+}
+
+/// ImageBind's temperatures: learned for text (from 1/0.07), fixed elsewhere.
+fn fixed_scale(scale: f64) -> ScaleConfig {
+    ScaleConfig::Logit {
+        max: None,
+        init: scale.ln(),
+    }
+}
+
+fn patch(channels: usize, input_size: [usize; 2], kernel: usize, stride: usize) -> StemConfig {
+    StemConfig::Patch {
+        channels,
+        input_size,
+        kernel,
+        stride,
     }
 }
 

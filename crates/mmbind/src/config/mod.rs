@@ -6,7 +6,7 @@ mod presets;
 
 pub use imagebind_kwargs::ImageBindKwargs;
 
-use mmbind_modalities::{Modality, Preprocess};
+use mmbind_modalities::{Modality, Preprocess, prepare};
 use mmbind_schema::PerModality;
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,27 @@ impl StemConfig {
                 n(input_size[0]) * n(input_size[1])
             }
             StemConfig::Imu { length, kernel, .. } => length / kernel,
+        }
+    }
+
+    /// The shape of one input item the stem takes (without batch, and without the clip axis
+    /// that audio adds).
+    pub fn item_shape(&self) -> Vec<usize> {
+        match *self {
+            StemConfig::Video {
+                channels,
+                image_size,
+                ..
+            } => vec![channels, image_size, image_size],
+            StemConfig::Text { context_length, .. } => vec![context_length],
+            StemConfig::Patch {
+                channels,
+                input_size,
+                ..
+            } => vec![channels, input_size[0], input_size[1]],
+            StemConfig::Imu {
+                channels, length, ..
+            } => vec![channels, length],
         }
     }
 
@@ -210,42 +231,18 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The preprocessing must produce exactly what the stem takes.
+    /// The preprocessing must produce exactly what the stem takes, and divide by a usable std.
     fn check_preprocess(&self, m: Modality, stem: &StemConfig) -> Result<(), String> {
-        let p = &self.preprocess;
-        let (made, taken): (Vec<usize>, Vec<usize>) = match (m, stem) {
-            (Modality::Vision, StemConfig::Video { image_size, .. }) => {
-                (vec![p.vision.image_size], vec![*image_size])
-            }
-            (Modality::Text, StemConfig::Text { context_length, .. }) => {
-                (vec![p.text.context_length], vec![*context_length])
-            }
-            (Modality::Audio, StemConfig::Patch { input_size, .. }) => (
-                vec![p.audio.mel_bins, p.audio.target_frames],
-                input_size.to_vec(),
-            ),
-            (Modality::Depth, StemConfig::Patch { input_size, .. }) => (
-                vec![p.depth.image_size, p.depth.image_size],
-                input_size.to_vec(),
-            ),
-            (Modality::Thermal, StemConfig::Patch { input_size, .. }) => (
-                vec![p.thermal.image_size, p.thermal.image_size],
-                input_size.to_vec(),
-            ),
-            (Modality::Imu, StemConfig::Imu { length, .. }) => (vec![p.imu.length], vec![*length]),
-            _ => return Err(format!("{m}: a {stem:?} stem cannot take {m} input")),
-        };
+        let made = prepare::item_shape(&self.preprocess, m);
+        let taken = stem.item_shape();
         if made != taken {
             return Err(format!(
                 "{m}: preprocessing makes {made:?} but the stem takes {taken:?}"
             ));
         }
-        let (mean, std) = match m {
-            Modality::Depth => (p.depth.mean, p.depth.std),
-            Modality::Thermal => (p.thermal.mean, p.thermal.std),
-            _ => (0.0, 1.0),
-        };
-        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+        if let Some((mean, std)) = prepare::normalisation(&self.preprocess, m)
+            && !(mean.is_finite() && std.is_finite() && std > 0.0)
+        {
             return Err(format!(
                 "{m}: normalisation needs a finite mean and a positive std, got {mean} / {std}"
             ));

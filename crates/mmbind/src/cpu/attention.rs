@@ -2,7 +2,8 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{View, matmul, matmul_to_ptr, parallel, softmax_numerators};
+use super::kernels::{View, matmul, matmul_to_ptr, parallel};
+use super::rows::softmax_numerators;
 
 /// ImageBind's optional learned key and value appended to every sequence (`add_bias_kv`).
 pub struct BiasKv {

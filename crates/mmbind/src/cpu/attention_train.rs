@@ -4,7 +4,8 @@
 //! (item, head), one after another (a training lane runs on one thread).
 
 use super::attention::{BiasKv, scores_of};
-use super::kernels::{View, matmul, matmul_at, softmax_numerators};
+use super::kernels::{View, matmul, matmul_at};
+use super::rows::softmax_numerators;
 
 /// The probabilities of every (item, head): `[batch·heads, tokens, keys]`.
 pub struct AttentionTape {
@@ -69,11 +70,7 @@ pub fn attention_train(
     let mut probs = vec![0.0f32; batch * heads * tokens * keys];
     for (task, p) in probs.chunks_exact_mut(tokens * keys).enumerate() {
         let (b, h) = (task / heads, task % heads);
-        let (q, k, v) = (
-            g.part(qkv, b, h, 0),
-            g.part(qkv, b, h, 1),
-            g.part(qkv, b, h, 2),
-        );
+        let [q, k, v] = [0, 1, 2].map(|which| g.part(qkv, b, h, which));
         let col = h * hd;
         scores_of(q, k, col, tokens, keys, bias_kv, mask, g.scale, p);
         for row in p.chunks_exact_mut(keys) {
@@ -113,23 +110,18 @@ pub fn attention_backward(
     tokens: usize,
     d: usize,
     heads: usize,
-    bias_kv: Option<(&BiasKv, &mut BiasKvGrads)>,
+    mut bias_kv: Option<(&BiasKv, &mut BiasKvGrads)>,
     d_qkv: &mut [f32],
 ) {
     let g = Geometry::new(tokens, d, heads, bias_kv.is_some());
     assert_eq!(qkv.len(), batch * tokens * 3 * d);
     assert_eq!(d_qkv.len(), qkv.len());
     let (keys, hd) = (g.keys, g.head_dim);
-    let mut bias_kv = bias_kv;
     let mut ds = vec![0.0f32; tokens * keys];
     for (task, p) in tape.probs.chunks_exact(tokens * keys).enumerate() {
         let (b, h) = (task / heads, task % heads);
         let col = h * hd;
-        let (q, k, v) = (
-            g.part(qkv, b, h, 0),
-            g.part(qkv, b, h, 1),
-            g.part(qkv, b, h, 2),
-        );
+        let [q, k, v] = [0, 1, 2].map(|which| g.part(qkv, b, h, which));
         let dc = View {
             data: d_context,
             offset: b * tokens * d + col,
@@ -137,13 +129,7 @@ pub fn attention_backward(
             cols: hd,
             row_stride: d,
         };
-        let p_tokens = View {
-            data: p,
-            offset: 0,
-            rows: tokens,
-            cols: tokens,
-            row_stride: keys,
-        };
+        let p_tokens = token_columns(p, tokens, keys);
         // dP = dC·Vᵀ (the learned value's column by hand).
         matmul(dc, v, true, &mut ds, 0, keys, false, 1.0, false);
         let row0 = b * tokens * 3 * d;
@@ -156,36 +142,9 @@ pub fn attention_backward(
             false,
             false,
         );
-        for i in 0..tokens {
-            let dc_row = &d_context[b * tokens * d + i * d + col..][..hd];
-            let p_row = &p[i * keys..(i + 1) * keys];
-            if let Some((extra, grads)) = bias_kv.as_mut() {
-                ds[i * keys + tokens] = dc_row
-                    .iter()
-                    .zip(&extra.v[col..col + hd])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                let pb = p_row[tokens];
-                grads.v[col..col + hd]
-                    .iter_mut()
-                    .zip(dc_row)
-                    .for_each(|(gv, c)| *gv += pb * c);
-            }
-            // Softmax's backward: dS = P ⊙ (dP − Σⱼ Pⱼ·dPⱼ), with the 1/√d_head of the scores.
-            let ds_row = &mut ds[i * keys..(i + 1) * keys];
-            let dot: f32 = ds_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
-            ds_row
-                .iter_mut()
-                .zip(p_row)
-                .for_each(|(s, &pv)| *s = pv * (*s - dot) * g.scale);
-        }
-        let ds_tokens = View {
-            data: &ds,
-            offset: 0,
-            rows: tokens,
-            cols: tokens,
-            row_stride: keys,
-        };
+        let extra = bias_kv.as_mut().map(|(e, gr)| (&**e, &mut **gr));
+        softmax_backward(&mut ds, p, dc, (tokens, keys, col, g.scale), extra);
+        let ds_tokens = token_columns(&ds, tokens, keys);
         // dQ = dS·K (+ the learned key's column), dK = dSᵀ·Q.
         matmul(
             ds_tokens,
@@ -207,19 +166,87 @@ pub fn attention_backward(
             false,
         );
         if let Some((extra, grads)) = bias_kv.as_mut() {
-            for i in 0..tokens {
-                let s = ds[i * keys + tokens];
-                let q_row = &qkv[q.offset + i * q.row_stride..][..hd];
-                d_qkv[row0 + i * 3 * d + col..][..hd]
-                    .iter_mut()
-                    .zip(&extra.k[col..col + hd])
-                    .for_each(|(dq, bk)| *dq += s * bk);
-                grads.k[col..col + hd]
-                    .iter_mut()
-                    .zip(q_row)
-                    .for_each(|(gk, qv)| *gk += s * qv);
-            }
+            let d_q = &mut d_qkv[row0 + col..];
+            bias_key_backward(
+                &ds,
+                &qkv[q.offset..],
+                (tokens, keys, 3 * d, col, hd),
+                extra,
+                grads,
+                d_q,
+            );
         }
+    }
+}
+
+/// The columns of the sequence's own keys in a `[tokens, keys]` score matrix (without the
+/// learned key's column).
+fn token_columns(scores: &[f32], tokens: usize, keys: usize) -> View<'_> {
+    View {
+        data: scores,
+        offset: 0,
+        rows: tokens,
+        cols: tokens,
+        row_stride: keys,
+    }
+}
+
+/// Per query row: `dP` of the learned value's column and that value's gradient, then
+/// softmax's backward, in place: dS = P ⊙ (dP − Σⱼ Pⱼ·dPⱼ), with the 1/√d_head of the
+/// scores. `dc` is this item and head's `∂L/∂context`.
+fn softmax_backward(
+    ds: &mut [f32],
+    p: &[f32],
+    dc: View,
+    (tokens, keys, col, scale): (usize, usize, usize, f32),
+    mut bias_kv: Option<(&BiasKv, &mut BiasKvGrads)>,
+) {
+    let hd = dc.cols;
+    for i in 0..tokens {
+        let dc_row = &dc.data[dc.offset + i * dc.row_stride..][..hd];
+        let p_row = &p[i * keys..(i + 1) * keys];
+        if let Some((extra, grads)) = bias_kv.as_mut() {
+            ds[i * keys + tokens] = dc_row
+                .iter()
+                .zip(&extra.v[col..col + hd])
+                .map(|(a, b)| a * b)
+                .sum();
+            let pb = p_row[tokens];
+            grads.v[col..col + hd]
+                .iter_mut()
+                .zip(dc_row)
+                .for_each(|(gv, c)| *gv += pb * c);
+        }
+        let ds_row = &mut ds[i * keys..(i + 1) * keys];
+        let dot: f32 = ds_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
+        ds_row
+            .iter_mut()
+            .zip(p_row)
+            .for_each(|(s, &pv)| *s = pv * (*s - dot) * scale);
+    }
+}
+
+/// The learned key's column of dS: its share of dQ (into `d_q`, rows `stride` apart) and
+/// the key's gradient. `q` starts at this item and head's first query row.
+fn bias_key_backward(
+    ds: &[f32],
+    q: &[f32],
+    (tokens, keys, stride, col, hd): (usize, usize, usize, usize, usize),
+    extra: &BiasKv,
+    grads: &mut BiasKvGrads,
+    d_q: &mut [f32],
+) {
+    for i in 0..tokens {
+        let s = ds[i * keys + tokens];
+        let q_row = &q[i * stride..][..hd];
+        d_q[i * stride..][..hd]
+            .iter_mut()
+            .zip(&extra.k[col..col + hd])
+            .for_each(|(dq, bk)| *dq += s * bk);
+        grads.k[col..col + hd]
+            .iter_mut()
+            .zip(q_row)
+            .for_each(|(gk, qv)| *gk += s * qv);
     }
 }
 

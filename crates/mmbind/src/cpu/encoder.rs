@@ -8,7 +8,8 @@ use burn::tensor::Tensor;
 use super::attention::{BiasKv, attention};
 use rayon::prelude::*;
 
-use super::kernels::{Dense, Norm, gelu_in_place, normalize_rows, parallel, serially};
+use super::kernels::{Dense, Norm, parallel, serially};
+use super::rows::{gelu_in_place, normalize_rows};
 use super::stems::{CpuStem, CpuTokens, HostInput, PatchEmbed};
 use crate::Result;
 use crate::nn::{self, Encoder, Stem};

@@ -6,7 +6,7 @@
 use super::attention_train::{AttentionTape, BiasKvGrads, attention_backward, attention_train};
 use super::encoder::{CpuBlock, CpuEncoder, NORM_EPS, add};
 use super::grad::{DenseGrads, NormGrads, NormTape, gelu_backward, gelu_train, normalize_backward};
-use super::kernels::normalize_rows;
+use super::rows::normalize_rows;
 use super::stems::{CpuPool, HostInput};
 use super::stems_train::{StemGrads, StemTape};
 use crate::Result;

@@ -6,7 +6,8 @@
 //! step; gradients of activations are written or added as each function says, so that a
 //! residual connection costs no extra buffer.
 
-use super::kernels::{Dense, Norm, View, for_rows, gelu_backward_row, lanes, matmul, matmul_at};
+use super::kernels::{Dense, Norm, View, for_rows, matmul, matmul_at};
+use super::rows::{gelu_backward_row, lanes};
 
 /// What LayerNorm's backward needs: the normalised rows before the affine step, and
 /// `1/σ` per row.
@@ -154,7 +155,7 @@ pub fn gelu_backward(h: &[f32], dg: &mut [f32]) {
 /// GELU in place that keeps its input (the backward needs it).
 pub fn gelu_train(x: &mut [f32], width: usize) -> Vec<f32> {
     let input = x.to_vec();
-    for_rows(x, width, super::kernels::gelu_row);
+    for_rows(x, width, super::rows::gelu_row);
     input
 }
 

@@ -14,6 +14,7 @@ mod encoder;
 mod encoder_train;
 mod grad;
 pub mod kernels;
+mod rows;
 mod stems;
 mod stems_train;
 

@@ -2,6 +2,7 @@
 //! lookup (text) and windows (IMU), each ending in `[batch, tokens, d]` with the CLS token
 //! and the positional embedding added, as `crate::nn::stems` computes them.
 
+use super::grad::NormTape;
 use super::kernels::{Dense, Norm, View, matmul};
 use super::stems_train::StemTape;
 use crate::{Error, Result};
@@ -247,19 +248,6 @@ impl CpuStem {
         input: &HostInput<'_>,
         keep: bool,
     ) -> Result<(CpuTokens, usize, Option<StemTape>)> {
-        let mismatch = |want: &str| Error::Input {
-            name: "input".into(),
-            reason: format!("this encoder takes {want}"),
-        };
-        // LayerNorm in place, recording its tape when training.
-        let norm_in_place = |norm: &Norm, x: &mut [f32]| {
-            if keep {
-                Some(norm.forward_train(x))
-            } else {
-                norm.forward_in_place(x);
-                None
-            }
-        };
         match (self, input) {
             (
                 CpuStem::Patch {
@@ -269,7 +257,7 @@ impl CpuStem {
                     cls,
                     pos,
                 },
-                HostInput::Image {
+                &HostInput::Image {
                     x,
                     batch,
                     channels,
@@ -277,87 +265,29 @@ impl CpuStem {
                     w,
                 },
             ) => {
-                if *channels != embed.channels {
+                if channels != embed.channels {
                     return Err(mismatch(&format!("{} channels", embed.channels)));
                 }
-                let d = embed.d;
-                let (cols, n) = embed.im2col(x, *batch, *h, *w)?;
-                let mut patches = embed.project(&cols, batch * n);
-                if *steps > 1 {
-                    patches = patches
-                        .chunks_exact(n * d)
-                        .flat_map(|seq| std::iter::repeat_n(seq, *steps).flatten().copied())
-                        .collect();
-                }
-                let tokens = n * steps;
-                let norm_tape = norm.as_ref().and_then(|nm| norm_in_place(nm, &mut patches));
-                check_tokens(pos, tokens + 1, d)?;
-                let x = cls_and_pos(&patches, *batch, tokens, d, cls, pos);
-                Ok((
-                    CpuTokens {
-                        x,
-                        tokens: tokens + 1,
-                        pool: CpuPool::Cls,
-                        mask: None,
-                    },
-                    *batch,
-                    keep.then_some(StemTape::Patch {
-                        cols,
-                        norm: norm_tape,
-                        patches: n,
-                    }),
-                ))
+                let (tokens, tape) = patch_tokens(
+                    embed,
+                    *steps,
+                    norm.as_ref(),
+                    (cls, pos),
+                    (x, batch, h, w),
+                    keep,
+                )?;
+                Ok((tokens, batch, tape))
             }
             (
                 CpuStem::Text { table, pos, d },
-                HostInput::Ids {
+                &HostInput::Ids {
                     ids,
                     batch,
                     context,
                 },
             ) => {
-                let vocab = table.len() / d;
-                check_tokens(pos, *context, *d)?;
-                let mut x = Vec::with_capacity(batch * context * d);
-                let mut eot = Vec::with_capacity(*batch);
-                let mut rows = Vec::with_capacity(if keep { ids.len() } else { 0 });
-                for row in ids.chunks_exact(*context) {
-                    for (t, &id) in row.iter().enumerate() {
-                        let id =
-                            usize::try_from(id)
-                                .ok()
-                                .filter(|&i| i < vocab)
-                                .ok_or_else(|| Error::Input {
-                                    name: "input".into(),
-                                    reason: format!(
-                                        "token id {id} is outside the vocabulary (0..{vocab})"
-                                    ),
-                                })?;
-                        let e = &table[id * d..][..*d];
-                        x.extend(e.iter().zip(&pos[t * d..][..*d]).map(|(a, p)| a + p));
-                        if keep {
-                            rows.push(id);
-                        }
-                    }
-                    // argmax, first of equals (torch.argmax and burn agree on that).
-                    let (mut best, mut at) = (i64::MIN, 0);
-                    for (t, &id) in row.iter().enumerate() {
-                        if id > best {
-                            (best, at) = (id, t);
-                        }
-                    }
-                    eot.push(at);
-                }
-                Ok((
-                    CpuTokens {
-                        x,
-                        tokens: *context,
-                        pool: CpuPool::Index(eot),
-                        mask: Some(causal_mask(*context)),
-                    },
-                    *batch,
-                    keep.then_some(StemTape::Text { ids: rows }),
-                ))
+                let (tokens, tape) = text_tokens(table, pos, *d, (ids, batch, context), keep)?;
+                Ok((tokens, batch, tape))
             }
             (
                 CpuStem::Imu {
@@ -367,47 +297,164 @@ impl CpuStem {
                     cls,
                     pos,
                 },
-                HostInput::Series {
+                &HostInput::Series {
                     x,
                     batch,
                     channels,
                     length,
                 },
             ) => {
-                let k = *kernel;
-                let windows = length / k;
-                if channels * k != proj.d_in {
-                    return Err(mismatch(&format!("{} channels", proj.d_in / k)));
+                if channels * kernel != proj.d_in {
+                    return Err(mismatch(&format!("{} channels", proj.d_in / kernel)));
                 }
-                // [batch, channels, windows, k] → [batch, windows, channels, k]
-                let mut features = Vec::with_capacity(batch * windows * channels * k);
-                for series in x.chunks_exact(channels * length) {
-                    for win in 0..windows {
-                        for ch in 0..*channels {
-                            features.extend_from_slice(&series[ch * length + win * k..][..k]);
-                        }
-                    }
-                }
-                let mut tokens = proj.forward(&features, batch * windows);
-                let norm_tape = norm_in_place(norm, &mut tokens);
-                check_tokens(pos, windows + 1, proj.d_out)?;
-                let x = cls_and_pos(&tokens, *batch, windows, proj.d_out, cls, pos);
-                Ok((
-                    CpuTokens {
-                        x,
-                        tokens: windows + 1,
-                        pool: CpuPool::Cls,
-                        mask: None,
-                    },
-                    *batch,
-                    norm_tape.map(|norm| StemTape::Imu { features, norm }),
-                ))
+                let series = (x, batch, channels, length);
+                let (tokens, tape) = imu_tokens(proj, *kernel, norm, (cls, pos), series, keep)?;
+                Ok((tokens, batch, tape))
             }
             (CpuStem::Patch { .. }, _) => Err(mismatch("[batch, channels, height, width] floats")),
             (CpuStem::Text { .. }, _) => Err(mismatch("[batch, context] integer token ids")),
             (CpuStem::Imu { .. }, _) => Err(mismatch("[batch, channels, length] floats")),
         }
     }
+}
+
+fn mismatch(want: &str) -> Error {
+    Error::Input {
+        name: "input".into(),
+        reason: format!("this encoder takes {want}"),
+    }
+}
+
+/// LayerNorm in place, recording its tape when training (`keep`).
+fn norm_in_place(norm: &Norm, x: &mut [f32], keep: bool) -> Option<NormTape> {
+    if keep {
+        Some(norm.forward_train(x))
+    } else {
+        norm.forward_in_place(x);
+        None
+    }
+}
+
+/// The patch stem: im2col, the projection, repeated for video steps, LayerNorm, CLS and
+/// positions. `image` is `(x, batch, h, w)`.
+fn patch_tokens(
+    embed: &PatchEmbed,
+    steps: usize,
+    norm: Option<&Norm>,
+    (cls, pos): (&[f32], &[f32]),
+    (x, batch, h, w): (&[f32], usize, usize, usize),
+    keep: bool,
+) -> Result<(CpuTokens, Option<StemTape>)> {
+    let d = embed.d;
+    let (cols, n) = embed.im2col(x, batch, h, w)?;
+    let mut patches = embed.project(&cols, batch * n);
+    if steps > 1 {
+        patches = patches
+            .chunks_exact(n * d)
+            .flat_map(|seq| std::iter::repeat_n(seq, steps).flatten().copied())
+            .collect();
+    }
+    let tokens = n * steps;
+    let norm_tape = norm.and_then(|nm| norm_in_place(nm, &mut patches, keep));
+    check_tokens(pos, tokens + 1, d)?;
+    let x = cls_and_pos(&patches, batch, tokens, d, cls, pos);
+    Ok((
+        CpuTokens {
+            x,
+            tokens: tokens + 1,
+            pool: CpuPool::Cls,
+            mask: None,
+        },
+        keep.then_some(StemTape::Patch {
+            cols,
+            norm: norm_tape,
+            patches: n,
+        }),
+    ))
+}
+
+/// The text stem: token embeddings plus positions, a causal mask, pooled at the EOT token
+/// (the highest id of each row).
+fn text_tokens(
+    table: &[f32],
+    pos: &[f32],
+    d: usize,
+    (ids, batch, context): (&[i64], usize, usize),
+    keep: bool,
+) -> Result<(CpuTokens, Option<StemTape>)> {
+    let vocab = table.len() / d;
+    check_tokens(pos, context, d)?;
+    let mut x = Vec::with_capacity(batch * context * d);
+    let mut eot = Vec::with_capacity(batch);
+    let mut rows = Vec::with_capacity(if keep { ids.len() } else { 0 });
+    for row in ids.chunks_exact(context) {
+        for (t, &id) in row.iter().enumerate() {
+            let id = usize::try_from(id)
+                .ok()
+                .filter(|&i| i < vocab)
+                .ok_or_else(|| Error::Input {
+                    name: "input".into(),
+                    reason: format!("token id {id} is outside the vocabulary (0..{vocab})"),
+                })?;
+            let e = &table[id * d..][..d];
+            x.extend(e.iter().zip(&pos[t * d..][..d]).map(|(a, p)| a + p));
+            if keep {
+                rows.push(id);
+            }
+        }
+        // argmax, first of equals (torch.argmax and burn agree on that).
+        let (mut best, mut at) = (i64::MIN, 0);
+        for (t, &id) in row.iter().enumerate() {
+            if id > best {
+                (best, at) = (id, t);
+            }
+        }
+        eot.push(at);
+    }
+    Ok((
+        CpuTokens {
+            x,
+            tokens: context,
+            pool: CpuPool::Index(eot),
+            mask: Some(causal_mask(context)),
+        },
+        keep.then_some(StemTape::Text { ids: rows }),
+    ))
+}
+
+/// The IMU stem: windows of `kernel` samples of every channel, the projection, LayerNorm,
+/// CLS and positions. `series` is `(x, batch, channels, length)`.
+fn imu_tokens(
+    proj: &Dense,
+    k: usize,
+    norm: &Norm,
+    (cls, pos): (&[f32], &[f32]),
+    (x, batch, channels, length): (&[f32], usize, usize, usize),
+    keep: bool,
+) -> Result<(CpuTokens, Option<StemTape>)> {
+    let windows = length / k;
+    // [batch, channels, windows, k] → [batch, windows, channels, k]
+    let mut features = Vec::with_capacity(batch * windows * channels * k);
+    for series in x.chunks_exact(channels * length) {
+        for win in 0..windows {
+            for ch in 0..channels {
+                features.extend_from_slice(&series[ch * length + win * k..][..k]);
+            }
+        }
+    }
+    let mut tokens = proj.forward(&features, batch * windows);
+    let norm_tape = norm_in_place(norm, &mut tokens, keep);
+    check_tokens(pos, windows + 1, proj.d_out)?;
+    let x = cls_and_pos(&tokens, batch, windows, proj.d_out, cls, pos);
+    Ok((
+        CpuTokens {
+            x,
+            tokens: windows + 1,
+            pool: CpuPool::Cls,
+            mask: None,
+        },
+        norm_tape.map(|norm| StemTape::Imu { features, norm }),
+    ))
 }
 
 /// The positional embedding must cover the sequence the input makes.

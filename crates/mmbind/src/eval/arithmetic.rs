@@ -8,9 +8,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use super::{ConceptSet, Views, concept_set, pair_sets};
+use super::{ConceptSet, RowViews, Views, concept_set, pair_sets};
 use crate::dataset::Row;
-use crate::vector::{dot, normalized};
+use crate::search::combine;
+use crate::vector::dot;
 use mmbind_modalities::Modality;
 
 /// Random instances (source scenes) per ordered pair (A, B).
@@ -102,36 +103,12 @@ pub fn arithmetic(
                 trials: 0,
             };
             for _ in 0..INSTANCES {
-                let vi = a_images[rng.random_range(0..a_images.len())];
-                let ai = b_sounds[rng.random_range(0..b_sounds.len())];
-                let vj = b_images[rng.random_range(0..b_images.len())];
-                let (va, ab, vb) = (
-                    vision[vi].as_deref().expect("listed"),
-                    audio[ai].as_deref().expect("listed"),
-                    vision[vj].as_deref().expect("listed"),
-                );
-                let sum = |x: &[f32], y: &[f32]| {
-                    normalized(&x.iter().zip(y).map(|(p, q)| p + q).collect::<Vec<_>>())
-                };
-                let queries = [sum(va, ab), sum(va, vb), va.to_vec(), ab.to_vec()];
-                // The source scenes are left out: the query image itself holds only A and
-                // would otherwise win on self-similarity.
-                let candidates: Vec<usize> = gallery
-                    .iter()
-                    .copied()
-                    .filter(|&g| g != vi && g != ai && g != vj)
-                    .collect();
-                for (k, q) in queries.iter().enumerate() {
-                    let best = candidates
-                        .iter()
-                        .map(|&g| (dot(q, vision[g].as_deref().expect("listed")), g))
-                        .max_by(|x, y| x.0.total_cmp(&y.0))
-                        .map(|(_, g)| g);
-                    out.hits[k] += f64::from(u8::from(best.is_some_and(|g| &sets[g] == pair)));
-                }
-                let right = candidates.iter().filter(|&&g| &sets[g] == pair).count();
-                out.hits[4] += right as f64 / candidates.len().max(1) as f64;
-                out.trials += 1;
+                let picked = [
+                    a_images[rng.random_range(0..a_images.len())],
+                    b_sounds[rng.random_range(0..b_sounds.len())],
+                    b_images[rng.random_range(0..b_images.len())],
+                ];
+                out.trial(picked, (vision, audio), &gallery, &sets, pair);
             }
             outcomes.push(out);
         }
@@ -158,6 +135,50 @@ pub fn arithmetic(
         seen,
         held_out: held,
     })
+}
+
+impl PairOutcome {
+    /// One instance: image(A) + audio(B), image(A) + image(B), image(A) and audio(B) as
+    /// queries over the gallery's images; a hit when the best is a scene of exactly {A, B}.
+    /// `picked`: the A image's, B sound's and B image's rows.
+    fn trial(
+        &mut self,
+        [vi, ai, vj]: [usize; 3],
+        (vision, audio): (&RowViews, &RowViews),
+        gallery: &[usize],
+        sets: &[ConceptSet],
+        pair: &ConceptSet,
+    ) {
+        let (va, ab, vb) = (
+            vision[vi].as_deref().expect("listed"),
+            audio[ai].as_deref().expect("listed"),
+            vision[vj].as_deref().expect("listed"),
+        );
+        // What `mmbind add` computes for the two terms (weights 1); a sum that cancels out
+        // (never, for two unit vectors of different scenes) finds nothing.
+        let sum = |x: &[f32], y: &[f32]| {
+            combine(&[(1.0, x), (1.0, y)]).unwrap_or_else(|_| vec![0.0; x.len()])
+        };
+        let queries = [sum(va, ab), sum(va, vb), va.to_vec(), ab.to_vec()];
+        // The source scenes are left out: the query image itself holds only A and
+        // would otherwise win on self-similarity.
+        let candidates: Vec<usize> = gallery
+            .iter()
+            .copied()
+            .filter(|&g| g != vi && g != ai && g != vj)
+            .collect();
+        for (k, q) in queries.iter().enumerate() {
+            let best = candidates
+                .iter()
+                .map(|&g| (dot(q, vision[g].as_deref().expect("listed")), g))
+                .max_by(|x, y| x.0.total_cmp(&y.0))
+                .map(|(_, g)| g);
+            self.hits[k] += f64::from(u8::from(best.is_some_and(|g| &sets[g] == pair)));
+        }
+        let right = candidates.iter().filter(|&&g| &sets[g] == pair).count();
+        self.hits[4] += right as f64 / candidates.len().max(1) as f64;
+        self.trials += 1;
+    }
 }
 
 /// Scores and bootstrap intervals of a group of pairs (`None` when empty).

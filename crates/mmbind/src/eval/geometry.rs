@@ -79,6 +79,35 @@ pub fn geometry(
     })
 }
 
+/// The length of the mean offset of two-object embeddings from their concepts' sum.
+fn two_object_offset(
+    rows: &[&Row],
+    views: &[Option<Vec<f32>>],
+    sum_of: &dyn Fn(&ConceptSet) -> Option<Vec<f32>>,
+) -> Option<f64> {
+    let mut offset = vec![0f64; views.iter().flatten().next()?.len()];
+    let mut n = 0usize;
+    for (i, row) in rows.iter().enumerate() {
+        let (Some(v), 2) = (views[i].as_deref(), row.concepts.len()) else {
+            continue;
+        };
+        let Some(sum) = sum_of(&concept_set(row)) else {
+            continue;
+        };
+        offset
+            .iter_mut()
+            .zip(v.iter().zip(&sum))
+            .for_each(|(o, (x, s))| *o += f64::from(x - s));
+        n += 1;
+    }
+    let offset = offset
+        .iter()
+        .map(|o| (o / n.max(1) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    Some(offset)
+}
+
 fn shape(
     modality: Modality,
     rows: &[&Row],
@@ -133,26 +162,7 @@ fn shape(
             between.push(f64::from(dot(a, b)));
         }
     }
-    let mut offset = vec![0f64; views.iter().flatten().next()?.len()];
-    let mut n = 0usize;
-    for (i, row) in rows.iter().enumerate() {
-        let (Some(v), 2) = (views[i].as_deref(), row.concepts.len()) else {
-            continue;
-        };
-        let Some(sum) = sum_of(&concept_set(row)) else {
-            continue;
-        };
-        offset
-            .iter_mut()
-            .zip(v.iter().zip(&sum))
-            .for_each(|(o, (x, s))| *o += f64::from(x - s));
-        n += 1;
-    }
-    let offset = offset
-        .iter()
-        .map(|o| (o / n.max(1) as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
+    let offset = two_object_offset(rows, views, &sum_of)?;
     Some(Geometry {
         modality,
         pair_vs_sum: mean(&all)?,

@@ -92,6 +92,9 @@ fn pair_sets(rows: &[&Row]) -> Vec<ConceptSet> {
 /// Unit embeddings of every view of every row: `[modality][row] -> Option<vector>`.
 type Views = BTreeMap<Modality, Vec<Option<Vec<f32>>>>;
 
+/// One modality's unit embeddings, by row (`None`: the row has no such view).
+type RowViews = [Option<Vec<f32>>];
+
 pub fn evaluate(
     dataset: &Dataset,
     split: Split,
@@ -101,12 +104,43 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     let rows = dataset.split(split);
     let held_out = held_out_pairs(dataset, &rows);
-    let modalities = model.modalities();
     let embedder = Embedder::new(model, device);
+    let (views, skipped) = embed_views(&embedder, &rows, &model.modalities(), progress);
+    let pairs = retrievals(&rows, &views, held_out.as_deref());
+    let zero_shot = if model.encoders.get(Modality::Text).is_some() {
+        zero_shot(&embedder, &dataset.concepts(), &rows, &views)?
+    } else {
+        Vec::new()
+    };
+    let arithmetic = arithmetic::arithmetic(&rows, &views, held_out.as_deref());
+    let geometry = views
+        .iter()
+        .filter_map(|(&m, v)| geometry::geometry(m, &rows, v, held_out.as_deref()))
+        .collect();
+    Ok(EvalReport {
+        split,
+        scenes: rows.len(),
+        pairs,
+        zero_shot,
+        arithmetic,
+        held_out_pairs: held_out.unwrap_or_default(),
+        geometry,
+        skipped,
+    })
+}
+
+/// Every view of every row the model can embed, unit length; and a message for each view
+/// that could not be embedded.
+fn embed_views(
+    embedder: &Embedder,
+    rows: &[&Row],
+    modalities: &[Modality],
+    progress: &mut dyn FnMut(usize, usize),
+) -> (Views, Vec<String>) {
     let mut items = Vec::new();
     let mut slots = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        for &m in &modalities {
+        for &m in modalities {
             if let Some(item) = row.item(m) {
                 items.push(item);
                 slots.push((m, i));
@@ -126,10 +160,14 @@ pub fn evaluate(
             Err(e) => skipped.push(e.to_string()),
         }
     }
+    (views, skipped)
+}
 
+/// Retrieval between every ordered pair of modalities: trained (one side is vision) first.
+fn retrievals(rows: &[&Row], views: &Views, held_out: Option<&[ConceptSet]>) -> Vec<PairMetrics> {
     let mut pairs = Vec::new();
-    for &q in &modalities {
-        for &t in &modalities {
+    for &q in views.keys() {
+        for &t in views.keys() {
             if q == t {
                 continue;
             }
@@ -138,60 +176,47 @@ pub fn evaluate(
             } else {
                 "emergent"
             };
-            let p = retrieval(
-                &rows,
-                &views[&q],
-                &views[&t],
-                q,
-                t,
-                kind,
-                held_out.as_deref(),
-            );
-            if let Some(p) = p {
+            if let Some(p) = retrieval(rows, &views[&q], &views[&t], q, t, kind, held_out) {
                 pairs.push(p);
             }
         }
     }
     pairs.sort_by_key(|p| (p.kind != "trained", p.query, p.target));
+    pairs
+}
 
-    let concepts = dataset.concepts();
+/// Zero-shot classification of every one-object view (but text's) over the dataset's
+/// concepts, with the default templates: what `mmbind classify` does.
+fn zero_shot(
+    embedder: &Embedder,
+    concepts: &[String],
+    rows: &[&Row],
+    views: &Views,
+) -> Result<Vec<ZeroShot>> {
     let mut zero_shot = Vec::new();
-    if model.encoders.text.is_some() && !concepts.is_empty() {
-        let templates: Vec<String> = DEFAULT_TEMPLATES.iter().map(|t| t.to_string()).collect();
-        let labels = label_embeddings(&embedder, &concepts, &templates)?;
-        for &m in modalities.iter().filter(|&&m| m != Modality::Text) {
-            let (mut correct, mut n) = (0, 0);
-            for (i, row) in rows.iter().enumerate() {
-                let (Some(v), [label]) = (&views[&m][i], row.concepts.as_slice()) else {
-                    continue;
-                };
-                n += 1;
-                correct += usize::from(&rank(v, &concepts, &labels)[0].label == label);
-            }
-            if n > 0 {
-                zero_shot.push(ZeroShot {
-                    modality: m,
-                    accuracy: correct as f64 / n as f64,
-                    n,
-                });
-            }
+    if concepts.is_empty() {
+        return Ok(zero_shot);
+    }
+    let templates: Vec<String> = DEFAULT_TEMPLATES.iter().map(|t| t.to_string()).collect();
+    let labels = label_embeddings(embedder, concepts, &templates)?;
+    for (&m, view) in views.iter().filter(|&(&m, _)| m != Modality::Text) {
+        let (mut correct, mut n) = (0, 0);
+        for (i, row) in rows.iter().enumerate() {
+            let (Some(v), [label]) = (&view[i], row.concepts.as_slice()) else {
+                continue;
+            };
+            n += 1;
+            correct += usize::from(&rank(v, concepts, &labels)[0].label == label);
+        }
+        if n > 0 {
+            zero_shot.push(ZeroShot {
+                modality: m,
+                accuracy: correct as f64 / n as f64,
+                n,
+            });
         }
     }
-    let arithmetic = arithmetic::arithmetic(&rows, &views, held_out.as_deref());
-    let geometry = views
-        .iter()
-        .filter_map(|(&m, v)| geometry::geometry(m, &rows, v, held_out.as_deref()))
-        .collect();
-    Ok(EvalReport {
-        split,
-        scenes: rows.len(),
-        pairs,
-        zero_shot,
-        arithmetic,
-        held_out_pairs: held_out.unwrap_or_default(),
-        geometry,
-        skipped,
-    })
+    Ok(zero_shot)
 }
 
 /// The two-object concept sets of `rows` that no training row holds; `None` when no training

@@ -84,7 +84,49 @@ pub(super) fn embedding_leaf(y: Vec<f32>, rows: usize, ad: &Device) -> Tensor<2>
 fn register(enc: &Encoder, g: EncoderGrads) -> Result<GradientsParams> {
     let mut out = GradientsParams::new();
     let mut put = Put(&mut out);
-    match (&enc.stem, g.stem) {
+    register_stem(&mut put, &enc.stem, g.stem)?;
+    if let (Some(n), Some(gn)) = (&enc.trunk.pre_norm, g.pre_norm) {
+        put.norm(n, gn)?;
+    }
+    for (b, gb) in enc.trunk.blocks.iter().zip(g.blocks) {
+        let BlockGrads {
+            norm_1,
+            in_proj,
+            out_proj,
+            bias_kv,
+            norm_2,
+            fc1,
+            fc2,
+        } = gb;
+        put.norm(&b.norm_1, norm_1)?;
+        put.dense(&b.attn.in_proj, in_proj)?;
+        put.dense(&b.attn.out_proj, out_proj)?;
+        if let (Some(k), Some(v), Some(gkv)) = (&b.attn.bias_k, &b.attn.bias_v, bias_kv) {
+            put.param(k, gkv.k)?;
+            put.param(v, gkv.v)?;
+        }
+        put.norm(&b.norm_2, norm_2)?;
+        put.dense(&b.mlp.fc1, fc1)?;
+        put.dense(&b.mlp.fc2, fc2)?;
+    }
+    put.norm(&enc.head.norm, g.head_norm)?;
+    put.dense(&enc.head.proj, g.head_proj)?;
+    // Only a learnable scale (text's) takes part in the graph; past its clamp its gradient
+    // is zero, as burn's `clamp_max` gives.
+    if let (Some(p), true, Some(d)) = (&enc.post.log_logit_scale, enc.post.learnable, g.log_scale) {
+        let log_scale = host_values(p.val())[0];
+        let clamped = enc
+            .post
+            .max
+            .is_some_and(|max| f64::from(log_scale.exp()) > max);
+        put.param(p, vec![if clamped { 0.0 } else { d }])?;
+    }
+    Ok(out)
+}
+
+/// The stem's part of [`register`].
+fn register_stem(put: &mut Put, stem: &Stem, g: StemGrads) -> Result<()> {
+    match (stem, g) {
         (
             Stem::Patch(p),
             StemGrads::Patch {
@@ -139,43 +181,7 @@ fn register(enc: &Encoder, g: EncoderGrads) -> Result<GradientsParams> {
             ));
         }
     }
-    if let (Some(n), Some(gn)) = (&enc.trunk.pre_norm, g.pre_norm) {
-        put.norm(n, gn)?;
-    }
-    for (b, gb) in enc.trunk.blocks.iter().zip(g.blocks) {
-        let BlockGrads {
-            norm_1,
-            in_proj,
-            out_proj,
-            bias_kv,
-            norm_2,
-            fc1,
-            fc2,
-        } = gb;
-        put.norm(&b.norm_1, norm_1)?;
-        put.dense(&b.attn.in_proj, in_proj)?;
-        put.dense(&b.attn.out_proj, out_proj)?;
-        if let (Some(k), Some(v), Some(gkv)) = (&b.attn.bias_k, &b.attn.bias_v, bias_kv) {
-            put.param(k, gkv.k)?;
-            put.param(v, gkv.v)?;
-        }
-        put.norm(&b.norm_2, norm_2)?;
-        put.dense(&b.mlp.fc1, fc1)?;
-        put.dense(&b.mlp.fc2, fc2)?;
-    }
-    put.norm(&enc.head.norm, g.head_norm)?;
-    put.dense(&enc.head.proj, g.head_proj)?;
-    // Only a learnable scale (text's) takes part in the graph; past its clamp its gradient
-    // is zero, as burn's `clamp_max` gives.
-    if let (Some(p), true, Some(d)) = (&enc.post.log_logit_scale, enc.post.learnable, g.log_scale) {
-        let log_scale = host_values(p.val())[0];
-        let clamped = enc
-            .post
-            .max
-            .is_some_and(|max| f64::from(log_scale.exp()) > max);
-        put.param(p, vec![if clamped { 0.0 } else { d }])?;
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// A `[channels·kh·kw, d]` gradient of the transposed (and frame-summed) kernel as the

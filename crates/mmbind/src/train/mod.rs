@@ -120,13 +120,10 @@ impl Negatives {
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
-            modalities: vec![
-                Modality::Text,
-                Modality::Audio,
-                Modality::Depth,
-                Modality::Thermal,
-                Modality::Imu,
-            ],
+            // Every modality binds to vision.
+            modalities: (Modality::ALL.into_iter())
+                .filter(|&m| m != Modality::Vision)
+                .collect(),
             epochs: 10,
             phase_epochs: Vec::new(),
             phase_lr: Vec::new(),

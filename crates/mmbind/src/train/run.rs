@@ -5,7 +5,7 @@
 //! seeded by its own index and starts from the same frozen vision encoder, so the weights do
 //! not depend on `jobs` or on which phase finishes an epoch first.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -19,178 +19,25 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 mod phase;
+mod start;
+
+pub use start::Training;
 
 use super::cpu_step::{CpuPass, embedding_leaf};
 use super::joint::{JointExtras, joint_step, joint_step_cpu};
 use super::token_rows::TokenRows;
 use super::{
     AnchorBank, AnchorEmbeddings, Checkpoint, ContentSets, EpochMetrics, Features, Negatives,
-    Observer, Phase, Sets, Targets, TrainOptions, TrainState, TrainSummary, anchor_embeddings,
-    anchor_hash, bank_info_nce, cache_dir, learning_rate, phases, symmetric_info_nce,
+    Observer, Phase, Sets, Targets, TrainOptions, TrainState, anchor_embeddings, anchor_hash,
+    bank_info_nce, learning_rate, symmetric_info_nce,
 };
 use crate::config::ModelConfig;
 use crate::dataset::{Dataset, Split};
 use crate::embed::Item;
 use crate::model::Model;
 use crate::nn::{Drops, Encoder};
-use crate::weights::{ModelDir, Provenance, TensorMap, host_values};
+use crate::weights::{TensorMap, host_values};
 use crate::{Error, Result};
-
-/// A training run to start or to resume: `Training::new(data, model_dir, config, options)`
-/// or `Training::resume(data, model_dir)`, then `.jobs(n)` and `.run(device, observer)`.
-pub struct Training<'a> {
-    data: &'a Path,
-    model_dir: &'a Path,
-    /// `None` resumes from the checkpoint in `model_dir`, which holds the config and options.
-    fresh: Option<(ModelConfig, TrainOptions)>,
-    jobs: usize,
-    whole_token_table: bool,
-    allow_outside: bool,
-}
-
-impl<'a> Training<'a> {
-    /// A new run; `model_dir` must not hold one already.
-    pub fn new(
-        data: &'a Path,
-        model_dir: &'a Path,
-        config: ModelConfig,
-        options: TrainOptions,
-    ) -> Self {
-        Self {
-            data,
-            model_dir,
-            fresh: Some((config, options)),
-            jobs: 1,
-            whole_token_table: false,
-            allow_outside: false,
-        }
-    }
-
-    /// Continues exactly from the last checkpoint in `model_dir`, with its config and options.
-    pub fn resume(data: &'a Path, model_dir: &'a Path) -> Self {
-        Self {
-            data,
-            model_dir,
-            fresh: None,
-            jobs: 1,
-            whole_token_table: false,
-            allow_outside: false,
-        }
-    }
-
-    /// Threads to train on (default 1): up to `jobs` frozen phases at once, sharing them (see
-    /// the module doc); with two or more, the joint phase runs vision and text side by side.
-    /// The weights do not depend on it.
-    pub fn jobs(mut self, jobs: usize) -> Self {
-        self.jobs = jobs.max(1);
-        self
-    }
-
-    /// Lets the dataset's rows name files outside its directory (see [`Dataset::open_with`]).
-    pub fn allow_outside(mut self, allow: bool) -> Self {
-        self.allow_outside = allow;
-        self
-    }
-
-    /// A new run trains the text encoder's whole token table, as runs did before
-    /// `token_rows` (same weights, slower): the reference of the training benchmark and tests.
-    #[doc(hidden)]
-    pub fn whole_token_table(mut self) -> Self {
-        self.whole_token_table = true;
-        self
-    }
-
-    /// Trains into the model directory. `device` is a plain (non-autodiff) device; gradients
-    /// run on its autodiff twin.
-    pub fn run(self, device: &Device, obs: &mut dyn Observer) -> Result<TrainSummary> {
-        train(self, device, obs)
-    }
-}
-
-fn train(job: Training<'_>, device: &Device, obs: &mut dyn Observer) -> Result<TrainSummary> {
-    let Training {
-        data,
-        model_dir,
-        fresh,
-        jobs,
-        whole_token_table,
-        allow_outside,
-    } = job;
-    let dataset = Dataset::open_with(data, allow_outside)?;
-    let ckpt = Checkpoint::new(model_dir);
-    let resume = fresh.is_none();
-    let (mut state, tensors) = match fresh {
-        None => ckpt.load()?,
-        Some((config, opts)) => {
-            if ckpt.exists() {
-                let reason = "already holds a training run; pass --resume to continue it or \
-                              choose another directory";
-                return Err(Error::ModelDir {
-                    path: model_dir.to_path_buf(),
-                    reason: reason.into(),
-                });
-            }
-            let tensors = initial_tensors(&config, &opts, device)?;
-            let mut state = TrainState::new(config, opts);
-            state.token_rows = !whole_token_table;
-            (state, tensors)
-        }
-    };
-    state.config.validate().map_err(Error::Config)?;
-    let phases = phases(&state.options);
-    let epochs: Vec<usize> = phases
-        .iter()
-        .map(|p| state.options.epochs_for(p.modality))
-        .collect();
-    state.fill_progress(&epochs);
-    if resume {
-        obs.message(&format!(
-            "resuming {} at epoch {} of phase {}",
-            model_dir.display(),
-            state.epochs_done + 1,
-            state.phase + 1
-        ));
-    }
-    let run = Run {
-        dataset,
-        ckpt,
-        config: state.config.clone(),
-        opts: state.options.clone(),
-        cache: cache_dir(model_dir),
-        phases,
-        epochs,
-        device: device.clone(),
-        ad: device.clone().autodiff(),
-        cpu: crate::cpu::serves(device),
-        shared: Mutex::new(Shared { state, tensors }),
-        obs: Mutex::new(obs),
-        stop: AtomicBool::new(false),
-        steps_run: AtomicUsize::new(0),
-        jobs,
-    };
-    run.all()?;
-    let steps = run.steps_run.load(Ordering::Relaxed);
-    if run.stop.load(Ordering::Relaxed) {
-        return Ok(TrainSummary {
-            steps,
-            interrupted: true,
-            content_hash: String::new(),
-        });
-    }
-    let shared = lock(&run.shared);
-    let provenance = Provenance {
-        source: "train".into(),
-        checkpoint: None,
-        checkpoint_format: None,
-        imagebind_kwargs: None,
-    };
-    let manifest = ModelDir::new(model_dir).write(&run.config, &shared.tensors, provenance)?;
-    Ok(TrainSummary {
-        steps,
-        interrupted: false,
-        content_hash: manifest.content_hash,
-    })
-}
 
 /// One training run: what every phase reads, and what they share.
 struct Run<'o> {
@@ -445,34 +292,6 @@ impl Run<'_> {
         *shared = Shared { state, tensors };
         Ok(())
     }
-}
-
-/// The weights training starts from: a fresh model, with an `--init` model's encoders
-/// copied over where the configurations agree.
-fn initial_tensors(
-    config: &ModelConfig,
-    opts: &TrainOptions,
-    device: &Device,
-) -> Result<TensorMap> {
-    let fresh = Model::random(config.clone(), opts.seed, device)?.to_tensors();
-    let Some(init) = &opts.init else {
-        return Ok(fresh);
-    };
-    let (init_model, manifest) = ModelDir::new(init).load(device)?;
-    let mut out = fresh;
-    for m in Modality::ALL {
-        if config.encoder(m).is_some() && config.encoder(m) == manifest.config.encoder(m) {
-            for (k, v) in init_model.tensors_of(&[m]).0 {
-                out.insert(k, v);
-            }
-        } else if m == Modality::Vision {
-            return Err(Error::Config(format!(
-                "--init {}: its vision encoder differs from the configuration being trained; train with the same preset",
-                init.display()
-            )));
-        }
-    }
-    Ok(out)
 }
 
 /// The encoders a phase updates.

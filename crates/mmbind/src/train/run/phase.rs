@@ -208,51 +208,63 @@ impl Run<'_> {
                 }
             }
             (Trainable::Single(enc), Some(anchor)) => {
-                // On the ndarray device the encoder runs forward and backward on the
-                // CPU path; burn's autodiff keeps only the loss.
-                let dropped = drops(phase.modality, 2);
-                let (e, cpu) = match x {
-                    StepInput::Host(raw) => {
-                        let (y, pass) =
-                            CpuPass::forward(enc, phase.modality, &raw, dropped.as_ref())?;
-                        (embedding_leaf(y, batch.len(), &self.ad), Some(pass))
-                    }
-                    StepInput::Burn(x) => (enc.forward_train(x, dropped.as_ref())?, None),
-                };
-                let loss = match step.bank {
-                    // The batch's anchors are rows of the bank, already on the device.
-                    Some(bank) => {
-                        let targets = bank.targets(batch, &self.ad);
-                        let v = bank.embeddings.clone().select(0, targets.clone());
-                        let logits = e.clone().matmul(v.transpose());
-                        bank_info_nce(e.clone(), logits, bank.embeddings.clone(), targets)
-                    }
-                    None => {
-                        let v = Tensor::<2>::from_data(
-                            TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
-                            &self.ad,
-                        );
-                        symmetric_info_nce(e.clone().matmul(v.transpose()))
-                    }
-                };
-                let value = f64::from(loss.clone().into_scalar::<f32>());
-                let t2 = Instant::now();
-                let grads = match cpu {
-                    Some(pass) => {
-                        let at_loss = loss.backward();
-                        let d_e = e
-                            .grad(&at_loss)
-                            .expect("the embeddings take part in the loss");
-                        pass.backward(enc, &host_values(d_e))?
-                    }
-                    None => GradientsParams::from_grads(loss.backward(), enc),
-                };
-                Ok((value, grads, t2))
+                self.single_step(enc, anchor, step, x, drops(phase.modality, 2))
             }
             (Trainable::Single(_), None) => {
                 unreachable!("a single-encoder phase has an anchor")
             }
         }
+    }
+
+    /// A frozen-anchor phase's step: the one encoder against the anchor's embeddings (or
+    /// the anchor bank's).
+    fn single_step(
+        &self,
+        enc: &Encoder,
+        anchor: &AnchorEmbeddings,
+        step: &Step,
+        x: StepInput,
+        dropped: Option<Drops>,
+    ) -> Result<(f64, GradientsParams, Instant)> {
+        let (phase, batch) = (self.phases[step.i], step.batch);
+        // On the ndarray device the encoder runs forward and backward on the
+        // CPU path; burn's autodiff keeps only the loss.
+        let (e, cpu) = match x {
+            StepInput::Host(raw) => {
+                let (y, pass) = CpuPass::forward(enc, phase.modality, &raw, dropped.as_ref())?;
+                (embedding_leaf(y, batch.len(), &self.ad), Some(pass))
+            }
+            StepInput::Burn(x) => (enc.forward_train(x, dropped.as_ref())?, None),
+        };
+        let loss = match step.bank {
+            // The batch's anchors are rows of the bank, already on the device.
+            Some(bank) => {
+                let targets = bank.targets(batch, &self.ad);
+                let v = bank.embeddings.clone().select(0, targets.clone());
+                let logits = e.clone().matmul(v.transpose());
+                bank_info_nce(e.clone(), logits, bank.embeddings.clone(), targets)
+            }
+            None => {
+                let v = Tensor::<2>::from_data(
+                    TensorData::new(anchor.rows(batch), [batch.len(), anchor.dim]),
+                    &self.ad,
+                );
+                symmetric_info_nce(e.clone().matmul(v.transpose()))
+            }
+        };
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let t2 = Instant::now();
+        let grads = match cpu {
+            Some(pass) => {
+                let at_loss = loss.backward();
+                let d_e = e
+                    .grad(&at_loss)
+                    .expect("the embeddings take part in the loss");
+                pass.backward(enc, &host_values(d_e))?
+            }
+            None => GradientsParams::from_grads(loss.backward(), enc),
+        };
+        Ok((value, grads, t2))
     }
 
     /// Reports a step; true when training is to stop (Ctrl-C, or another lane's error).
