@@ -63,3 +63,6 @@ say "query: the 5 files closest to audio/$sb.wav [$(concepts "$q")]"
 v=$out/world/vision/$sa.png
 say "add: vision/$sa.png [$(concepts "$v")] + audio/$sb.wav [$(concepts "$q")] → images"
 "$bin" add --index "$out/index" --vision "$v" --audio "$q" --modality vision --top-k 5 --format paths | show
+
+say "serve: search it in a browser (Ctrl-C stops)"
+echo "  $bin serve --index $out/index    # then open http://127.0.0.1:7878/"

@@ -6,26 +6,35 @@ impl Index {
     /// Look up one stored file (metadata and vector). A stored vector that does not verify is
     /// an [`Error::Corrupt`] naming the file.
     pub fn get(&self, path: &str) -> Result<Option<FileRecord>> {
-        let r = self.get_inner(path);
+        let r = self.get_where("f.path = ?1", SqlPath(path));
         self.ctx(r)
     }
 
-    fn get_inner(&self, path: &str) -> Result<Option<FileRecord>> {
+    /// Look up one stored file by its row id ([`FileRecord::id`]). Ids of removed files are
+    /// not found, but SQLite may give a later file the id of the last one removed: a caller
+    /// that keeps ids across updates checks the path too.
+    pub fn get_by_id(&self, id: i64) -> Result<Option<FileRecord>> {
+        let r = self.get_where("f.id = ?1", id);
+        self.ctx(r)
+    }
+
+    fn get_where(&self, condition: &str, key: impl rusqlite::ToSql) -> Result<Option<FileRecord>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let sql = format!(
-            "SELECT f.path, f.modality, f.size, f.mtime_ns, f.hash, {} FROM files f LEFT JOIN vectors v ON v.id = f.vector_id WHERE f.path = ?1",
+            "SELECT f.path, f.modality, f.size, f.mtime_ns, f.hash, {}, f.id FROM files f LEFT JOIN vectors v ON v.id = f.vector_id WHERE {condition}",
             self.meta.vector_cols()
         );
         let mut st = conn.prepare_cached(&sql)?;
-        let mut rows = st.query([SqlPath(path)])?;
+        let mut rows = st.query([key])?;
         let Some(r) = rows.next()? else {
             return Ok(None);
         };
+        let path = r.get::<_, PathText>(0)?.0;
         let hash = r.get_ref(4)?.as_blob()?;
         let hash = ContentHash(hash.try_into().map_err(|_| {
             Error::corrupt_here(format!(
                 "the content hash of {} is not 32 bytes",
-                path_text::display(path)
+                path_text::display(&path)
             ))
         })?);
         let vector = match store::check_vector(r, 5, self.meta.dim)? {
@@ -33,12 +42,14 @@ impl Index {
             Err(why) => {
                 return Err(Error::corrupt_here(format!(
                     "the stored vector of {} is damaged: {why}",
-                    path_text::display(path)
+                    path_text::display(&path)
                 )));
             }
         };
         Ok(Some(FileRecord {
-            path: r.get::<_, PathText>(0)?.0,
+            // After the path, modality, size, mtime, hash and the four vector columns.
+            id: r.get(9)?,
+            path,
             modality: r.get(1)?,
             size: r.get::<_, i64>(2)? as u64,
             mtime_ns: r.get(3)?,

@@ -78,6 +78,10 @@ pub struct RebuildReport {
 /// A stored file (see `Index::get`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileRecord {
+    /// The file's row: stable while the file stays indexed (see [`Index::get_by_id`]).
+    ///
+    /// [`Index::get_by_id`]: crate::Index::get_by_id
+    pub id: i64,
     pub path: String,
     pub modality: String,
     pub size: u64,

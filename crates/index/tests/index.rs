@@ -817,3 +817,46 @@ fn noop_reindex_rebuilds_nothing_and_readers_see_complete_states() {
     let rep = ix.check().unwrap();
     assert!(rep.matrix == FileState::Fresh && rep.is_clean(), "{rep:?}");
 }
+
+#[test]
+fn files_are_found_by_id_until_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dim = 8;
+    let mut r = Rng::new(3);
+    let items: Vec<(String, String, Vec<f32>)> = (0..5)
+        .map(|i| {
+            (
+                format!("/data/f{i}"),
+                "audio".to_string(),
+                random_unit(&mut r, dim),
+            )
+        })
+        .collect();
+    let mut ix = Index::create_or_open(&tmp.path().join("idx"), &model(dim)).unwrap();
+    populate(&mut ix, &items);
+    let records: Vec<FileRecord> = items
+        .iter()
+        .map(|(p, ..)| ix.get(p).unwrap().unwrap())
+        .collect();
+    for rec in &records {
+        assert_eq!(ix.get_by_id(rec.id).unwrap().as_ref(), Some(rec));
+    }
+    let mut ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "one id per file");
+    // f1 goes: its id finds nothing, the others still find their files.
+    let kept: Vec<_> = items
+        .iter()
+        .filter(|(p, ..)| p != "/data/f1")
+        .cloned()
+        .collect();
+    update(&mut ix, &kept);
+    assert_eq!(ix.get_by_id(records[1].id).unwrap(), None);
+    for rec in records.iter().filter(|r| r.path != "/data/f1") {
+        assert_eq!(
+            ix.get_by_id(rec.id).unwrap().map(|r| r.path),
+            Some(rec.path.clone())
+        );
+    }
+    assert_eq!(ix.get_by_id(-1).unwrap(), None);
+}

@@ -10,7 +10,10 @@ use mmbind::model::Model;
 use mmbind::search::{Filter, Hit, Index, Method, SearchMethod as Searched, combine};
 use mmbind::vector::unit;
 
-use crate::protocol::{Labels, Search, SearchMethod, Term};
+use serde_json::{Value, json};
+
+use crate::output;
+use crate::protocol::{Labels, Request, Search, SearchMethod, Term};
 
 /// A classification's label set: (labels, prompt templates).
 type LabelSet = (Vec<String>, Vec<String>);
@@ -87,6 +90,50 @@ impl<'a> Answerer<'a> {
         };
         mmbind::search::search(index, &query, search.options.top_k, &filter, method)
             .map_err(|e| e.to_string())
+    }
+
+    /// Answers one request: the response's fields but `id` and `op` (`batch` and `serve`).
+    pub fn answer(&mut self, request: Request) -> Result<Value, String> {
+        match request {
+            Request::Embed { inputs } => {
+                let items: Vec<Item> = inputs
+                    .into_iter()
+                    .map(|(modality, source)| Item { modality, source })
+                    .collect();
+                let results = self.embed(&items, &mut |_| {});
+                let ok = results.iter().all(Result::is_ok);
+                let rows: Vec<Value> = items
+                    .iter()
+                    .zip(results)
+                    .map(|(item, r)| {
+                        let mut row = output::input_json(item);
+                        match r {
+                            Ok(e) => row["embedding"] = e.into(),
+                            Err(e) => row["error"] = e.to_string().into(),
+                        }
+                        row
+                    })
+                    .collect();
+                Ok(json!({"ok": ok, "embeddings": rows}))
+            }
+            Request::Search(search) => {
+                let (hits, method) = self.search(&search)?;
+                let mut resp = output::search_json(&hits, method);
+                resp["ok"] = true.into();
+                Ok(resp)
+            }
+            Request::Classify { input, labels } => {
+                let (modality, source) = input;
+                let item = Item { modality, source };
+                let mut embedded = self.embed(std::slice::from_ref(&item), &mut |_| {});
+                let embedding = embedded
+                    .pop()
+                    .expect("one result")
+                    .map_err(|e| e.to_string())?;
+                let ranked = self.classify(&labels, &embedding)?;
+                Ok(json!({"ok": true, "labels": ranked}))
+            }
+        }
     }
 
     /// The labels ranked for `embedding`, best first, as many as `labels.top_k` asks.

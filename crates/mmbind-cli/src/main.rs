@@ -21,6 +21,7 @@ mod protocol;
 mod query;
 mod report;
 mod results;
+mod serve;
 mod train;
 mod world;
 
@@ -102,6 +103,7 @@ pub enum Command {
     Query(query::QueryArgs),
     Add(add::AddArgs),
     Batch(batch::BatchArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// What a command reports back besides its output.
@@ -158,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Query(args) => query::run(args, &cli.global),
         Command::Add(args) => add::run(args, &cli.global),
         Command::Batch(args) => batch::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
     }
 }
 

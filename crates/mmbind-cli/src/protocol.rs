@@ -7,6 +7,8 @@
 //! `mmbind-modalities`), so the fuzzer compiles this very file beside `batch/request.rs`
 //! and feeds it arbitrary requests.
 
+use std::path::{Path, PathBuf};
+
 use mmbind_modalities::{Limits, Modality, PerModality, Source};
 use serde::Deserialize;
 use serde_json::Value;
@@ -273,6 +275,37 @@ struct ClassifyBody {
 }
 
 impl Request {
+    /// The request with each file input's path replaced by `resolve(path)`, or the first
+    /// reason one cannot be: `serve` takes file inputs only as upload and index ids, never
+    /// as paths on its machine.
+    pub fn map_files(
+        self,
+        mut resolve: impl FnMut(&Path) -> Result<PathBuf, String>,
+    ) -> Result<Request, String> {
+        let mut resolved = |source: Source| match source {
+            Source::File(p) => resolve(&p).map(Source::File),
+            text => Ok(text),
+        };
+        Ok(match self {
+            Request::Embed { inputs } => Request::Embed {
+                inputs: (inputs.into_iter())
+                    .map(|(m, s)| Ok((m, resolved(s)?)))
+                    .collect::<Result<_, String>>()?,
+            },
+            Request::Search(mut search) => {
+                for term in &mut search.terms {
+                    let source = std::mem::replace(&mut term.source, Source::Text(String::new()));
+                    term.source = resolved(source)?;
+                }
+                Request::Search(search)
+            }
+            Request::Classify { input, labels } => Request::Classify {
+                input: (input.0, resolved(input.1)?),
+                labels,
+            },
+        })
+    }
+
     /// The request `op` with the JSON `body` (the request object without `id` and `op`),
     /// checked; the reason it is not one otherwise.
     pub fn from_json(op: &str, body: Value) -> Result<Request, String> {

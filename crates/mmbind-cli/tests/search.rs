@@ -15,7 +15,7 @@ use crate::cli::{import_tiny, mmbind};
 use crate::util::{fixture, tempdir};
 
 /// The imported tiny fixture model, once per test run.
-fn model() -> &'static Path {
+pub(crate) fn model() -> &'static Path {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &DIR.get_or_init(|| {
         let dir = tempdir();
@@ -74,18 +74,22 @@ fn query_cmd(ix: &Path, format: &str, text: &str) -> assert_cmd::Command {
 }
 
 /// [`query_cmd`] in JSON with `extra` flags: the JSON lines, stderr and the exit code.
-fn query_json(ix: &Path, text: &str, extra: &[&str]) -> (Vec<Value>, String, Option<i32>) {
+pub(crate) fn query_json(
+    ix: &Path,
+    text: &str,
+    extra: &[&str],
+) -> (Vec<Value>, String, Option<i32>) {
     run_json(query_cmd(ix, "json", text).args(extra))
 }
 
 /// Runs `mmbind index` and returns its JSON summary, asserting the exit code.
-fn index(index: &Path, paths: &[&Path], code: i32) -> Value {
+pub(crate) fn index(index: &Path, paths: &[&Path], code: i32) -> Value {
     let (v, stderr, status) = run_json(&mut index_cmd(index, paths));
     assert_eq!(status, Some(code), "{stderr}");
     v.into_iter().next().expect("a summary")
 }
 
-fn write_texts(dir: &Path, n: usize) -> Vec<PathBuf> {
+pub(crate) fn write_texts(dir: &Path, n: usize) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
     (0..n)
         .map(|i| {

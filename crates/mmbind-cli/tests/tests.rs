@@ -1,5 +1,6 @@
 //! One integration crate (one link step) for every end-to-end test.
 
+mod browser;
 mod cli;
 mod hostile;
 mod import;
@@ -9,5 +10,6 @@ mod inputs;
 mod interrupt;
 mod parity;
 mod search;
+mod serve;
 mod train;
 mod util;

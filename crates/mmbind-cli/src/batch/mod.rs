@@ -7,11 +7,8 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use crate::answer::Answerer;
-use crate::output;
-use crate::protocol::Request;
 use crate::results;
 use crate::{GlobalArgs, Outcome};
-use mmbind::embed::Item;
 use mmbind::weights::ModelDir;
 
 /// Serve JSON-lines requests on stdin with the model loaded once.
@@ -48,54 +45,10 @@ pub struct BatchArgs {
     pub index: Option<PathBuf>,
 }
 
-/// Answers one request: the response's fields but `id` and `op`.
-fn answer(answerer: &mut Answerer, request: Request) -> Result<Value, String> {
-    match request {
-        Request::Embed { inputs } => {
-            let items: Vec<Item> = inputs
-                .into_iter()
-                .map(|(modality, source)| Item { modality, source })
-                .collect();
-            let results = answerer.embed(&items, &mut |_| {});
-            let ok = results.iter().all(Result::is_ok);
-            let rows: Vec<Value> = items
-                .iter()
-                .zip(results)
-                .map(|(item, r)| {
-                    let mut row = output::input_json(item);
-                    match r {
-                        Ok(e) => row["embedding"] = e.into(),
-                        Err(e) => row["error"] = e.to_string().into(),
-                    }
-                    row
-                })
-                .collect();
-            Ok(json!({"ok": ok, "embeddings": rows}))
-        }
-        Request::Search(search) => {
-            let (hits, method) = answerer.search(&search)?;
-            let mut resp = output::search_json(&hits, method);
-            resp["ok"] = true.into();
-            Ok(resp)
-        }
-        Request::Classify { input, labels } => {
-            let (modality, source) = input;
-            let item = Item { modality, source };
-            let mut embedded = answerer.embed(std::slice::from_ref(&item), &mut |_| {});
-            let embedding = embedded
-                .pop()
-                .expect("one result")
-                .map_err(|e| e.to_string())?;
-            let ranked = answerer.classify(&labels, &embedding)?;
-            Ok(json!({"ok": true, "labels": ranked}))
-        }
-    }
-}
-
 /// One request line → one response, with the request's `id` and `op` echoed.
 fn respond(answerer: &mut Answerer, line: &str) -> Value {
     let parsed = request::parse(line);
-    let mut resp = match parsed.request.and_then(|r| answer(answerer, r)) {
+    let mut resp = match parsed.request.and_then(|r| answerer.answer(r)) {
         Ok(v) => v,
         Err(e) => json!({"ok": false, "error": e}),
     };
