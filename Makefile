@@ -15,6 +15,7 @@ bench:
 	$(CARGO) bench --bench encoders
 	$(CARGO) bench --bench train
 	$(CARGO) bench --bench preprocess
+	$(CARGO) bench -p mmbind-cli --bench serve_load
 
 # The encoders beside PyTorch eager on the same cores, rounds interleaved (docs/speed.md):
 # TORCH_PYTHON is an interpreter with torch (python3 -m venv v && v/bin/pip install torch numpy).

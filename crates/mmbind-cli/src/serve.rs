@@ -188,15 +188,10 @@ async fn authorize(State(app): State<Arc<App>>, request: Request, next: Next) ->
     let header = (request.headers().get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let query = request
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
-    if [header, query]
-        .into_iter()
-        .flatten()
-        .any(|t| same(t, token))
-    {
+    let query = (request.uri().query())
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        .map(percent_decoded);
+    if header.is_some_and(|t| same(t, token)) || query.is_some_and(|t| same(&t, token)) {
         next.run(request).await
     } else {
         let mut r = api::error(StatusCode::UNAUTHORIZED, "this server needs its token");
@@ -206,7 +201,50 @@ async fn authorize(State(app): State<Arc<App>>, request: Request, next: Next) ->
     }
 }
 
+/// A URL query value with its `%XX` escapes (and `+` for space) decoded, as a page's
+/// `encodeURIComponent` writes them; a bad escape stays as it is.
+fn percent_decoded(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).and_then(|&c| hex(c)),
+            b.get(i + 2).and_then(|&c| hex(c)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', ..) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, ..) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Compares in time that does not depend on where the strings differ.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole_and_decode_from_urls() {
+        assert!(same("s3cret", "s3cret"));
+        assert!(!same("s3cre", "s3cret") && !same("s3creT", "s3cret") && !same("", "x"));
+        assert_eq!(percent_decoded("a%2Fb%20c+d%zz%4"), "a/b c d%zz%4");
+        assert_eq!(percent_decoded("%E2%9C%93"), "✓");
+    }
 }

@@ -3,8 +3,7 @@
 //! index, and refuses what it must (paths, unknown and removed ids, links, oversized uploads,
 //! malformed JSON, a missing token) with the status the API documents.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -63,73 +62,8 @@ pub(crate) fn http(
     headers: &[&str],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    // Read to the body's declared length (a WebDriver server keeps the connection open),
-    // or to the end.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 65536];
-    let (split, length) = loop {
-        let n = s.read(&mut buf).unwrap();
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse::<usize>().unwrap());
-            break (split, length);
-        }
-        assert!(n > 0, "the connection closed before a response head");
-    };
-    match length {
-        Some(len) => {
-            while raw.len() < split + 4 + len {
-                let n = s.read(&mut buf).unwrap();
-                assert!(n > 0, "the connection closed mid-body");
-                raw.extend_from_slice(&buf[..n]);
-            }
-        }
-        None => {
-            s.read_to_end(&mut raw).unwrap();
-        }
-    }
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = unchunk(&body);
-    }
-    (status, body)
-}
-
-fn unchunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[end + 2..end + 2 + size]);
-        b = &b[end + 4 + size..];
-    }
+    crate::http_client::exchange(port, method, target, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {target}: {e}"))
 }
 
 pub(crate) fn json_of(port: u16, method: &str, target: &str, body: &Value) -> (u16, Value) {

@@ -3,6 +3,7 @@
 mod browser;
 mod cli;
 mod hostile;
+mod http_client;
 mod import;
 mod inputs;
 // SIGINT through libc, which the crate links on glibc Linux only.

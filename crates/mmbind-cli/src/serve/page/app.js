@@ -37,6 +37,7 @@ function status(text, busy) {
 function guess(file) {
   const name = file.name.toLowerCase();
   if (/\.(wav|wave|flac|ogg|oga|mp3)$/.test(name) || file.type.startsWith("audio/")) return "audio";
+  if (/\.(txt|md)$/.test(name) || file.type === "text/plain") return "text";
   if (/\.(csv)$/.test(name)) return "imu";
   if (/depth/.test(name)) return "depth";
   if (/thermal/.test(name)) return "thermal";
@@ -192,6 +193,13 @@ function addText(weight) {
 
 async function addFile(file, weight) {
   const modality = $("as").value || guess(file);
+  if (modality === "text") {
+    // A text file is searched by its text (the API takes text inline).
+    const text = (await file.text()).trim();
+    terms.push({ modality, value: text, label: file.name, weight });
+    renderTerms();
+    return search();
+  }
   status("Uploading " + file.name + "…", true);
   try {
     const v = await api("/api/upload?name=" + encodeURIComponent(file.name), file, true);
