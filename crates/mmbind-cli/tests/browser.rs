@@ -282,19 +282,45 @@ fn the_page_searches_by_caption_file_and_sum_in_chromium() {
     assert_eq!(shown, query_paths(server.port, json!({"text": caption})));
     b.screenshot(&shots, "1-caption.png");
 
-    // An audio file picked as a query (as a drop would give it).
+    // An audio file dropped on the page (a drop event carrying the file, as a desktop's
+    // drag and drop delivers it; the modality is guessed from its name).
     let sound = std::fs::read_dir(world.join("audio"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
+    let upload_id = upload(server.port, &sound);
+    let (_, v) = json_of(
+        server.port,
+        "POST",
+        "/api/query",
+        &json!({"input": {"audio": upload_id}, "top_k": 1}),
+    );
+    let file_id = v["results"][0]["id"].as_str().unwrap().to_string();
+    let name = sound.file_name().unwrap().to_str().unwrap();
     b.click("#clear");
-    b.script("document.getElementById('as').value = 'audio'; return true");
-    b.type_in("#file", sound.to_str().unwrap());
+    b.call(
+        "POST",
+        "/execute/async",
+        json!({"script": format!(
+            "const done = arguments[arguments.length - 1];
+             fetch('/api/files/{file_id}/media').then(r => r.blob()).then(blob => {{
+               const dt = new DataTransfer();
+               dt.items.add(new File([blob], '{name}', {{type: 'audio/wav'}}));
+               document.getElementById('drop').dispatchEvent(
+                 new DragEvent('drop', {{dataTransfer: dt, bubbles: true, cancelable: true}}));
+               done(true);
+             }});"
+        ), "args": []}),
+    );
     let shown = b.results(12);
-    let id = upload(server.port, &sound);
-    assert_eq!(shown, query_paths(server.port, json!({"audio": id})));
+    assert_eq!(shown, query_paths(server.port, json!({"audio": upload_id})));
+    let terms = b.script("return document.getElementById('term-list').textContent");
+    assert!(
+        terms.as_str().unwrap().contains(&format!("audio: {name}")),
+        "{terms}"
+    );
     b.screenshot(&shots, "2-audio.png");
 
     // Its scene's image added: the sum finds that scene's image first.
