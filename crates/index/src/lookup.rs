@@ -58,6 +58,17 @@ impl Index {
         }))
     }
 
+    /// The row id of the file at `path` ([`FileRecord::id`]), without reading its vector.
+    pub fn id_of(&self, path: &str) -> Result<Option<i64>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let r = (|| -> Result<Option<i64>> {
+            let mut st = conn.prepare_cached("SELECT id FROM files WHERE path = ?1")?;
+            let mut rows = st.query([SqlPath(path)])?;
+            Ok(rows.next()?.map(|r| r.get(0)).transpose()?)
+        })();
+        self.ctx(r)
+    }
+
     /// Every indexed path with its modality, in insertion order.
     pub fn paths(&self) -> Result<Vec<(String, String)>> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());

@@ -860,3 +860,24 @@ fn files_are_found_by_id_until_removed() {
     }
     assert_eq!(ix.get_by_id(-1).unwrap(), None);
 }
+
+#[test]
+fn a_file_id_is_found_by_path_without_its_vector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = Rng::new(5);
+    let items: Vec<(String, String, Vec<f32>)> = (0..3)
+        .map(|i| {
+            (
+                format!("/data/g{i}"),
+                "text".to_string(),
+                random_unit(&mut r, 8),
+            )
+        })
+        .collect();
+    let mut ix = Index::create_or_open(&tmp.path().join("idx"), &model(8)).unwrap();
+    populate(&mut ix, &items);
+    for (p, ..) in &items {
+        assert_eq!(ix.id_of(p).unwrap(), Some(ix.get(p).unwrap().unwrap().id));
+    }
+    assert_eq!(ix.id_of("/data/none").unwrap(), None);
+}

@@ -26,10 +26,6 @@ use engine::Engine;
 use mmbind::search::Index;
 use uploads::Uploads;
 
-/// The largest indexed file `/api/files/{id}/media` sends (the index's own inputs are
-/// bounded by the same `file-bytes` limit when they are embedded).
-const MEDIA_MAX: u64 = 1 << 30;
-
 /// Serve search over HTTP: a JSON API (the protocol of `batch`) for scripts and pages.
 ///
 /// Loads the model and the index once and answers until Ctrl-C. The index may be updated

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use mmbind_modalities::Modality;
 
-use super::{App, MEDIA_MAX};
+use super::App;
 use super::{files, thumbs};
 use crate::output;
 use crate::protocol::{DEFAULT_TOP_K, Request, Search, SearchMethod, SearchOptions};
@@ -114,7 +114,9 @@ pub async fn media(app: State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Respon
         Ok(None) => return not_found(),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
-    let read = tokio::task::spawn_blocking(move || (files::read(&rec, MEDIA_MAX), rec)).await;
+    // Read whole, so bounded as every input is: by the `file-bytes` limit (--limit).
+    let max = mmbind_modalities::Limits::current().file_bytes;
+    let read = tokio::task::spawn_blocking(move || (files::read(&rec, max), rec)).await;
     match read {
         Ok((Some(bytes), rec)) => (
             [

@@ -33,8 +33,8 @@ pub fn record(index: &Index, id: &str) -> Result<Option<FileRecord>, String> {
 
 /// The id of the indexed file at `path` (as the index writes paths).
 pub fn id_at(index: &Index, path: &str) -> Option<String> {
-    let rec = index.get(path).ok()??;
-    Some(id_of(rec.id, &rec.path))
+    let row = index.id_of(path).ok()??;
+    Some(id_of(row, path))
 }
 
 /// The indexed file, opened, if it is still the regular file that was indexed: no link
