@@ -1,4 +1,4 @@
-//! Reading stored files back from the database: one file's record, every path.
+//! Reading stored files back from the database: one file's record, every record, every path.
 
 use super::*;
 
@@ -29,6 +29,35 @@ impl Index {
         let Some(r) = rows.next()? else {
             return Ok(None);
         };
+        self.record_of(r).map(Some)
+    }
+
+    /// Every stored file with its vector, in insertion order, handed to `f` one at a time
+    /// (memory stays flat whatever the index's size); stops at `f`'s first error. A stored
+    /// vector that does not verify is an [`Error::Corrupt`] naming the file.
+    pub fn for_each_record<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(FileRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let sql = format!(
+            "SELECT f.path, f.modality, f.size, f.mtime_ns, f.hash, {}, f.id FROM files f LEFT JOIN vectors v ON v.id = f.vector_id ORDER BY f.id",
+            self.meta.vector_cols()
+        );
+        let mut st = conn.prepare(&sql).map_err(|e| self.ctx_err(e.into()))?;
+        let mut rows = st.query([]).map_err(|e| self.ctx_err(e.into()))?;
+        while let Some(r) = rows.next().map_err(|e| self.ctx_err(e.into()))? {
+            f(self.record_of(r).map_err(|e| self.ctx_err(e))?)?;
+        }
+        Ok(())
+    }
+
+    fn ctx_err(&self, e: Error) -> Error {
+        e.in_index(&self.dir)
+    }
+
+    /// The record of a row selected as `get_where` and `for_each_record` select it.
+    fn record_of(&self, r: &rusqlite::Row) -> Result<FileRecord> {
         let path = r.get::<_, PathText>(0)?.0;
         let hash = r.get_ref(4)?.as_blob()?;
         let hash = ContentHash(hash.try_into().map_err(|_| {
@@ -46,7 +75,7 @@ impl Index {
                 )));
             }
         };
-        Ok(Some(FileRecord {
+        Ok(FileRecord {
             // After the path, modality, size, mtime, hash and the four vector columns.
             id: r.get(9)?,
             path,
@@ -55,7 +84,7 @@ impl Index {
             mtime_ns: r.get(3)?,
             hash,
             vector,
-        }))
+        })
     }
 
     /// The row id of the file at `path` ([`FileRecord::id`]), without reading its vector.

@@ -24,17 +24,24 @@ use mmbind::search::split_weight;
 ///   mmbind add --index lab.idx --vision pigeon.jpg --audio engine.wav
 ///   mmbind add --index lab.idx --vision beach.jpg --minus-text "sunny" --text "0.5:storm"
 ///
+/// With --vector, nothing is searched: the sum's vector is printed as JSON, {"model_hash",
+/// "dim", "terms", "vector"}, for searching elsewhere (`mmbind-scale query` on LanceDB);
+/// only --model is needed then.
+///
 /// A weight is a plain number before the first colon (`0.5:dog.wav`, `-1:snow`); write
 /// `1:3:30 pm` for text that itself starts with a number and a colon.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct AddArgs {
     /// The index directory (from `mmbind index`).
-    #[arg(long, value_name = "DIR")]
-    pub index: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "vector")]
+    pub index: Option<PathBuf>,
     /// The model directory (default: the one the index was built with).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", required_unless_present = "index")]
     pub model: Option<PathBuf>,
+    /// Print the sum's vector as JSON instead of searching (needs only --model).
+    #[arg(long, conflicts_with = "index")]
+    pub vector: bool,
     #[command(flatten)]
     pub terms: TermArgs,
     #[command(flatten)]
@@ -130,8 +137,20 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         options: args.search.options()?,
     };
     search.check().map_err(anyhow::Error::msg)?;
-    let (index, model, compute) = results::open(&args.index, args.model.as_deref(), global)?;
-    let answerer = Answerer::new(&model, &compute.device, Some(&index));
+    let (index, model, compute, model_hash) = match (&args.index, &args.model) {
+        (Some(ix), model) => {
+            let (index, model, compute) = results::open(ix, model.as_deref(), global)?;
+            let hash = index.model_id().to_string();
+            (Some(index), model, compute, hash)
+        }
+        (None, Some(dir)) => {
+            let compute = global.compute()?;
+            let (model, manifest) = mmbind::weights::ModelDir::new(dir).load(&compute.device)?;
+            (None, model, compute, manifest.content_hash)
+        }
+        (None, None) => unreachable!("clap requires --index or --model"),
+    };
+    let answerer = Answerer::new(&model, &compute.device, index.as_ref());
     let items: Vec<Item> = search.terms.iter().map(answer::item).collect();
     let mut report = Reporter::default();
     let mut embedded = Vec::with_capacity(items.len());
@@ -145,6 +164,21 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         // A sum missing a term answers another question than the one asked.
         eprintln!("nothing searched: every term of the sum must be usable");
         return Ok(report.outcome());
+    }
+    let described: Vec<_> = items
+        .iter()
+        .zip(&search.terms)
+        .map(|(item, term)| {
+            let mut t = output::input_json(item);
+            t["weight"] = term.weight.into();
+            t
+        })
+        .collect();
+    if args.vector {
+        let vector = answer::query_vector(&embedded).map_err(anyhow::Error::msg)?;
+        let line = serde_json::json!({"model_hash": model_hash, "dim": vector.len(), "terms": described, "vector": vector});
+        println!("{line}");
+        return Ok(Outcome::Ok);
     }
     let (hits, method) = answerer
         .search_embedded(&search, &embedded)
@@ -171,15 +205,6 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let described: Vec<_> = items
-        .iter()
-        .zip(&search.terms)
-        .map(|(item, term)| {
-            let mut t = output::input_json(item);
-            t["weight"] = term.weight.into();
-            t
-        })
-        .collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     output::print_search(
         &mut out,

@@ -64,15 +64,7 @@ impl<'a> Answerer<'a> {
         let index = self
             .index
             .ok_or("no index: start `mmbind batch` with --index DIR to query or add")?;
-        let query = match embedded {
-            // One term of weight 1 (every query): the sum would be its unit vector.
-            [(w, e)] if *w == 1.0 => unit(e).ok_or("the embedding is zero or not finite")?,
-            _ => {
-                let weighted: Vec<(f32, &[f32])> =
-                    embedded.iter().map(|(w, e)| (*w, e.as_slice())).collect();
-                combine(&weighted).map_err(|e| format!("cannot add these inputs: {e}"))?
-            }
-        };
+        let query = query_vector(embedded)?;
         let filter = Filter {
             modalities: search
                 .options
@@ -161,4 +153,18 @@ pub fn item(term: &Term) -> Item {
         modality: term.modality,
         source: term.source.clone(),
     }
+}
+
+/// The vector a search with these embedded terms looks for: `add`'s weighted sum of unit
+/// vectors, renormalised (a query's one term: its unit vector).
+pub fn query_vector(embedded: &[(f32, Vec<f32>)]) -> Result<Vec<f32>, String> {
+    Ok(match embedded {
+        // One term of weight 1 (every query): the sum would be its unit vector.
+        [(w, e)] if *w == 1.0 => unit(e).ok_or("the embedding is zero or not finite")?,
+        _ => {
+            let weighted: Vec<(f32, &[f32])> =
+                embedded.iter().map(|(w, e)| (*w, e.as_slice())).collect();
+            combine(&weighted).map_err(|e| format!("cannot add these inputs: {e}"))?
+        }
+    })
 }

@@ -11,6 +11,7 @@ use mmbind_modalities::Modality;
 use crate::collect::{Collected, Rules};
 
 mod check;
+mod from_parquet;
 use crate::report::{Reporter, progress_bar};
 use crate::{GlobalArgs, Outcome};
 use mmbind::backend::Compute;
@@ -67,7 +68,7 @@ pub struct IndexArgs {
     pub index: PathBuf,
     /// Files and directories to index (directories recursively).
     #[arg(
-        required_unless_present = "check",
+        required_unless_present_any = ["check", "from_parquet"],
         conflicts_with = "check",
         value_name = "PATH"
     )]
@@ -83,6 +84,12 @@ pub struct IndexArgs {
     /// 'depth/*.png=depth'. Repeatable; the first match wins.
     #[arg(long, value_name = "GLOB=MODALITY")]
     pub modality_of: Vec<String>,
+    /// Index embeddings computed elsewhere instead of embedding files: Parquet files of the
+    /// schema `embed --out x.parquet` and `export` write (pyarrow's are accepted too), e.g.
+    /// the parts of a cluster run. Rows of another model are refused; nothing is removed.
+    /// Repeatable; one file in memory at a time.
+    #[arg(long, value_name = "FILE.parquet", conflicts_with_all = ["paths", "check"])]
+    pub from_parquet: Vec<PathBuf>,
     /// Also build the approximate (HNSW) search graph now (it is built automatically from
     /// 200,000 files).
     #[arg(long, conflicts_with = "check")]
@@ -138,6 +145,9 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     }
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     let wait = wait_of(args)?;
+    if !args.from_parquet.is_empty() {
+        return from_parquet::run(args, global, wait);
+    }
     let rules = Rules::new(&args.exclude, &args.modality_of, args.include_hidden)?;
     let model_path = args.model.as_deref().expect("clap requires --model");
     let model_dir = ModelDir::new(model_path);

@@ -5,17 +5,21 @@
 
 mod add;
 mod answer;
+mod backends;
 mod batch;
 mod choice;
 mod classify;
 mod collect;
 mod embed;
 mod eval;
+mod export;
+mod file_list;
 mod flags;
 mod import;
 mod index;
 mod inputs;
 mod output;
+mod parquet;
 mod process;
 mod protocol;
 mod query;
@@ -53,6 +57,11 @@ pub struct GlobalArgs {
     /// Compute backend.
     #[arg(long, global = true, value_parser = choice::choice::<BackendChoice>(), default_value = BackendChoice::Auto.name())]
     pub backend: BackendChoice,
+    /// The wgpu adapter to compute on: its number in `mmbind backends`, or part of its name
+    /// (implies wgpu; a multi-GPU host's workers each name their own, since wgpu does not
+    /// read CUDA_VISIBLE_DEVICES).
+    #[arg(long, global = true, value_name = "N|NAME")]
+    pub adapter: Option<String>,
     /// CPU threads for the ndarray backend (default: all cores).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
@@ -104,6 +113,8 @@ pub enum Command {
     Add(add::AddArgs),
     Batch(batch::BatchArgs),
     Serve(serve::ServeArgs),
+    Export(export::ExportArgs),
+    Backends(backends::BackendsArgs),
 }
 
 /// What a command reports back besides its output.
@@ -118,7 +129,7 @@ pub enum Outcome {
 impl GlobalArgs {
     /// Sets the device up once, printing `auto`'s notice unless `--quiet`.
     pub fn compute(&self) -> anyhow::Result<Compute> {
-        let compute = backend::select(self.backend)?;
+        let compute = backend::select_on(self.backend, self.adapter.as_deref())?;
         if let Some(notice) = &compute.notice
             && !self.quiet
         {
@@ -161,6 +172,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Add(args) => add::run(args, &cli.global),
         Command::Batch(args) => batch::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Export(args) => export::run(args, &cli.global),
+        Command::Backends(args) => backends::run(args),
     }
 }
 

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
+pub mod adapters;
+
 /// What the user asked for with `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,7 +57,7 @@ pub fn ndarray_device() -> Device {
 }
 
 /// How notices and `-v` name an adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
-fn describe(info: &wgpu::AdapterInfo) -> String {
+pub(crate) fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
@@ -87,6 +89,18 @@ fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
             Err(_) => Err("the wgpu driver panicked while looking for an adapter".into()),
         }
     })
+}
+
+/// Picks the device for `choice`, on the adapter `adapter` names if given (`--adapter`: a
+/// number from `mmbind backends` or part of a name; it implies wgpu).
+pub fn select_on(choice: BackendChoice, adapter: Option<&str>) -> Result<Compute> {
+    match (choice, adapter) {
+        (_, None) => select(choice),
+        (BackendChoice::Ndarray, Some(_)) => Err(Error::Backend(
+            "--adapter picks a wgpu adapter; it cannot be combined with --backend ndarray".into(),
+        )),
+        (_, Some(wanted)) => adapters::start(wanted),
+    }
 }
 
 /// Picks the device for `choice`.
@@ -179,24 +193,7 @@ fn list_adapters() -> Adapters {
             Err(_) => Adapters::None,
         };
     }
-    let apis = [
-        wgpu::Backend::Vulkan,
-        wgpu::Backend::Metal,
-        wgpu::Backend::Dx12,
-        wgpu::Backend::Gl,
-    ];
-    let listed = std::panic::catch_unwind(|| {
-        let mut infos = Vec::new();
-        for api in apis {
-            let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-                backends: api.into(),
-                ..wgpu::InstanceDescriptor::new_without_display_handle()
-            });
-            let adapters = pollster::block_on(instance.enumerate_adapters(api.into()));
-            infos.extend(adapters.iter().map(wgpu::Adapter::get_info));
-        }
-        infos
-    });
+    let listed = adapters::infos();
     listed.map_or(Adapters::ListingPanicked, classify)
 }
 
