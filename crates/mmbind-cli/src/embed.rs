@@ -28,7 +28,8 @@ use mmbind_modalities::Source;
 ///
 /// Many workers: --files-from takes the inputs from a list (one PATH or MODALITY<TAB>PATH per
 /// line, `-` for stdin) and --shard I/N keeps the stable 1/N of them worker I takes, so that
-/// N workers given the same list embed every input exactly once.
+/// N workers given the same list embed every input exactly once, and (on wgpu, every batch
+/// padded to --batch-size) each input's vector is the one a single run gives, bit for bit.
 ///
 /// Raw tensors (--tensors): every `<modality>.input` tensor of a safetensors file goes
 /// through its encoder and `<modality>.embedding` [batch, dim] is written to --out. Layouts
@@ -103,7 +104,7 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     // Inputs are read before the model loads: a bad list costs nothing.
     let mut report = Reporter::default();
     let (mut items, walk_errors) = args.inputs.items();
-    let mut listed_errors = Vec::new();
+    let mut listed_errors: Vec<file_list::BadLine> = Vec::new();
     if let Some(list) = &args.files_from {
         let (listed, errors) = file_list::read(list)?;
         items.extend(listed);
@@ -111,7 +112,9 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(shard) = args.shard {
         items.retain(|item| shard.takes(item));
+        listed_errors.retain(|bad| shard.takes_line(bad));
     }
+    let listed_errors: Vec<String> = listed_errors.into_iter().map(|b| b.message).collect();
     let compute = global.compute()?;
     let (model, manifest) = ModelDir::new(&args.model).load(&compute.device)?;
 
@@ -140,6 +143,8 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let bar = progress_bar(items.len(), "embedding", global.quiet);
     let mut embedder = Embedder::new(&model, &compute.device);
     embedder.batch_size = args.batch_size;
+    // One batch shape on wgpu: the vectors of a shard are those of the whole list's run.
+    embedder.pad_batches = true;
     let results = embedder.embed_all(&items, &mut |done| bar.set_position(done as u64));
     bar.finish_and_clear();
 

@@ -16,7 +16,7 @@ const MAX_LINE: usize = 64 * 1024;
 /// The items a list names: one per line, `PATH` (the modality from its extension, as
 /// `mmbind index` picks it) or `MODALITY<TAB>PATH`; empty lines are skipped. Lines that name
 /// no modality come back as messages, and the rest are used.
-pub fn read(list: &Path) -> anyhow::Result<(Vec<Item>, Vec<String>)> {
+pub fn read(list: &Path) -> anyhow::Result<(Vec<Item>, Vec<BadLine>)> {
     let name = || {
         if list == Path::new("-") {
             "standard input".to_string()
@@ -46,10 +46,19 @@ pub fn read(list: &Path) -> anyhow::Result<(Vec<Item>, Vec<String>)> {
         }
         match parse_line(line) {
             Ok(item) => items.push(item),
-            Err(why) => errors.push(format!("{} line {}: {why}", name(), n + 1)),
+            Err(why) => errors.push(BadLine {
+                message: format!("{} line {}: {why}", name(), n + 1),
+                line: line.to_vec(),
+            }),
         }
     }
     Ok((items, errors))
+}
+
+/// A line of the list that names no input, and why.
+pub struct BadLine {
+    pub line: Vec<u8>,
+    pub message: String,
 }
 
 fn parse_line(line: &[u8]) -> Result<Item, String> {
@@ -119,6 +128,17 @@ impl Shard {
             mmbind_modalities::Source::File(p) => h.update(p.as_os_str().as_encoded_bytes()),
             mmbind_modalities::Source::Text(t) => h.update(t.as_bytes()),
         };
+        self.owns(h)
+    }
+
+    /// Whether this shard reports a bad line of the list (one shard does, not all N).
+    pub fn takes_line(&self, line: &BadLine) -> bool {
+        let mut h = blake3::Hasher::new();
+        h.update(&line.line);
+        self.owns(h)
+    }
+
+    fn owns(&self, h: blake3::Hasher) -> bool {
         let first: [u8; 8] = h.finalize().as_bytes()[..8].try_into().expect("32 bytes");
         u64::from_le_bytes(first) % self.count == self.index
     }

@@ -22,6 +22,10 @@ pub fn run(
     let started = Instant::now();
     let model_path = args.model.as_deref().expect("clap requires --model");
     let manifest = ModelDir::new(model_path).manifest()?;
+    // Every file is checked whole before the index is touched: a bad one writes nothing.
+    for file in &args.from_parquet {
+        load(file, &manifest.content_hash, manifest.config.out_dim)?;
+    }
     let mut index = Index::create_or_open(&args.index, &model_info(model_path, &manifest))?;
     let (mut added, mut skipped) = (0, 0);
     for file in &args.from_parquet {
@@ -127,7 +131,7 @@ fn sort(rows: Vec<Row>) -> (Vec<FileStat>, Vectors, Vec<String>) {
             left_out.push(format!("{path}: unknown modality '{}'", row.modality));
             continue;
         }
-        let Some(v) = unit(&row.embedding) else {
+        let Some(v) = as_stored(row.embedding) else {
             left_out.push(format!("{path}: the embedding is zero or not finite"));
             continue;
         };
@@ -146,4 +150,15 @@ fn sort(rows: Vec<Row>) -> (Vec<FileStat>, Vectors, Vec<String>) {
         stats.push(stat);
     }
     (stats, vectors, left_out)
+}
+
+/// The vector as the index stores it: unit length. One already of unit length (every
+/// vector mmbind writes) is kept bit for bit, so an export indexed again is the same index.
+fn as_stored(v: Vec<f32>) -> Option<Vec<f32>> {
+    let n = mmbind::vector::norm(&v);
+    if n.is_finite() && (n - 1.0).abs() <= 1e-5 {
+        Some(v)
+    } else {
+        unit(&v)
+    }
 }
