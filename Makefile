@@ -10,6 +10,7 @@ build:
 
 test:
 	$(CARGO) test --release --workspace
+	./scripts/scale-tests.sh
 
 bench:
 	$(CARGO) bench --bench encoders

@@ -76,7 +76,8 @@ class Mmbind:
         )
         if p.returncode not in ok:
             lines = [l for l in p.stderr.splitlines() if l.strip()]
-            raise ScaleError(lines[-1] if lines else f"mmbind exited with {p.returncode}")
+            last = lines[-1] if lines else f"mmbind exited with {p.returncode}"
+            raise ScaleError(last.removeprefix("error: "))
         return p
 
     def embed_part(self, files_from, out, shard=None, batch_size=None):

@@ -10,6 +10,7 @@ mod inputs;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod interrupt;
 mod parity;
+mod scale;
 mod search;
 mod serve;
 mod train;
