@@ -79,7 +79,7 @@ def _worker_class():
         def __init__(self, model, binary, adapters, backend, threads):
             ids = ray.get_gpu_ids()
             self.adapter = None
-            if ids:
+            if ids and backend != "ndarray":
                 gpu = int(ids[0])
                 self.adapter = adapters[gpu] if adapters else gpu
             self.tool = Mmbind(model, binary, adapter=self.adapter, backend=backend, threads=threads)
