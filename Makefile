@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/mmbind
 DEMO_DIR ?= demo-out
 
-.PHONY: build test bench bench-torch demo fmt clean fuzz fuzz-smoke
+.PHONY: build test bench bench-scale bench-torch demo fmt clean fuzz fuzz-smoke
 
 build:
 	$(CARGO) build --release --workspace --all-targets
@@ -17,6 +17,14 @@ bench:
 	$(CARGO) bench --bench train
 	$(CARGO) bench --bench preprocess
 	$(CARGO) bench -p mmbind-cli --bench serve_load
+	$(MAKE) bench-scale
+
+# LanceDB's IVF-PQ beside the local HNSW graph on 100,000 real embeddings (recall@10, latency),
+# both pinned to one core, rounds interleaved; needs `make demo`'s model and the venv that
+# `make test` makes (docs/scale.md).
+SCALE_VENV ?= $(or $(CARGO_TARGET_DIR),target)/scale-venv
+bench-scale: build
+	taskset -c 0 $(SCALE_VENV)/bin/python python/bench/recall.py --model $(DEMO_DIR)/model
 
 # The encoders beside PyTorch eager on the same cores, rounds interleaved (docs/speed.md):
 # TORCH_PYTHON is an interpreter with torch (python3 -m venv v && v/bin/pip install torch numpy).

@@ -102,7 +102,7 @@ def main():
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--partitions", type=int, help="IVF partitions (default: sqrt(rows))")
+    p.add_argument("--partitions", type=int, help="IVF partitions (default: sqrt(rows), at most rows/256)")
     p.add_argument("--sub-vectors", type=int, help="PQ sub-vectors (default: dim/8)")
     p.add_argument("--workdir", default=str(REPO / "target" / "scale-bench"))
     a = p.parse_args()

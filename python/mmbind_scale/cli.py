@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -55,7 +56,7 @@ def _parser():
     x = sub.add_parser("index", help="build LanceDB's approximate index on a table")
     _table_args(x)
     x.add_argument("--kind", default="ivf_pq", choices=["ivf_pq", "ivf_hnsw_sq", "ivf_hnsw_pq"])
-    x.add_argument("--partitions", type=int, help="IVF partitions (default: sqrt(rows))")
+    x.add_argument("--partitions", type=int, help="IVF partitions (default: sqrt(rows), at most rows/256)")
     x.add_argument("--sub-vectors", type=int, help="PQ sub-vectors (default: dim/8)")
 
     q = sub.add_parser("query", help="search a table with mmbind add's arithmetic (a query is one term)")
@@ -68,8 +69,8 @@ def _parser():
     q.add_argument("--top-k", type=int, default=10)
     q.add_argument("--modality", action="append", default=[], help="keep only results of this modality (repeatable, or comma-separated)")
     q.add_argument("--exact", action="store_true", help="scan every vector (no approximate index)")
-    q.add_argument("--nprobes", type=int, help="IVF partitions to search (higher: better recall)")
-    q.add_argument("--refine", type=int, help="re-rank this many times top-k candidates exactly")
+    q.add_argument("--nprobes", type=int, help="IVF partitions to search (default 20; higher: better recall, slower)")
+    q.add_argument("--refine", type=int, help="re-score this many times top-k candidates on their full vectors (default 10)")
     q.add_argument("--format", choices=["table", "json"], default="table")
     return p
 
@@ -80,6 +81,7 @@ def _table_args(p):
 
 
 def main(argv=None):
+    os.environ.setdefault("LANCE_LOG", "error")  # LanceDB's k-means notes, one per partition
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -101,6 +103,9 @@ def _embed(args):
     if args.actors < 1 or (args.shards is not None and args.shards < 1):
         raise ScaleError("--actors and --shards must be at least 1")
     tool = Mmbind(args.model, args.mmbind, backend=args.backend)
+    lines = ray_embed.list_inputs(args.inputs, args.files_from)
+    # Ray first: a local cluster forks its processes, which LanceDB's runtime dislikes.
+    ray_embed.connect(args.address)
     table = None
     if args.db:
         table = create_or_open(connect(args.db), args.table, tool.dim, tool.model_hash)
@@ -109,9 +114,13 @@ def _embed(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ScaleError(f"{out}: {e.strerror}") from None
-    n = ray_embed.write_list(args.inputs, out / "inputs.txt", args.files_from)
+    listed = out / "inputs.txt"
+    if listed.is_file() and listed.read_text().splitlines() != lines:
+        # Shards are shares of one list: parts of another list would leave files out.
+        raise ScaleError(f"{out} holds the parts of another input list; use another --out directory")
+    ray_embed.write_list(lines, listed)
+    n = len(lines)
     adapters = [a.strip() for a in args.adapters.split(",")] if args.adapters else None
-    ray_embed.connect(args.address)
     job = ray_embed.EmbedJob(tool, out / "inputs.txt", out, actors=args.actors, shards=args.shards,
                              table=table, adapters=adapters)
 
@@ -126,7 +135,7 @@ def _embed(args):
         print(line, file=sys.stderr)
     print(json.dumps({"inputs": n, "shards": s["shards"], "parts_reused": s["reused_parts"],
                       "rows_ingested": s["rows_ingested"], "skipped": len(s["skipped"]),
-                      "restarts": s["restarts"], "adapters": sorted({str(a["adapter"]) for a in s["actors"]})}))
+                      "restarts": s["restarts"], "adapters": [a["adapter"] for a in s["actors"]]}))
     return 1 if s["skipped"] else 0
 
 

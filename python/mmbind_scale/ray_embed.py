@@ -35,16 +35,24 @@ def connect(address=None):
             socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=5).close()
         except (OSError, ValueError) as e:
             raise ScaleError(f"Ray cluster at {address} is unreachable ({e})") from None
+    # Ray's C++ client writes a warning a second while it retries an address that answers
+    # but is no Ray cluster; the one line below says what went wrong.
+    saved = os.dup(2)
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ScaleError(f"cannot join the Ray cluster at {address or 'a new local one'}: {e}") from None
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
-def write_list(sources, list_path, files_from=None):
-    """Writes the inputs to ``list_path`` for every worker to read: each file of the
-    directories and files in ``sources`` (absolute; hidden names skipped) and the lines of
-    the list ``files_from`` (PATH or MODALITY<TAB>PATH). Returns the count."""
+def list_inputs(sources, files_from=None):
+    """The inputs, one line each: every file of the directories and files in ``sources``
+    (absolute; hidden names skipped) and the lines of the list ``files_from`` (PATH or
+    MODALITY<TAB>PATH)."""
     lines = []
     for src in sources:
         src = Path(src)
@@ -63,10 +71,14 @@ def write_list(sources, list_path, files_from=None):
             raise ScaleError(f"{files_from}: {e.strerror}") from None
     if not lines:
         raise ScaleError("nothing to embed: the inputs list no files")
+    return lines
+
+
+def write_list(lines, list_path):
+    """Writes ``lines`` to ``list_path`` (atomically) for every worker to read."""
     tmp = Path(f"{list_path}.tmp-{os.getpid()}")
     tmp.write_text("".join(l + "\n" for l in lines))
     os.replace(tmp, list_path)
-    return len(lines)
 
 
 def _worker_class():

@@ -130,13 +130,20 @@ def build_index(tbl, kind="ivf_pq", partitions=None, sub_vectors=None):
         metric="cosine",
         vector_column_name="embedding",
         index_type=kinds[kind],
-        num_partitions=partitions or max(1, int(round(rows**0.5))),
+        # sqrt(rows), with the 256 training vectors LanceDB wants in each partition.
+        num_partitions=partitions or max(1, min(int(round(rows**0.5)), rows // 256)),
         replace=True,
     )
     if kind.endswith("pq"):
         # 8-value sub-vectors where the dimension allows (dim/8 of them), else one per 4.
         options["num_sub_vectors"] = sub_vectors or max(1, dim // 8 if dim % 8 == 0 else dim // 4)
     tbl.create_index(**options)
+
+
+# Approximate search: 20 IVF partitions probed, 10 × top-k candidates re-scored on their
+# full vectors (so scores are exact). Recall@10 0.991 on 100,000 real embeddings
+# (docs/scale.md); without re-scoring, PQ's approximate distances order the results.
+NPROBES, REFINE = 20, 10
 
 
 def search(tbl, vector, top_k=10, modalities=(), exact=False, nprobes=None, refine=None):
@@ -150,10 +157,7 @@ def search(tbl, vector, top_k=10, modalities=(), exact=False, nprobes=None, refi
     if exact:
         q = q.bypass_vector_index()
     else:
-        if nprobes:
-            q = q.nprobes(nprobes)
-        if refine:
-            q = q.refine_factor(refine)
+        q = q.nprobes(nprobes or NPROBES).refine_factor(refine or REFINE)
     hits = q.to_arrow().select(["path", "modality", "_distance"]).to_pylist()
     return [
         {"rank": i + 1, "score": 1.0 - h["_distance"], "modality": h["modality"], "path": h["path"]}

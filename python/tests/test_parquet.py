@@ -110,6 +110,10 @@ def test_mmbind_refuses_a_schema_that_does_not_match_and_another_models_rows(mod
     pq.write_table(other, p)
     _refused(model, p, tmp_path, "rows of model 0000", "nothing was indexed")
 
+    p = tmp_path / "zstd.parquet"
+    pq.write_table(embedded, p, compression="zstd")
+    _refused(model, p, tmp_path, "compressed with zstd, which mmbind does not read")
+
     p = tmp_path / "junk.parquet"
     p.write_bytes(b"PAR1 not really")
     _refused(model, p, tmp_path, "not a Parquet file")

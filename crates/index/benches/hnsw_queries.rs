@@ -40,7 +40,12 @@ fn main() {
     // The k-th exact score of each query.
     let exact: Vec<f32> = q
         .chunks(dim)
-        .map(|v| ix.search(v, k, &f).unwrap().last().map_or(f32::MIN, |h| h.score))
+        .map(|v| {
+            ix.search(v, k, &f)
+                .unwrap()
+                .last()
+                .map_or(f32::MIN, |h| h.score)
+        })
         .collect();
     let mut sweep = Vec::new();
     for &ef in &efs {
@@ -64,5 +69,8 @@ fn main() {
             "p95_ms": lat[lat.len() * 95 / 100],
         }));
     }
-    println!("RESULT {}", json!({"files": ix.len(), "queries": exact.len(), "k": k, "hnsw": sweep}));
+    println!(
+        "RESULT {}",
+        json!({"files": ix.len(), "queries": exact.len(), "k": k, "hnsw": sweep})
+    );
 }

