@@ -27,7 +27,10 @@ if [ -f "$icd" ]; then
   cp "$icd" "$work/lvp-a.json" && cp "$icd" "$work/lvp-b.json"
   export VK_ICD_FILENAMES="$work/lvp-a.json:$work/lvp-b.json"
 fi
-# A cluster of its own (its own port and temp dir), stopped however the tests end.
+# A cluster of its own (its own port and temp dir), stopped however the tests end. Ray 2.5x
+# turns token authentication on once ~/.ray/auth_token exists (a local `ray.init()` writes
+# it), and then the tests' driver was refused; this cluster is the tests' own, on this host.
+export RAY_AUTH_MODE=disabled
 port=$(( 20000 + RANDOM % 20000 ))
 cleanup() { "$venv/bin/ray" stop --force >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT

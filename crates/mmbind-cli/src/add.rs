@@ -137,19 +137,7 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
         options: args.search.options()?,
     };
     search.check().map_err(anyhow::Error::msg)?;
-    let (index, model, compute, model_hash) = match (&args.index, &args.model) {
-        (Some(ix), model) => {
-            let (index, model, compute) = results::open(ix, model.as_deref(), global)?;
-            let hash = index.model_id().to_string();
-            (Some(index), model, compute, hash)
-        }
-        (None, Some(dir)) => {
-            let compute = global.compute()?;
-            let (model, manifest) = mmbind::weights::ModelDir::new(dir).load(&compute.device)?;
-            (None, model, compute, manifest.content_hash)
-        }
-        (None, None) => unreachable!("clap requires --index or --model"),
-    };
+    let (index, model, compute, model_hash) = open(args, global)?;
     let answerer = Answerer::new(&model, &compute.device, index.as_ref());
     let items: Vec<Item> = search.terms.iter().map(answer::item).collect();
     let mut report = Reporter::default();
@@ -183,9 +171,50 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
     let (hits, method) = answerer
         .search_embedded(&search, &embedded)
         .map_err(anyhow::Error::msg)?;
-    let title = items
+    let title = title(&items, &search.terms);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    output::print_search(
+        &mut out,
+        args.search.format,
+        &title,
+        serde_json::json!({"terms": described}),
+        &hits,
+        method,
+    )?;
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+/// The index (none with `--vector`), the model, its device and its content hash.
+fn open(
+    args: &AddArgs,
+    global: &GlobalArgs,
+) -> anyhow::Result<(
+    Option<mmbind::search::Index>,
+    mmbind::model::Model,
+    mmbind::backend::Compute,
+    String,
+)> {
+    Ok(match (&args.index, &args.model) {
+        (Some(ix), model) => {
+            let (index, model, compute) = results::open(ix, model.as_deref(), global)?;
+            let hash = index.model_id().to_string();
+            (Some(index), model, compute, hash)
+        }
+        (None, Some(dir)) => {
+            let compute = global.compute()?;
+            let (model, manifest) = mmbind::weights::ModelDir::new(dir).load(&compute.device)?;
+            (None, model, compute, manifest.content_hash)
+        }
+        (None, None) => unreachable!("clap requires --index or --model"),
+    })
+}
+
+/// The sum as the table's title: `a.jpg (vision) + 0.5·dog.wav (audio) - snow (text)`.
+fn title(items: &[Item], terms: &[Term]) -> String {
+    items
         .iter()
-        .zip(&search.terms)
+        .zip(terms)
         .enumerate()
         .map(|(i, (item, term))| {
             let sign = if term.weight < 0.0 {
@@ -204,16 +233,5 @@ pub fn run(args: &AddArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             format!("{sign}{weight}{} ({})", item.source.label(), item.modality)
         })
         .collect::<Vec<_>>()
-        .join(" ");
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    output::print_search(
-        &mut out,
-        args.search.format,
-        &title,
-        serde_json::json!({"terms": described}),
-        &hits,
-        method,
-    )?;
-    out.flush()?;
-    Ok(Outcome::Ok)
+        .join(" ")
 }

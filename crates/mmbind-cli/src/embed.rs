@@ -6,15 +6,12 @@ use clap::{Args, ValueEnum};
 
 use crate::file_list::{self, Shard};
 use crate::inputs::InputArgs;
-use crate::parquet::{PartWriter, Row};
+use crate::parquet::write_parquet;
 use crate::report::{Reporter, progress_bar};
 use crate::{GlobalArgs, Outcome};
 use mmbind::embed::{Embedder, Item};
 use mmbind::tensor_io::{embed_inputs, read_inputs, write_embeddings};
-use mmbind::vector::unit;
 use mmbind::weights::{HostTensor, ModelDir, TensorMap};
-use mmbind_index::{ContentHash, FileStat, hash_file};
-use mmbind_modalities::Source;
 
 /// Embed files, text or raw tensors with a model.
 ///
@@ -76,6 +73,41 @@ enum OutFormat {
 }
 
 pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    let out_format = check(args)?;
+    // Inputs are read before the model loads: a bad list costs nothing.
+    let (items, unusable) = collect(args)?;
+    let compute = global.compute()?;
+    let (model, manifest) = ModelDir::new(&args.model).load(&compute.device)?;
+    if let Some(tensors) = &args.tensors {
+        return run_tensors(tensors, args, global, &model, &compute.device);
+    }
+
+    let mut report = Reporter::default();
+    unusable.iter().for_each(|e| report.fail(e));
+    let bar = progress_bar(items.len(), "embedding", global.quiet);
+    let mut embedder = Embedder::new(&model, &compute.device);
+    embedder.batch_size = args.batch_size;
+    // One batch shape on wgpu: the vectors of a shard are those of the whole list's run.
+    embedder.pad_batches = true;
+    let results = embedder.embed_all(&items, &mut |done| bar.set_position(done as u64));
+    bar.finish_and_clear();
+
+    match (&args.out, out_format) {
+        (Some(path), Some(OutFormat::Parquet)) => {
+            let (dim, hash) = (manifest.config.out_dim, &manifest.content_hash);
+            let rows = write_parquet(path, dim, hash, &items, results, &mut report)?;
+            if !global.quiet {
+                eprintln!("wrote {} ({rows} rows)", path.display());
+            }
+        }
+        (out, format) => print_rows(out.as_deref(), format, &items, results, &mut report)?,
+    }
+    report.summary("embedded", items.len() + unusable.len(), global.quiet);
+    Ok(report.outcome())
+}
+
+/// The flags' combinations, before anything is read; the format --out asks for.
+fn check(args: &EmbedArgs) -> anyhow::Result<Option<OutFormat>> {
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     if args.tensors.is_some() && !args.inputs.is_empty() {
         anyhow::bail!("--tensors cannot be combined with file or text inputs");
@@ -89,108 +121,94 @@ pub fn run(args: &EmbedArgs, global: &GlobalArgs) -> anyhow::Result<Outcome> {
             crate::inputs::modality_flags()
         );
     }
-    let out_format = match &args.out {
-        None => None,
-        Some(p) => Some(match p.extension().and_then(|e| e.to_str()) {
-            Some("npy") => OutFormat::Npy,
-            Some("safetensors") => OutFormat::Safetensors,
-            Some("parquet") if args.tensors.is_none() => OutFormat::Parquet,
-            _ => anyhow::bail!(
-                "--out {}: use a .parquet, .npy or .safetensors file name (--tensors: .npy or .safetensors)",
-                p.display()
-            ),
-        }),
-    };
-    // Inputs are read before the model loads: a bad list costs nothing.
-    let mut report = Reporter::default();
-    let (mut items, walk_errors) = args.inputs.items();
-    let mut listed_errors: Vec<file_list::BadLine> = Vec::new();
+    let Some(p) = &args.out else { return Ok(None) };
+    Ok(Some(match p.extension().and_then(|e| e.to_str()) {
+        Some("npy") => OutFormat::Npy,
+        Some("safetensors") => OutFormat::Safetensors,
+        Some("parquet") if args.tensors.is_none() => OutFormat::Parquet,
+        _ => anyhow::bail!(
+            "--out {}: use a .parquet, .npy or .safetensors file name (--tensors: .npy or .safetensors)",
+            p.display()
+        ),
+    }))
+}
+
+/// The inputs of the flags and the list, this shard's share of them; and a message for each
+/// path that cannot be listed and each line of the list that names no input.
+fn collect(args: &EmbedArgs) -> anyhow::Result<(Vec<Item>, Vec<String>)> {
+    let (mut items, mut unusable) = args.inputs.items();
+    let mut bad_lines = Vec::new();
     if let Some(list) = &args.files_from {
-        let (listed, errors) = file_list::read(list)?;
+        let (listed, bad) = file_list::read(list)?;
         items.extend(listed);
-        listed_errors = errors;
+        bad_lines = bad;
     }
     if let Some(shard) = args.shard {
         items.retain(|item| shard.takes(item));
-        listed_errors.retain(|bad| shard.takes_line(bad));
+        bad_lines.retain(|bad| shard.takes_line(bad));
     }
-    let listed_errors: Vec<String> = listed_errors.into_iter().map(|b| b.message).collect();
-    let compute = global.compute()?;
-    let (model, manifest) = ModelDir::new(&args.model).load(&compute.device)?;
+    unusable.extend(bad_lines.into_iter().map(|b| b.message));
+    Ok((items, unusable))
+}
 
-    if let Some(tensors) = &args.tensors {
-        let inputs = read_inputs(tensors)?;
-        let embeddings = embed_inputs(&model, &inputs, &compute.device)?;
-        let out = args
-            .out
-            .as_ref()
-            .expect("clap requires --out with --tensors");
-        write_embeddings(&embeddings, out)?;
-        if !global.quiet {
-            eprintln!(
-                "wrote {} ({})",
-                out.display(),
-                embeddings.0.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-        return Ok(Outcome::Ok);
+/// `--tensors`: every `<modality>.input` tensor through its encoder, to --out.
+fn run_tensors(
+    tensors: &std::path::Path,
+    args: &EmbedArgs,
+    global: &GlobalArgs,
+    model: &mmbind::model::Model,
+    device: &mmbind::backend::Device,
+) -> anyhow::Result<Outcome> {
+    let inputs = read_inputs(tensors)?;
+    let embeddings = embed_inputs(model, &inputs, device)?;
+    let out = args
+        .out
+        .as_ref()
+        .expect("clap requires --out with --tensors");
+    write_embeddings(&embeddings, out)?;
+    if !global.quiet {
+        eprintln!(
+            "wrote {} ({})",
+            out.display(),
+            embeddings.0.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
+    Ok(Outcome::Ok)
+}
 
-    walk_errors
-        .iter()
-        .chain(&listed_errors)
-        .for_each(|e| report.fail(e));
-    let bar = progress_bar(items.len(), "embedding", global.quiet);
-    let mut embedder = Embedder::new(&model, &compute.device);
-    embedder.batch_size = args.batch_size;
-    // One batch shape on wgpu: the vectors of a shard are those of the whole list's run.
-    embedder.pad_batches = true;
-    let results = embedder.embed_all(&items, &mut |done| bar.set_position(done as u64));
-    bar.finish_and_clear();
-
-    if let (Some(path), Some(OutFormat::Parquet)) = (&args.out, out_format) {
-        let dim = manifest.config.out_dim;
-        let rows = write_parquet(
-            path,
-            dim,
-            &manifest.content_hash,
-            &items,
-            results,
-            &mut report,
-        )?;
-        if !global.quiet {
-            eprintln!("wrote {} ({rows} rows)", path.display());
-        }
-        let failed = walk_errors.len() + listed_errors.len();
-        report.summary("embedded", items.len() + failed, global.quiet);
-        return Ok(report.outcome());
-    }
+/// One JSON line per embedded input on stdout, with its vector, or with its row of the
+/// matrix written to `out`.
+fn print_rows(
+    out: Option<&std::path::Path>,
+    format: Option<OutFormat>,
+    items: &[Item],
+    results: Vec<mmbind::Result<Vec<f32>>>,
+    report: &mut Reporter,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut lines = std::io::BufWriter::new(stdout.lock());
     let mut rows = Vec::new();
     for (item, result) in items.iter().zip(results) {
         match result {
             Ok(embedding) => {
                 let mut line =
                     serde_json::json!({"input": item.source.label(), "modality": item.modality});
-                if out_format.is_some() {
+                if format.is_some() {
                     line["row"] = rows.len().into();
                     rows.push(embedding);
                 } else {
                     line["embedding"] = embedding.into();
                 }
-                writeln!(out, "{line}")?;
+                writeln!(lines, "{line}")?;
             }
             Err(e) => report.fail(e),
         }
     }
-    out.flush()?;
-    if let (Some(path), Some(format)) = (&args.out, out_format) {
+    lines.flush()?;
+    if let (Some(path), Some(format)) = (out, format) {
         write_matrix(path, format, &rows)?;
     }
-    let failed = walk_errors.len() + listed_errors.len();
-    report.summary("embedded", items.len() + failed, global.quiet);
-    Ok(report.outcome())
+    Ok(())
 }
 
 fn write_matrix(
@@ -220,63 +238,4 @@ fn write_matrix(
         }
     }
     Ok(())
-}
-
-/// Writes one Parquet row per embedded input (unit vector, file facts, model hash); an input
-/// whose file cannot be examined after embedding is reported and left out. The rows written.
-fn write_parquet(
-    path: &std::path::Path,
-    dim: usize,
-    model_hash: &str,
-    items: &[Item],
-    results: Vec<mmbind::Result<Vec<f32>>>,
-    report: &mut Reporter,
-) -> anyhow::Result<usize> {
-    let mut part = PartWriter::create(path, dim, model_hash)?;
-    for (item, result) in items.iter().zip(results) {
-        let row = result
-            .map_err(|e| e.to_string())
-            .and_then(|e| row_of(item, &e, model_hash));
-        match row {
-            Ok(row) => part.push(row)?,
-            Err(e) => report.fail(e),
-        }
-    }
-    part.finish()
-}
-
-/// The Parquet row of `item` embedded as `e`.
-fn row_of(item: &Item, e: &[f32], model_hash: &str) -> Result<Row, String> {
-    let label = item.source.label();
-    let embedding =
-        unit(e).ok_or_else(|| format!("{label}: the embedding is zero or not finite"))?;
-    let modality = item.modality.name().to_string();
-    let model_hash = model_hash.to_string();
-    Ok(match &item.source {
-        Source::Text(t) => Row {
-            path: None,
-            text: Some(t.clone()),
-            modality,
-            size: t.len() as u64,
-            mtime_ns: None,
-            content_hash: ContentHash::of_bytes(t.as_bytes()).0,
-            model_hash,
-            embedding,
-        },
-        Source::File(p) => {
-            let why = |e: std::io::Error| format!("{label}: {e}");
-            let absolute = std::path::absolute(p).map_err(why)?;
-            let stat = FileStat::from_path(&absolute, &modality).map_err(why)?;
-            Row {
-                path: Some(stat.path),
-                text: None,
-                modality,
-                size: stat.size,
-                mtime_ns: Some(stat.mtime_ns),
-                content_hash: hash_file(&absolute).map_err(why)?.0,
-                model_hash,
-                embedding,
-            }
-        }
-    })
 }

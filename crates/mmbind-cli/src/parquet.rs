@@ -1,7 +1,7 @@
 //! Embeddings as Apache Parquet: what `embed --out x.parquet` and `export` write and
 //! `index --from-parquet` reads, the interchange with pyarrow, DuckDB, Spark, LanceDB.
 //!
-//! One row per input, the schema in `docs/scale.md` ("The Parquet schema"):
+//! One row per input, the schema in the README ("Parquet embeddings"):
 //!
 //! | column         | Arrow type                         | null when          |
 //! |----------------|------------------------------------|--------------------|
@@ -19,9 +19,14 @@
 //! may be uncompressed or Snappy-compressed (pyarrow's, DuckDB's and Spark's default).
 
 mod read;
+mod rows;
 mod write;
 
 pub use read::read_rows;
+// The fuzzer reads bytes in memory (fuzz/fuzz_targets/parquet_rows.rs).
+#[allow(unused_imports)]
+pub use read::rows_from;
+pub use rows::write_parquet;
 pub use write::PartWriter;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use arrow_array::types::{Float32Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::file::reader::ChunkReader;
 
 use super::{Row, schema};
 
@@ -30,11 +31,16 @@ pub struct Rows {
 pub fn read_rows(path: &Path) -> anyhow::Result<Rows> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    rows_from(file, path)
+}
+
+/// [`read_rows`] of bytes from anywhere (the fuzzer's, in memory); `path` names them.
+pub fn rows_from<R: ChunkReader + 'static>(reader: R, path: &Path) -> anyhow::Result<Rows> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader)
         .with_context(|| format!("{}: not a Parquet file", path.display()))?;
     let dim = check_schema(builder.schema()).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {e} (see docs/scale.md, \"The Parquet schema\")",
+            "{}: {e} (see the README, \"Parquet embeddings\")",
             path.display()
         )
     })?;

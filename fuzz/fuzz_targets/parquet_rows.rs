@@ -1,0 +1,26 @@
+//! Parquet files of embeddings (`index --from-parquet`): any bytes through mmbind's reader
+//! (`crates/mmbind-cli/src/parquet/`, compiled here as it is), every batch read. A file is
+//! refused or read; rows that come back match the schema's promises.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../../crates/mmbind-cli/src/parquet.rs"]
+#[allow(dead_code)]
+mod parquet_rows;
+
+fuzz_target!(|data: &[u8]| {
+    mmbind_fuzz::setup();
+    let bytes = bytes::Bytes::copy_from_slice(data);
+    let Ok(rows) = parquet_rows::rows_from(bytes, std::path::Path::new("fuzz.parquet")) else {
+        return;
+    };
+    let dim = rows.dim;
+    for batch in rows.take(64) {
+        let Ok(batch) = batch else { break };
+        for row in batch {
+            assert_eq!(row.embedding.len(), dim);
+            mmbind_fuzz::verbose("parquet row", &row.path);
+        }
+    }
+});
