@@ -1,6 +1,7 @@
 //! Reading embeddings back from a Parquet file of the documented schema, whoever wrote it
 //! (mmbind, pyarrow, DuckDB, Spark), batch by batch.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::reader::ChunkReader;
 
-use super::{Row, schema};
+use super::schema::{Row, schema};
 
 /// Rows per batch read: bounds memory whatever the file's row groups are.
 const BATCH: usize = 1024;
@@ -36,8 +37,14 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Rows> {
 
 /// [`read_rows`] of bytes from anywhere (the fuzzer's, in memory); `path` names them.
 pub fn rows_from<R: ChunkReader + 'static>(reader: R, path: &Path) -> anyhow::Result<Rows> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(reader)
-        .with_context(|| format!("{}: not a Parquet file", path.display()))?;
+    // parquet 57's footer decoder panics on some malformed files (an unwrap in its thrift
+    // code, a capacity overflow: fuzz/FINDINGS.md); a panic is a refusal like any error.
+    let builder = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        ParquetRecordBatchReaderBuilder::try_new(reader)
+    }))
+    .map_err(|_| anyhow::anyhow!("the Parquet reader failed on it"))
+    .and_then(|r| r.map_err(anyhow::Error::from))
+    .with_context(|| format!("{}: not a Parquet file", path.display()))?;
     let dim = check_schema(builder.schema()).map_err(|e| {
         anyhow::anyhow!(
             "{}: {e} (see the README, \"Parquet embeddings\")",
@@ -108,7 +115,16 @@ impl Iterator for Rows {
     type Item = anyhow::Result<Vec<Row>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = self.reader.next()?;
+        let batch = match std::panic::catch_unwind(AssertUnwindSafe(|| self.reader.next())) {
+            Ok(batch) => batch?,
+            Err(_) => {
+                let why = format!(
+                    "cannot read {}: the Parquet reader failed on it",
+                    self.path.display()
+                );
+                return Some(Err(anyhow::anyhow!(why)));
+            }
+        };
         let path = &self.path;
         Some(
             batch

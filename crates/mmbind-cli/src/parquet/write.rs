@@ -14,7 +14,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::{Row, SCHEMA_NAME, schema};
+use super::schema::{Row, SCHEMA_NAME, schema};
 
 /// Rows per row group: about 2 MB of vectors at 512 dimensions, a unit readers can skip.
 const ROW_GROUP: usize = 1024;
