@@ -82,6 +82,17 @@ def ray_cluster():
     ray.shutdown()
 
 
+def rows(table):
+    """A table's rows as dicts, timestamps as integer nanoseconds (pyarrow turns a
+    nanosecond timestamp into a Python object only with pandas installed)."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            table = table.set_column(i, field.name, table[field.name].cast(pa.int64()))
+    return table.to_pylist()
+
+
 def exact_query(index, text, top_k, *extra):
     out, _, _ = run("--backend", "ndarray", "query", "--index", index, "--text", text, "--exact",
                     "--format", "json", "--top-k", top_k, *extra)

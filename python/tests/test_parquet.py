@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import exact_query, run
+from conftest import exact_query, rows as rows_of, run
 from mmbind_scale.schema import SCHEMA_NAME, schema
 
 
@@ -23,7 +23,7 @@ def test_pyarrow_reads_mmbinds_parquet_with_the_documented_schema(model, file_li
     assert t.schema.metadata[b"mmbind.model_hash"] == meta["content_hash"].encode()
     n_listed = len(file_list.read_text().splitlines())
     assert t.num_rows == n_listed + 1
-    rows = t.to_pylist()
+    rows = rows_of(t)
     files = [r for r in rows if r["path"] is not None]
     text = [r for r in rows if r["path"] is None]
     assert [r["text"] for r in text] == ["a bell"] and text[0]["modality"] == "text"
@@ -33,7 +33,7 @@ def test_pyarrow_reads_mmbinds_parquet_with_the_documented_schema(model, file_li
     world = Path(files[0]["path"]).parents[1]
     run("--backend", "ndarray", "index", "--model", model, "--index", ix, world / "vision", world / "audio", "--quiet")
     run("export", "--index", ix, "--out", tmp_path / "ix.parquet")
-    stored = {r["path"]: r for r in pq.read_table(tmp_path / "ix.parquet").to_pylist()}
+    stored = {r["path"]: r for r in rows_of(pq.read_table(tmp_path / "ix.parquet"))}
     assert len(stored) == 20
     for r in files:
         if r["path"] in stored:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import exact_query, run
+from conftest import exact_query, rows, run
 from mmbind_scale.ray_embed import EmbedJob
 from mmbind_scale.table import connect, create_or_open, search
 from mmbind_scale.tool import Mmbind
@@ -54,8 +54,8 @@ def test_a_killed_actors_shard_is_redone_and_every_file_is_there_once(job_run, f
     files = listed(file_list)
     parts = pa.concat_tables([pq.read_table(p) for p in job.parts()])
     assert sorted(parts["path"].to_pylist()) == sorted(files)
-    rows = tbl.to_arrow()
-    assert rows.num_rows == len(files) == len(set(rows["path"].to_pylist()))
+    table = tbl.to_arrow()
+    assert table.num_rows == len(files) == len(set(table["path"].to_pylist()))
     assert summary["rows_ingested"] >= len(files)
 
 
@@ -63,8 +63,8 @@ def test_the_vectors_are_bit_identical_to_one_embed_run(job_run, model, file_lis
     tmp, _, tbl, job, _, _ = job_run
     ref = tmp / "ref.parquet"
     run("--adapter", "0", "embed", "--model", model, "--files-from", file_list, "--out", ref, "--quiet")
-    want = {r["path"]: np.asarray(r["embedding"], np.float32) for r in pq.read_table(ref).to_pylist()}
-    got = tbl.to_arrow().to_pylist()
+    want = {r["path"]: np.asarray(r["embedding"], np.float32) for r in rows(pq.read_table(ref))}
+    got = rows(tbl.to_arrow())
     assert len(got) == len(want)
     for r in got:
         assert np.asarray(r["embedding"], np.float32).tobytes() == want[r["path"]].tobytes(), r["path"]

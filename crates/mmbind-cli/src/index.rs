@@ -87,7 +87,7 @@ pub struct IndexArgs {
     /// Index embeddings computed elsewhere instead of embedding files: Parquet files of the
     /// schema `embed --out x.parquet` and `export` write (pyarrow's are accepted too), e.g.
     /// the parts of a cluster run. Rows of another model are refused; nothing is removed.
-    /// Repeatable; one file in memory at a time.
+    /// Repeatable; one file in memory at a time (up to 4 GiB: a million 1024-d rows).
     #[arg(long, value_name = "FILE.parquet", num_args = 1.., conflicts_with_all = ["paths", "check"])]
     pub from_parquet: Vec<PathBuf>,
     /// Also build the approximate (HNSW) search graph now (it is built automatically from

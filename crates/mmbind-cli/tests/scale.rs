@@ -132,21 +132,7 @@ fn an_index_exported_to_parquet_and_indexed_again_answers_the_same() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = mmbind()
-        .args(["index", "--format", "json", "--model"])
-        .arg(model())
-        .arg("--index")
-        .arg(&b)
-        .arg("--from-parquet")
-        .arg(&pq)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = from_parquet(&b, &pq);
     assert_eq!(
         (summary["files"].as_u64(), summary["added"].as_u64()),
         (Some(24), Some(24))
@@ -157,17 +143,7 @@ fn an_index_exported_to_parquet_and_indexed_again_answers_the_same() {
         assert_eq!(x, y);
     }
     // The same file again changes nothing; a .npy is not Parquet.
-    let out = mmbind()
-        .args(["index", "--format", "json", "--model"])
-        .arg(model())
-        .arg("--index")
-        .arg(&b)
-        .arg("--from-parquet")
-        .arg(&pq)
-        .output()
-        .unwrap();
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["files"].as_u64(), Some(24));
+    assert_eq!(from_parquet(&b, &pq)["files"].as_u64(), Some(24));
     let npy = dir.path().join("x.npy");
     std::fs::write(&npy, b"\x93NUMPY").unwrap();
     let out = mmbind()
@@ -182,6 +158,22 @@ fn an_index_exported_to_parquet_and_indexed_again_answers_the_same() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("x.npy: not a Parquet file"));
     assert!(!dir.path().join("c.idx").exists());
+}
+
+/// `mmbind index --index IX --from-parquet FILE` in JSON, asserted to succeed: its summary.
+fn from_parquet(ix: &Path, file: &Path) -> Value {
+    let out = mmbind()
+        .args(["index", "--format", "json", "--model"])
+        .arg(model())
+        .arg("--index")
+        .arg(ix)
+        .arg("--from-parquet")
+        .arg(file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -259,64 +251,30 @@ fn backends_lists_the_adapters_and_adapter_names_one() {
         assert!(a["name"].as_str().is_some_and(|n| !n.is_empty()));
     }
     let n = adapters.len();
-    let out = mmbind()
-        .args([
-            "--adapter",
-            &n.to_string(),
-            "embed",
-            "--text",
-            "x",
-            "--model",
-        ])
-        .arg(model())
-        .output()
-        .unwrap();
+    // `mmbind FLAGS embed --text "a bell" --model M`.
+    let embed = |flags: &[&str]| {
+        let mut cmd = mmbind();
+        cmd.args(flags)
+            .args(["embed", "--text", "a bell", "--model"]);
+        cmd.arg(model()).output().unwrap()
+    };
+    let out = embed(&["--adapter", &n.to_string()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    let no_such = format!("--adapter {n}: no such adapter");
+    assert!(err.contains(&no_such), "{err}");
+    let out = embed(&["--adapter", "0", "--backend", "ndarray"]);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("--adapter {n}: no such adapter")),
+        err.contains("cannot be combined with --backend ndarray"),
         "{err}"
-    );
-    let out = mmbind()
-        .args([
-            "--adapter",
-            "0",
-            "--backend",
-            "ndarray",
-            "embed",
-            "--text",
-            "x",
-            "--model",
-        ])
-        .arg(model())
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot be combined with --backend ndarray")
     );
     if std::env::var_os("MMBIND_REQUIRE_WGPU").is_some() {
         assert!(n >= 1, "no wgpu adapter listed");
-        let out = mmbind()
-            .args([
-                "-v",
-                "--adapter",
-                "0",
-                "embed",
-                "--text",
-                "a bell",
-                "--model",
-            ])
-            .arg(model())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!(
-            "backend: wgpu on {}",
-            adapters[0]["name"].as_str().unwrap()
-        )));
+        let out = embed(&["-v", "--adapter", "0"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let name = adapters[0]["name"].as_str().unwrap();
+        assert!(err.contains(&format!("backend: wgpu on {name}")), "{err}");
     }
 }

@@ -95,6 +95,17 @@ fn load(file: &std::path::Path, model_hash: &str, dim: usize) -> anyhow::Result<
         file.display(),
         reader.dim
     );
+    // One file's rows are held at once; the footer's row count bounds them (Parquet's run-length
+    // encodings can claim many rows in few bytes), before any is read.
+    let row_bytes = dim * 4 + ROW_OVERHEAD;
+    anyhow::ensure!(
+        reader.total <= MAX_FILE_BYTES / row_bytes,
+        "{}: {} rows would take over {} GiB in memory; split it into files of at most {} rows",
+        file.display(),
+        reader.total,
+        MAX_FILE_BYTES >> 30,
+        MAX_FILE_BYTES / row_bytes
+    );
     let mut rows = Vec::with_capacity(reader.total.min(1 << 20));
     for batch in reader {
         for row in batch? {
@@ -111,6 +122,11 @@ fn load(file: &std::path::Path, model_hash: &str, dim: usize) -> anyhow::Result<
 }
 
 type Vectors = HashMap<String, (ContentHash, Vec<f32>)>;
+
+/// Memory one Parquet file's rows may take (4 GiB: a million 1024-d rows).
+const MAX_FILE_BYTES: usize = 4 << 30;
+/// A row's memory beside its vector: path, modality, hash, map and plan entries.
+const ROW_OVERHEAD: usize = 400;
 
 /// The rows an index can hold (a path, a known modality, a usable vector), as file stats
 /// and each path's hash and unit vector; why each other row was left out. A path listed
