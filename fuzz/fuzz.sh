@@ -21,7 +21,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 FUZZ_DIR=$PWD
-ALL_TARGETS=(image audio depth thermal imu text pairs_row batch_request index_matrix index_graph checkpoint)
+ALL_TARGETS=(image audio depth thermal imu text pairs_row batch_request index_matrix index_graph checkpoint parquet_rows)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL_TARGETS[@]}")
 
