@@ -29,7 +29,7 @@ def check_schema(found: pa.Schema, where: str) -> int:
     """The embedding length if ``found`` has every column of the schema with its type (as
     mmbind checks it: names and types; ``text`` may be missing; extra columns allowed)."""
     if "embedding" not in found.names:
-        raise ScaleError(f"{where}: no 'embedding' column (not mmbind's schema, see docs/scale.md)")
+        raise ScaleError(f"{where}: no 'embedding' column (not mmbind's schema: see mmbind's README, 'Parquet embeddings')")
     t = found.field("embedding").type
     if not (pa.types.is_fixed_size_list(t) and t.value_type == pa.float32()):
         raise ScaleError(
@@ -40,7 +40,7 @@ def check_schema(found: pa.Schema, where: str) -> int:
         if want.name not in found.names:
             if want.name == "text":
                 continue
-            raise ScaleError(f"{where}: no '{want.name}' column (see docs/scale.md)")
+            raise ScaleError(f"{where}: no '{want.name}' column (see mmbind's README, 'Parquet embeddings')")
         got = found.field(want.name).type
         same = got == want.type
         if pa.types.is_fixed_size_list(want.type):

@@ -21,7 +21,7 @@ use mmbind::weights::{HostTensor, ModelDir, TensorMap};
 /// failed are left out) and one JSON line per row without the vector; with --out
 /// FILE.parquet, one row per input: absolute path (or inline text), modality, size, mtime,
 /// BLAKE3 content hash, the model's content hash and the L2-normalised embedding (the schema
-/// is in docs/scale.md; pyarrow, DuckDB, Spark and LanceDB read it).
+/// is the README's "Parquet embeddings"; pyarrow, DuckDB, Spark and LanceDB read it).
 ///
 /// Many workers: --files-from takes the inputs from a list (one PATH or MODALITY<TAB>PATH per
 /// line, `-` for stdin) and --shard I/N keeps the stable 1/N of them worker I takes, so that

@@ -14,7 +14,8 @@ use crate::{GlobalArgs, Outcome};
 ///
 /// One row per indexed file: path, modality, size, mtime, BLAKE3 content hash, the model's
 /// content hash and the stored (L2-normalised) embedding; the schema is `embed --out
-/// x.parquet`'s (docs/scale.md). The file is written atomically; the index is only read.
+/// x.parquet`'s (the README's "Parquet embeddings"). The file is written atomically; the
+/// index is only read.
 /// `mmbind index --from-parquet` reads it back, `mmbind-scale import` loads it into LanceDB.
 ///
 /// Examples:
